@@ -1,0 +1,102 @@
+"""What every entry point shares: one-line errors, list-flag parsing, logging, JAX settings.
+
+Bad input never produces a traceback: flag-parsing errors and the library's user errors
+(``ValueError`` subclasses raised at the boundary, ``RunError``) are printed as one line on
+stderr and the process exits with status 2 (bad input) or 1 (a run that could not go on).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from absl import app
+from absl import flags
+
+
+class UsageError(ValueError):
+  """A bad flag value; the message is one line."""
+
+
+def fail(message: str, status: int = 2) -> None:
+  """Prints ``message`` as one line on stderr and exits with ``status``."""
+  line = " ".join(str(message).split())
+  print(f"error: {line}", file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e))
+  return []  # unreachable
+
+
+def setup_jax() -> None:
+  """Persistent compilation cache (repeat runs skip compilation) and quiet library logs."""
+  import jax
+  cache = os.environ.get("SDAE_JAX_CACHE",
+                         os.path.join(os.path.expanduser("~"), ".cache", "sdae", "jax"))
+  if cache and cache != "0":
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  logging.getLogger("absl").setLevel(logging.WARNING)
+  handler = logging.StreamHandler(sys.stderr)
+  handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+  log = logging.getLogger("sdae")
+  if not log.handlers:
+    log.addHandler(handler)
+  log.setLevel(logging.INFO)
+  log.propagate = False
+
+
+def run(main: Callable[[Sequence[str]], None]) -> None:
+  """``app.run`` with one-line errors for flags and for the library's user errors."""
+
+  def wrapped(argv):
+    if len(argv) > 1:
+      fail(f"unexpected arguments {' '.join(argv[1:])!r}; all settings are --flags")
+    from sdae.config import ConfigError  # light imports
+    from sdae.experiment_errors import RunError
+    try:
+      from sdae.data import DataError
+    except ImportError:  # pragma: no cover
+      DataError = ConfigError
+    try:
+      main(argv)
+    except (UsageError, ConfigError, DataError) as e:
+      fail(str(e), 2)
+    except RunError as e:
+      fail(str(e), 1)
+
+  app.run(wrapped, flags_parser=_parse_flags)
+
+
+def int_list(flag: str, values: Sequence[str] | None) -> tuple[int, ...] | None:
+  """Parses a list flag of integers, naming the flag and value on error."""
+  if values is None:
+    return None
+  try:
+    out = tuple(int(v) for v in values)
+  except ValueError:
+    raise UsageError(f"--{flag}={','.join(values)} is malformed; accepted: comma-separated "
+                     "integers, e.g. 1000,1000,1000") from None
+  if not out:
+    raise UsageError(f"--{flag} is empty; accepted: comma-separated integers")
+  return out
+
+
+def float_list(flag: str, values: Sequence[str] | None) -> tuple[float, ...] | None:
+  if values is None:
+    return None
+  try:
+    out = tuple(float(v) for v in values)
+  except ValueError:
+    raise UsageError(f"--{flag}={','.join(values)} is malformed; accepted: comma-separated "
+                     "numbers, e.g. 0,0.1,0.25") from None
+  if not out:
+    raise UsageError(f"--{flag} is empty; accepted: comma-separated numbers")
+  return out

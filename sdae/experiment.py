@@ -1,0 +1,417 @@
+"""``train_and_evaluate``: greedy pretraining, fine-tuning and evaluation of an SdA, resumable.
+
+One driver serves a single model and a sweep of M models trained together (``members``): with
+members, every array of the training state carries a leading member axis and the compiled epochs
+are ``jax.vmap``-ed over it, so a whole sweep is one XLA program per epoch.
+
+The workdir holds ``config.json``, ``checkpoints/`` (orbax), ``metrics.jsonl`` (one JSON object per
+epoch, to follow live), ``results.json``, ``filters.png`` and ``reconstructions.png``. Running
+again with the same workdir resumes from the last checkpoint; a workdir of a different
+configuration is refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import time
+from typing import Any, Sequence
+
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sdae import checkpoint as ckpt_lib
+from sdae import config as config_lib
+from sdae import corruption as corruption_lib
+from sdae import finetune as ft
+from sdae import model as model_lib
+from sdae import pretrain as pt
+from sdae.experiment_errors import DivergenceError, RunError
+
+log = logging.getLogger("sdae")
+
+
+@dataclasses.dataclass(frozen=True)
+class Members:
+  """The models of a sweep, trained together: one entry per member (leading axis M)."""
+
+  seeds: Sequence[int]
+  levels: Sequence[Sequence[float]]  # [M, n_layers]
+  pretrain_lr: Sequence[float]
+  finetune_lr: Sequence[float]
+
+  def __len__(self) -> int:
+    return len(self.seeds)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def load_data(config: config_lib.TrainConfig) -> tuple[dict, str]:
+  """(splits, data_source) for ``config.dataset``; splits as in ``sdae.data.load``."""
+  from sdae import data as data_lib
+  source = data_lib.pick_source(config.dataset, config.data_source, config.data_dir,
+                                cache_dir=config.cache_dir)
+  splits = data_lib.load(config.dataset, source=source, data_dir=config.data_dir,
+                         seed=0, cache_dir=config.cache_dir)
+  return splits, source
+
+
+def _device_splits(splits: dict, n_train: int):
+  x_tr, y_tr = splits["train"]
+  if n_train:
+    x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
+  put = lambda a, dt: jnp.asarray(np.asarray(a, dt))
+  return {
+      "train": (put(x_tr, np.float32), put(y_tr, np.int32)),
+      "valid": (put(splits["valid"][0], np.float32), put(splits["valid"][1], np.int32)),
+      "test": (put(splits["test"][0], np.float32), put(splits["test"][1], np.int32)),
+  }
+
+
+def n_classes_of(splits: dict, dataset: str) -> int:
+  try:
+    from sdae import data as data_lib
+    return int(data_lib.DATASETS[dataset].n_classes)
+  except Exception:  # a user's own arrays under an unregistered name
+    return int(max(int(np.max(splits[s][1])) for s in ("train", "valid", "test")) + 1)
+
+
+# --- workdir -----------------------------------------------------------------------------------
+
+
+_RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache_dir")
+
+
+def _identity(cfg: dict) -> dict:
+  """The part of a config that defines the run (runtime-only settings may change on resume)."""
+  return {k: v for k, v in cfg.items() if k not in _RUNTIME_ONLY}
+
+
+def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
+  """Creates ``workdir`` or checks that it belongs to this configuration."""
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if _identity(old) != _identity(config_dict):
+      if not overwrite:
+        diff = sorted(k for k in set(old) | set(config_dict)
+                      if k not in _RUNTIME_ONLY and old.get(k) != config_dict.get(k))
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {config_dict.get(k)!r}" for k in diff[:3])
+        raise RunError(f"workdir {workdir} belongs to another configuration ({shown}); "
+                       "use another --workdir or pass --overwrite to start over")
+      for name in ("checkpoints", "results.json", "metrics.jsonl", "sweep.json"):
+        p = os.path.join(workdir, name)
+        if os.path.isdir(p):
+          shutil.rmtree(p)
+        elif os.path.exists(p):
+          os.remove(p)
+  os.makedirs(workdir, exist_ok=True)
+  ckpt_lib.write_json_atomic(path, config_dict)
+
+
+class MetricsLog:
+  """Appends one JSON object per line to ``workdir/metrics.jsonl`` (flushed each write)."""
+
+  def __init__(self, path: str | None):
+    self.path = path
+
+  def write(self, **row) -> None:
+    if self.path is None:
+      return
+    row = {k: (np.asarray(v).tolist() if isinstance(v, (np.ndarray, np.generic)) else v)
+           for k, v in row.items()}
+    with open(self.path, "a") as f:
+      f.write(json.dumps(row) + "\n")
+
+
+# --- the driver ----------------------------------------------------------------------------------
+
+
+def _vmap_if(fn, members: bool, in_axes):
+  return jax.vmap(fn, in_axes=in_axes) if members else fn
+
+
+def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None:
+  bad = ~np.isfinite(losses)
+  if bad.any():
+    idx = np.argwhere(bad)[0]
+    step = int(idx[-1])
+    raise DivergenceError(
+        f"loss became {losses[tuple(idx)]} at {where} step {step}; the last good checkpoint is "
+        f"kept; try a lower {lr_flag} (now {lr})")
+
+
+def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
+                       splits: dict | None = None, data_source: str | None = None,
+                       members: Members | None = None, overwrite: bool = False,
+                       write_images: bool = True) -> dict[str, Any]:
+  """Pretrains, fine-tunes and evaluates; returns (and writes) the results.
+
+  Args:
+    config: validated ``TrainConfig``.
+    workdir: folder for checkpoints, metrics and outputs (None: no files, no resume).
+    splits: the data as ``{"train"|"valid"|"test": (x [n, d] float32, y [n] int)}``; loaded by
+      name from ``config.dataset`` when None.
+    data_source: recorded in the results when ``splits`` is given.
+    members: train a sweep of models together (see ``Members``); None for one model.
+    overwrite: start over in a workdir that belongs to another configuration.
+    write_images: write filters.png and reconstructions.png.
+
+  Returns:
+    For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
+    With members, the same with per-member lists under ``members``.
+  """
+  config_lib.validate(config)
+  t_start = time.monotonic()
+  cfg_dict = config.to_dict()
+  if members is not None:
+    cfg_dict["members"] = {"seeds": list(map(int, members.seeds)),
+                           "levels": [list(map(float, l)) for l in members.levels],
+                           "pretrain_lr": list(map(float, members.pretrain_lr)),
+                           "finetune_lr": list(map(float, members.finetune_lr))}
+  if workdir is not None:
+    prepare_workdir(workdir, cfg_dict, overwrite)
+  if splits is None:
+    splits, data_source = load_data(config)
+  data = _device_splits(splits, config.n_train)
+  x_train, y_train = data["train"]
+  n, d = x_train.shape
+  if config.batch_size > n:
+    raise config_lib.ConfigError(
+        f"--batch_size={config.batch_size} is larger than the {n} training examples; "
+        f"accepted: 1..{n}")
+  n_classes = n_classes_of(splits, config.dataset)
+  many = members is not None
+  n_layers = len(config.hidden)
+  compute_dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
+
+  # Per-member (or scalar) traced hyperparameters.
+  if many:
+    seeds = jnp.asarray(members.seeds, jnp.int32)
+    levels = jnp.asarray(members.levels, jnp.float32)  # [M, L]
+    pre_lr = jnp.asarray(members.pretrain_lr, jnp.float32)
+    fine_lr = jnp.asarray(members.finetune_lr, jnp.float32)
+  else:
+    seeds = jnp.asarray(config.seed, jnp.int32)
+    levels = jnp.asarray(config.levels(), jnp.float32)  # [L]
+    pre_lr = jnp.asarray(config.pretrain_lr, jnp.float32)
+    fine_lr = jnp.asarray(config.finetune_lr, jnp.float32)
+  layer_level = (lambda k: levels[:, k]) if many else (lambda k: levels[k])
+
+  specs = pt.layer_specs(d, tuple(config.hidden), config.corruption, config.tied,
+                         config.activation, config.loss, compute_dtype)
+  tx = pt.make_optimizer(config.optimizer)
+  module = ft.classifier(config.hidden, n_classes, config.activation, compute_dtype)
+  init_opt = jax.jit(_vmap_if(functools.partial(pt.init_opt_state, tx), many, (0, 0)))
+
+  checkpointer = None
+  if workdir is not None:
+    checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                         keep=config.keep_checkpoints,
+                                         every_secs=config.checkpoint_every_secs)
+  metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl") if workdir else None)
+
+  # ---- state, fresh or restored ----
+  phase, layer, epoch = "pretrain", 0, 0
+  done_layers: list = []
+  cur_params = cur_opt = None
+  ft_params = ft_opt = es = None
+  seconds = {"pretrain": 0.0, "finetune": 0.0}
+  restored = checkpointer.restore_latest() if checkpointer else None
+
+  def fresh_layer(k):
+    init = _vmap_if(lambda s: pt.init_layer(specs[k], s, k), many, (0,))
+    p = jax.jit(init)(seeds)
+    return p, init_opt(p, pre_lr)
+
+  def fresh_finetune():
+    head = _vmap_if(lambda s: ft.init_head(s, config.hidden[-1], n_classes), many, (0,))(seeds)
+    # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
+    p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
+    return p, init_opt(p, fine_lr), _vmap_if(lambda q: ft.init_early_stopping(q, config.patience),
+                                             many, (0,))(p)
+
+  if restored is not None:
+    arrays, meta = restored
+    phase, layer, epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
+    seconds = dict(meta["seconds"])
+    for k in range(int(meta["n_done_layers"])):
+      like = jax.eval_shape(lambda: fresh_layer(k)[0])
+      done_layers.append(ckpt_lib.unflatten(like, arrays, f"layer{k}"))
+    if phase == "pretrain" and meta.get("has_current"):
+      like_p, like_o = jax.eval_shape(lambda: fresh_layer(layer))
+      cur_params = ckpt_lib.unflatten(like_p, arrays, "cur")
+      cur_opt = ckpt_lib.unflatten(like_o, arrays, "opt")
+    if phase == "finetune":
+      like_p, like_o, like_es = jax.eval_shape(fresh_finetune)
+      ft_params = ckpt_lib.unflatten(like_p, arrays, "ft")
+      ft_opt = ckpt_lib.unflatten(like_o, arrays, "opt")
+      es = ckpt_lib.unflatten(like_es, arrays, "es")
+    log.info("resumed from checkpoint: phase %s, layer %d, epoch %d", phase, layer, epoch)
+
+  def save(force: bool, step: int) -> None:
+    if checkpointer is None:
+      return
+    arrays = {}
+    for k, p in enumerate(done_layers):
+      arrays.update(ckpt_lib.flatten(p, f"layer{k}"))
+    if phase == "pretrain" and cur_params is not None:
+      arrays.update(ckpt_lib.flatten(cur_params, "cur"))
+      arrays.update(ckpt_lib.flatten(cur_opt, "opt"))
+    if phase == "finetune":
+      arrays.update(ckpt_lib.flatten(ft_params, "ft"))
+      arrays.update(ckpt_lib.flatten(ft_opt, "opt"))
+      arrays.update(ckpt_lib.flatten(es, "es"))
+    meta = {"phase": phase, "layer": layer, "epoch": epoch, "n_done_layers": len(done_layers),
+            "has_current": cur_params is not None, "seconds": seconds}
+    checkpointer.save(step, arrays, meta, force=force)
+
+  pre_epochs = config.pretrain_epochs
+  examples_per_epoch = (n // config.batch_size) * config.batch_size * (len(members) if many else 1)
+
+  # ---- greedy layer-wise pretraining ----
+  if phase == "pretrain":
+    t_phase = time.monotonic()
+    while layer < n_layers:
+      spec = specs[layer]
+      # Clean codes of the frozen layers 1..k-1, computed once for this layer.
+      codes = x_train
+      for j in range(layer):
+        codes = pt.compiled_encode(specs[j], many, shared_data=(j == 0))(done_layers[j], codes)
+      if cur_params is None:
+        cur_params, cur_opt = fresh_layer(layer)
+      epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many,
+                                            shared_data=(layer == 0))
+      while epoch < pre_epochs:
+        t0 = time.monotonic()
+        cur_params, cur_opt, losses = epoch_fn(cur_params, cur_opt, codes, seeds,
+                                               jnp.int32(layer), jnp.int32(epoch),
+                                               layer_level(layer))
+        losses = np.asarray(losses)
+        dt = time.monotonic() - t0
+        if not many:
+          _check_finite(losses, f"pretraining layer {layer + 1} epoch {epoch + 1}",
+                        "--pretrain_lr", config.pretrain_lr)
+        mean_loss = losses.mean(axis=-1)
+        epoch += 1
+        seconds["pretrain"] += dt
+        left = (n_layers - layer - 1) * pre_epochs + (pre_epochs - epoch)
+        log.info("pretrain layer %d/%d epoch %d/%d loss %s  %.0f ex/s  pretraining ETA %.0fs",
+                     layer + 1, n_layers, epoch, pre_epochs, np.round(mean_loss, 3),
+                     examples_per_epoch / dt, left * dt)
+        metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
+                      examples_per_s=examples_per_epoch / dt, seconds=dt)
+        if epoch < pre_epochs:
+          save(False, layer * pre_epochs + epoch)
+      done_layers.append(cur_params)
+      cur_params = cur_opt = None
+      layer, epoch = layer + 1, 0
+      save(True, layer * pre_epochs)  # every layer boundary
+      del codes
+    phase, epoch = "finetune", 0
+    log.info("pretraining done in %.1fs", time.monotonic() - t_phase)
+
+  # ---- supervised fine-tuning with early stopping ----
+  x_valid, y_valid = data["valid"]
+  x_test, y_test = data["test"]
+  errors = ft.compiled_error_count(module, many)
+  update_es = jax.jit(_vmap_if(
+      functools.partial(ft.update_early_stopping, patience_increase=config.patience_increase,
+                        improvement_threshold=config.improvement_threshold),
+      many, (0, 0, 0, None)))
+  if ft_params is None:
+    ft_params, ft_opt, es = fresh_finetune()
+  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, config.batch_size, many)
+  base_step = n_layers * pre_epochs
+  n_valid = x_valid.shape[0]
+  while not ft.should_stop(es, epoch, config.finetune_epochs):
+    t0 = time.monotonic()
+    ft_params, ft_opt, losses = ft_epoch_fn(ft_params, ft_opt, x_train, y_train, seeds,
+                                            jnp.int32(epoch))
+    valid_err = errors(ft_params, x_valid, y_valid).astype(jnp.float32) / n_valid
+    es = update_es(es, ft_params, valid_err, jnp.int32(epoch))
+    losses = np.asarray(losses)
+    dt = time.monotonic() - t0
+    if not many:
+      _check_finite(losses, f"fine-tuning epoch {epoch + 1}", "--finetune_lr", config.finetune_lr)
+    epoch += 1
+    seconds["finetune"] += dt
+    v = np.asarray(valid_err) * 100
+    log.info("finetune epoch %d/%d loss %s valid error %s%%  best %s%%  %.0f ex/s",
+                 epoch, config.finetune_epochs, np.round(losses.mean(-1), 4), np.round(v, 2),
+                 np.round(np.asarray(es["best_valid"]) * 100, 2), examples_per_epoch / dt)
+    metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
+                  examples_per_s=examples_per_epoch / dt, seconds=dt)
+    save(False, base_step + epoch)
+  save(True, base_step + epoch)
+
+  # ---- evaluation of the best-validation parameters ----
+  best = es["best_params"]
+  n_test = int(x_test.shape[0])
+  test_err = np.asarray(errors(best, x_test, y_test)) / n_test
+  valid_best = np.asarray(es["best_valid"])
+  best_epoch = np.asarray(es["best_epoch"]) + 1
+  total = seconds["pretrain"] + seconds["finetune"]
+  results: dict[str, Any] = {
+      "dataset": config.dataset,
+      "data_source": data_source or "arrays",
+      "n_test": n_test,
+      "config": cfg_dict,
+      "seconds": {"pretrain": round(seconds["pretrain"], 2),
+                  "finetune": round(seconds["finetune"], 2),
+                  "total": round(time.monotonic() - t_start if restored is None else total, 2),
+                  "training": round(total, 2)},
+      "device": jax.devices()[0].platform,
+      "finetune_epochs_run": epoch,
+  }
+  if many:
+    results["members"] = [
+        {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
+         "finetune_lr": float(fl), "valid_error_pct": float(ve * 100),
+         "test_error_pct": float(te * 100), "test_ci95_pct": ft.ci95_pct(float(te), n_test),
+         "best_epoch": int(be)}
+        for s, lv, pl, fl, ve, te, be in zip(members.seeds, members.levels, members.pretrain_lr,
+                                             members.finetune_lr, valid_best, test_err,
+                                             best_epoch)]
+  else:
+    results.update({
+        "test_error_pct": round(float(test_err) * 100, 4),
+        "test_ci95_pct": round(ft.ci95_pct(float(test_err), n_test), 4),
+        "valid_error_pct": round(float(valid_best) * 100, 4),
+        "best_epoch": int(best_epoch),
+    })
+  if checkpointer is not None:
+    results["checkpoint_seconds"] = round(checkpointer.seconds_saving, 3)
+    checkpointer.close()
+  if workdir is not None:
+    if write_images and d > 1:
+      write_pictures(workdir, done_layers[0], specs[0], np.asarray(x_test[:12]),
+                     float(np.asarray(levels)[(0, 0) if many else 0]), many)
+    ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
+  return results
+
+
+def write_pictures(workdir: str, first_layer, spec: pt.LayerSpec, x: np.ndarray, level: float,
+                   many: bool) -> None:
+  """filters.png (first-layer filters) and reconstructions.png (clean / corrupted / rebuilt)."""
+  from sdae import viz
+  import math
+  if many:
+    first_layer = jax.tree.map(lambda a: a[0], first_layer)
+  side = math.isqrt(x.shape[1])
+  if side * side != x.shape[1]:
+    return
+  viz.save_filters(np.asarray(first_layer["kernel"]), os.path.join(workdir, "filters.png"))
+  key = pt.derive_key(0, pt.EVAL)
+  x_tilde = corruption_lib.get(spec.corruption)(key, jnp.asarray(x), level)
+  rebuilt = spec.module().apply({"params": first_layer}, x_tilde, method="reconstruct")
+  viz.save_rows([x, np.asarray(x_tilde), np.asarray(rebuilt)],
+                os.path.join(workdir, "reconstructions.png"))

@@ -1,0 +1,162 @@
+"""Supervised fine-tuning of the stacked encoders under a softmax layer, and evaluation.
+
+Same conventions as ``sdae.pretrain``: an epoch is one ``lax.scan`` over minibatches, keys are
+derived from (seed, FINETUNE, epoch), the learning rate lives in the optimizer state. No
+corruption is applied here.
+
+Early stopping follows the Theano SdA tutorial, counted in epochs: training runs at least
+``patience`` epochs; a new best validation error that improves on the previous best by more
+than ``1 - improvement_threshold`` (relative) extends the patience to ``epoch * patience_increase``;
+training stops when the epoch count reaches the patience or ``max_epochs``. The parameters of the
+best validation epoch are kept (any improvement counts for that). The early-stopping state is a
+pytree of arrays, so it vmaps over sweep members like everything else.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from sdae import model as model_lib
+from sdae.pretrain import FINETUNE, INIT, derive_key, minibatch_indices
+
+Array = jax.Array
+
+
+def classifier(hidden: Sequence[int], n_classes: int, activation: str = "sigmoid",
+               compute_dtype: Any = None) -> model_lib.SdAClassifier:
+  return model_lib.SdAClassifier(tuple(hidden), n_classes, activation, compute_dtype)
+
+
+def init_head(seed: Array, n_in: int, n_classes: int):
+  """Zero softmax layer, as in the Theano tutorial (``seed`` unused but kept for symmetry)."""
+  del seed
+  return {"kernel": jnp.zeros((n_in, n_classes), jnp.float32),
+          "bias": jnp.zeros((n_classes,), jnp.float32)}
+
+
+def init_classifier(module: model_lib.SdAClassifier, seed: Array, n_in: int):
+  """Random (not pretrained) classifier parameters: the no-pretraining baseline."""
+  key = derive_key(seed, INIT, 1000)
+  return module.init(key, jnp.zeros((1, n_in), jnp.float32))["params"]
+
+
+def finetune_epoch(params, opt_state, x: Array, y: Array, seed: Array, epoch: Array, *,
+                   module: model_lib.SdAClassifier, tx: optax.GradientTransformation,
+                   batch_size: int):
+  """One epoch of supervised SGD over ``x`` [n, d], ``y`` [n]; returns (params, opt_state,
+  per-minibatch losses)."""
+  shuffle_key = derive_key(seed, FINETUNE, epoch)
+  batches = minibatch_indices(shuffle_key, x.shape[0], batch_size)
+
+  def loss_fn(p, xb, yb):
+    return model_lib.classification_loss(module.apply({"params": p}, xb), yb)
+
+  def body(carry, idx):
+    p, s = carry
+    loss, grads = jax.value_and_grad(loss_fn)(p, jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0))
+    updates, s = tx.update(grads, s, p)
+    return (optax.apply_updates(p, updates), s), loss
+
+  (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), batches)
+  return params, opt_state, losses
+
+
+def error_count(params, x: Array, y: Array, *, module: model_lib.SdAClassifier,
+                chunk: int = 2000) -> Array:
+  """Number of misclassified examples (int32 scalar), evaluated in chunks of ``chunk``."""
+  n = x.shape[0]
+  pad = (-n) % chunk
+  xp = jnp.pad(x, ((0, pad), (0, 0)))
+  yp = jnp.pad(y, (0, pad), constant_values=-1)  # padded rows never count as errors
+  valid = jnp.arange(n + pad) < n
+
+  def body(inputs):
+    xb, yb, vb = inputs
+    pred = jnp.argmax(module.apply({"params": params}, xb), axis=-1)
+    return jnp.sum((pred != yb) & vb, dtype=jnp.int32)
+
+  parts = jax.lax.map(body, (xp.reshape(-1, chunk, x.shape[1]), yp.reshape(-1, chunk),
+                             valid.reshape(-1, chunk)))
+  return parts.sum()
+
+
+def predict(params, x: Array, *, module: model_lib.SdAClassifier) -> Array:
+  return jnp.argmax(module.apply({"params": params}, x), axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientTransformation,
+                            batch_size: int, members: bool = False) -> Callable:
+  fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size)
+  if members:
+    fn = jax.vmap(fn, in_axes=(0, 0, None, None, 0, None))
+  return jax.jit(fn, donate_argnums=(0, 1))
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_error_count(module: model_lib.SdAClassifier, members: bool = False,
+                         chunk: int = 2000) -> Callable:
+  fn = functools.partial(error_count, module=module, chunk=chunk)
+  if members:
+    fn = jax.vmap(fn, in_axes=(0, None, None))
+  return jax.jit(fn)
+
+
+# --- early stopping, as pure array updates ---------------------------------------------------
+
+
+def init_early_stopping(params, patience: int):
+  """State: best params, best validation error rate, its epoch, and the current patience."""
+  return {
+      "best_params": jax.tree.map(jnp.copy, params),
+      "best_valid": jnp.asarray(jnp.inf, jnp.float32),
+      "best_epoch": jnp.asarray(-1, jnp.int32),
+      "patience": jnp.asarray(patience, jnp.int32),
+  }
+
+
+def update_early_stopping(state, params, valid_error: Array, epoch: Array, *,
+                          patience_increase: float = 2.0,
+                          improvement_threshold: float = 0.995):
+  """Keeps the best-validation parameters; extends patience on a significant improvement.
+
+  ``epoch`` counts from 0 (the epoch just finished); all arguments may carry a member axis when
+  this function is vmapped.
+  """
+  valid_error = jnp.asarray(valid_error, jnp.float32)
+  better = valid_error < state["best_valid"]
+  significant = valid_error < state["best_valid"] * improvement_threshold
+  extended = jnp.maximum(state["patience"],
+                         jnp.ceil((epoch + 1) * patience_increase).astype(jnp.int32))
+  return {
+      "best_params": jax.tree.map(lambda b, p: jnp.where(better, p, b), state["best_params"],
+                                  params),
+      "best_valid": jnp.where(better, valid_error, state["best_valid"]),
+      "best_epoch": jnp.where(better, jnp.asarray(epoch, jnp.int32), state["best_epoch"]),
+      "patience": jnp.where(significant, extended, state["patience"]),
+  }
+
+
+def should_stop(state, epochs_done: int, max_epochs: int) -> bool:
+  """True when every member has run out of patience or ``max_epochs`` is reached (host side)."""
+  if epochs_done >= max_epochs:
+    return True
+  return bool(np.all(np.asarray(state["patience"]) <= epochs_done))
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def ci95_pct(error_rate: float, n: int) -> float:
+  """Half-width of the 95% interval of an error rate, in percent: 1.96 sqrt(p (1 - p) / n).
+
+  The normal approximation of a binomial proportion, as in Vincent et al. (2010), Table 3.
+  """
+  return 100.0 * 1.96 * math.sqrt(max(error_rate * (1.0 - error_rate), 0.0) / n)

@@ -1,0 +1,161 @@
+"""Denoising autoencoder layer, stacked classifier and their losses (Flax Linen, pure).
+
+Linen is used because a Linen module holds no state: ``module.apply({"params": p}, x)`` is a
+pure function of plain dict pytrees, which is exactly what ``jax.vmap`` over a sweep, donation,
+sharding and Orbax want, with no split/merge bookkeeping (see BUILD_NOTES.md).
+
+Shapes: inputs ``x`` are ``[batch, n_in]``; a dA layer has ``kernel [n_in, n_hidden]``,
+``bias [n_hidden]``, ``bias_visible [n_in]`` and, when untied, ``kernel_decoder
+[n_hidden, n_in]``. The classifier's ``encoder_k`` layers use the same ``kernel``/``bias`` names,
+so pretrained dA parameters drop into it unchanged (``stack_params``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+Array = jax.Array
+Params = dict[str, Any]
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "linear": lambda x: x,
+}
+LOSSES = ("cross_entropy", "squared")
+
+
+def uniform_init(n_in: int, n_out: int, activation: str) -> Callable:
+  """Weight initialiser of the Theano tutorials and Glorot & Bengio (2010).
+
+  sigmoid: U(+-4 sqrt(6 / (n_in + n_out))); tanh and linear: U(+-sqrt(6 / (n_in + n_out)));
+  relu: U(+-sqrt(6 / n_in)) (He, uniform).
+  """
+  if activation == "sigmoid":
+    bound = 4.0 * math.sqrt(6.0 / (n_in + n_out))
+  elif activation == "relu":
+    bound = math.sqrt(6.0 / n_in)
+  else:
+    bound = math.sqrt(6.0 / (n_in + n_out))
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+class DenoisingAutoencoder(nn.Module):
+  """One dA layer: ``y = s(x~ W + b)``, ``z = s'(y W' + b')`` with ``W' = W^T`` when tied.
+
+  ``__call__`` returns the decoder *logits* (pre-activation) so that the cross-entropy can be
+  computed stably from them; ``reconstruct`` applies the decoder activation.
+  """
+
+  n_in: int
+  n_hidden: int
+  tied: bool = True
+  activation: str = "sigmoid"  # encoder units
+  decoder: str = "sigmoid"  # reconstruction units: sigmoid for [0, 1] inputs, linear otherwise
+  dtype: Any = jnp.float32  # parameter dtype (float32); products may be lower via `compute_dtype`
+  compute_dtype: Any = None  # e.g. jnp.bfloat16 for mixed-precision products
+
+  def setup(self):
+    init = uniform_init(self.n_in, self.n_hidden, self.activation)
+    self.kernel = self.param("kernel", init, (self.n_in, self.n_hidden), self.dtype)
+    self.bias = self.param("bias", nn.initializers.zeros, (self.n_hidden,), self.dtype)
+    self.bias_visible = self.param("bias_visible", nn.initializers.zeros, (self.n_in,), self.dtype)
+    if not self.tied:
+      dec_init = uniform_init(self.n_hidden, self.n_in, self.activation)
+      self.kernel_decoder = self.param("kernel_decoder", dec_init, (self.n_hidden, self.n_in),
+                                       self.dtype)
+
+  def _dot(self, a: Array, b: Array) -> Array:
+    if self.compute_dtype is None:
+      return a @ b
+    return jnp.matmul(a.astype(self.compute_dtype), b.astype(self.compute_dtype),
+                      preferred_element_type=jnp.float32)
+
+  def encode(self, x: Array) -> Array:
+    """Code ``[batch, n_hidden]`` of inputs ``[batch, n_in]``."""
+    return ACTIVATIONS[self.activation](self._dot(x, self.kernel) + self.bias)
+
+  def decode_logits(self, y: Array) -> Array:
+    """Decoder pre-activation ``[batch, n_in]`` of codes ``[batch, n_hidden]``."""
+    w = self.kernel.T if self.tied else self.kernel_decoder
+    return self._dot(y, w) + self.bias_visible
+
+  def reconstruct(self, x: Array) -> Array:
+    return ACTIVATIONS[self.decoder](self.decode_logits(self.encode(x)))
+
+  def __call__(self, x: Array) -> Array:
+    return self.decode_logits(self.encode(x))
+
+
+class SdAClassifier(nn.Module):
+  """Stacked encoders under a softmax layer; returns class logits ``[batch, n_classes]``.
+
+  The softmax (``head``) layer is initialised to zero, as in the Theano SdA tutorial.
+  """
+
+  hidden: Sequence[int]
+  n_classes: int
+  activation: str = "sigmoid"
+  compute_dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    act = ACTIVATIONS[self.activation]
+    n_in = x.shape[-1]
+    for k, h in enumerate(self.hidden):
+      dense = nn.Dense(h, name=f"encoder_{k}", kernel_init=uniform_init(n_in, h, self.activation),
+                       dtype=self.compute_dtype)
+      x = act(dense(x)).astype(jnp.float32)
+      n_in = h
+    return nn.Dense(self.n_classes, name="head", kernel_init=nn.initializers.zeros,
+                    dtype=self.compute_dtype)(x).astype(jnp.float32)
+
+
+def stack_params(da_params: Sequence[Params], head: Params) -> Params:
+  """Classifier parameters from pretrained dA layers (encoders only) and a head."""
+  out = {f"encoder_{k}": {"kernel": p["kernel"], "bias": p["bias"]} for k, p in enumerate(da_params)}
+  out["head"] = head
+  return out
+
+
+def reconstruction_loss(logits: Array, x: Array, loss: str, decoder: str = "sigmoid") -> Array:
+  """Mean over the batch of the per-example reconstruction loss, summed over features.
+
+  ``cross_entropy``: ``-sum x log z + (1 - x) log(1 - z)`` with ``z = sigmoid(logits)``,
+  computed from the logits (never ``log(sigmoid)``), for targets in [0, 1].
+  ``squared``: ``sum (s'(logits) - x)^2`` with ``s'`` the decoder activation.
+  """
+  if loss == "cross_entropy":
+    per = optax.sigmoid_binary_cross_entropy(logits, x).sum(axis=-1)
+  elif loss == "squared":
+    per = jnp.square(ACTIVATIONS[decoder](logits) - x).sum(axis=-1)
+  else:
+    raise ValueError(f"unknown loss {loss!r}; accepted: {', '.join(LOSSES)}")
+  return per.mean()
+
+
+def classification_loss(logits: Array, labels: Array) -> Array:
+  """Mean softmax cross-entropy (negative log-likelihood) of integer labels."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def default_loss(activation_of_input: str | None) -> tuple[str, str]:
+  """(loss, decoder) for a layer whose input comes from ``activation_of_input`` units.
+
+  Inputs in [0, 1] (pixels, or sigmoid codes) get cross-entropy with a sigmoid decoder; others
+  (tanh, relu, linear codes) squared error with an affine decoder (Vincent et al. 2010, 4.2).
+  """
+  if activation_of_input in (None, "sigmoid"):
+    return "cross_entropy", "sigmoid"
+  return "squared", "linear"

@@ -1,0 +1,190 @@
+"""Greedy layer-wise pretraining of denoising autoencoders: pure epochs as ``lax.scan``.
+
+Layer k is a dA trained to reconstruct the *clean* codes of layers 1..k-1 (computed once per
+layer, not once per epoch) from a corrupted copy of them. One epoch is one compiled program: a
+``lax.scan`` over minibatches with the data already on the device, so even minibatch 1 (the
+paper's pure SGD) is not dominated by Python dispatch.
+
+Hyperparameters a sweep varies are traced arguments: the corruption ``level``, the integer
+``seed`` and the learning rate (held in the optimizer state by ``optax.inject_hyperparams``), so
+``jax.vmap`` over them trains many models in one XLA program and one compilation serves them all.
+
+Randomness is derived, never stored: the key of epoch e of layer k of the model with seed s is
+``fold_in(fold_in(fold_in(key(s), PRETRAIN), k), e)``; it is split once into a shuffling key and
+a noise key, and minibatch i draws its corruption from ``fold_in(noise_key, i)``. A resumed run
+therefore equals an uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from sdae import corruption as corruption_lib
+from sdae import model as model_lib
+
+Array = jax.Array
+
+# Stream identifiers for key derivation (fold_in constants).
+INIT, PRETRAIN, FINETUNE, EVAL = 0, 1, 2, 3
+
+
+def derive_key(seed: Array, *path: int | Array) -> Array:
+  """``fold_in(...fold_in(key(seed), path[0])..., path[-1])``; ``seed`` may be traced."""
+  key = jax.random.key(seed)
+  for p in path:
+    key = jax.random.fold_in(key, p)
+  return key
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+  """Static description of one dA layer (what fixes the compiled program's shapes)."""
+
+  n_in: int
+  n_hidden: int
+  corruption: str = "masking"
+  tied: bool = True
+  activation: str = "sigmoid"
+  loss: str = "cross_entropy"
+  decoder: str = "sigmoid"
+  compute_dtype: Any = None
+
+  def module(self) -> model_lib.DenoisingAutoencoder:
+    return model_lib.DenoisingAutoencoder(
+        n_in=self.n_in, n_hidden=self.n_hidden, tied=self.tied, activation=self.activation,
+        decoder=self.decoder, compute_dtype=self.compute_dtype)
+
+
+def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking", tied: bool = True,
+                activation: str = "sigmoid", loss: str = "auto",
+                compute_dtype: Any = None) -> list[LayerSpec]:
+  """Specs for a stack ``n_in -> hidden[0] -> ... -> hidden[-1]``.
+
+  ``loss='auto'`` picks cross-entropy with a sigmoid decoder for inputs in [0, 1] (pixels, sigmoid
+  codes) and squared error with an affine decoder otherwise.
+  """
+  specs, prev_act, width = [], None, n_in
+  for h in hidden:
+    if loss == "auto":
+      lo, dec = model_lib.default_loss(prev_act)
+    else:
+      lo, dec = loss, ("sigmoid" if loss == "cross_entropy" else "linear")
+    specs.append(LayerSpec(width, h, corruption, tied, activation, lo, dec, compute_dtype))
+    prev_act, width = activation, h
+  return specs
+
+
+def make_optimizer(name: str = "sgd", momentum: float = 0.9) -> optax.GradientTransformation:
+  """An optax optimizer whose learning rate lives in its state (traced, sweepable).
+
+  ``sgd`` is plain SGD, as in the paper; ``momentum`` and ``adam`` are offered for convenience.
+  """
+  if name == "sgd":
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+  if name == "momentum":
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0, momentum=momentum)
+  if name == "adam":
+    return optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+  raise ValueError(f"unknown optimizer {name!r}; accepted: sgd, momentum, adam")
+
+
+def init_opt_state(tx: optax.GradientTransformation, params, learning_rate):
+  """Optimizer state with the (possibly traced) learning rate written into it."""
+  state = tx.init(params)
+  state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+  return state
+
+
+def init_layer(spec: LayerSpec, seed: Array, layer: int | Array):
+  """Fresh parameters of dA layer ``layer`` for the model with integer ``seed``."""
+  key = derive_key(seed, INIT, layer)
+  return spec.module().init(key, jnp.zeros((1, spec.n_in), jnp.float32))["params"]
+
+
+def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array) -> Array:
+  """Reconstruction loss of the clean ``x`` [batch, n_in] from its corrupted copy."""
+  x_tilde = corruption_lib.get(spec.corruption)(key, x, level)
+  logits = spec.module().apply({"params": params}, x_tilde)
+  return model_lib.reconstruction_loss(logits, x, spec.loss, spec.decoder)
+
+
+def da_step(params, opt_state, spec: LayerSpec, tx: optax.GradientTransformation, key: Array,
+            x: Array, level: Array):
+  """One SGD step on a minibatch ``x`` [batch, n_in]; returns (params, opt_state, loss)."""
+  loss, grads = jax.value_and_grad(da_loss)(params, spec, key, x, level)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, loss
+
+
+def minibatch_indices(key: Array, n: int, batch_size: int) -> Array:
+  """A fresh permutation of ``n`` examples cut into ``[n // batch_size, batch_size]`` indices.
+
+  The last ``n % batch_size`` examples of each permutation are left out of that epoch only.
+  """
+  perm = jax.random.permutation(key, n)
+  n_batches = n // batch_size
+  return perm[:n_batches * batch_size].reshape(n_batches, batch_size)
+
+
+def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch: Array,
+                   level: Array, *, spec: LayerSpec, tx: optax.GradientTransformation,
+                   batch_size: int):
+  """One epoch of dA training over ``x`` [n, n_in] (on device); returns (params, opt_state,
+  per-minibatch losses [n // batch_size])."""
+  shuffle_key, noise_key = jax.random.split(derive_key(seed, PRETRAIN, layer, epoch))
+  batches = minibatch_indices(shuffle_key, x.shape[0], batch_size)
+
+  def body(carry, inputs):
+    p, s = carry
+    i, idx = inputs
+    p, s, loss = da_step(p, s, spec, tx, jax.random.fold_in(noise_key, i),
+                         jnp.take(x, idx, axis=0), level)
+    return (p, s), loss
+
+  (params, opt_state), losses = jax.lax.scan(
+      body, (params, opt_state), (jnp.arange(batches.shape[0]), batches))
+  return params, opt_state, losses
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, batch_size: int,
+                            members: bool = False, shared_data: bool = True) -> Callable:
+  """Jitted ``pretrain_epoch`` (vmapped over a leading member axis when ``members``).
+
+  With ``members``, params, opt_state, seed and level carry a leading axis of size M; ``x`` is
+  shared by all members (``shared_data``, the first layer) or has its own leading axis (codes).
+  """
+  fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size)
+  if members:
+    fn = jax.vmap(fn, in_axes=(0, 0, None if shared_data else 0, 0, None, None, 0))
+  return jax.jit(fn, donate_argnums=(0, 1))
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = True,
+                    chunk: int = 5000) -> Callable:
+  """Jitted clean encoding ``[n, n_in] -> [n, n_hidden]`` in chunks (bounded memory)."""
+
+  def encode(params, x):
+    module = spec.module()
+    n = x.shape[0]
+    n_full = (n // chunk) * chunk
+    parts = []
+    if n_full:
+      xs = x[:n_full].reshape(n // chunk, chunk, x.shape[1])
+      parts.append(jax.lax.map(
+          lambda xb: module.apply({"params": params}, xb, method="encode"), xs
+      ).reshape(n_full, spec.n_hidden))
+    if n > n_full:
+      parts.append(module.apply({"params": params}, x[n_full:], method="encode"))
+    return jnp.concatenate(parts, 0) if len(parts) > 1 else parts[0]
+
+  if members:
+    encode = jax.vmap(encode, in_axes=(0, None if shared_data else 0))
+  return jax.jit(encode)
