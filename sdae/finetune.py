@@ -132,9 +132,10 @@ def update_early_stopping(state, params, valid_error: Array, epoch: Array, *,
   """
   valid_error = jnp.asarray(valid_error, jnp.float32)
   better = valid_error < state["best_valid"]
-  significant = valid_error < state["best_valid"] * improvement_threshold
+  significant = valid_error < state["best_valid"] * jnp.float32(improvement_threshold)
   extended = jnp.maximum(state["patience"],
-                         jnp.ceil((epoch + 1) * patience_increase).astype(jnp.int32))
+                         jnp.ceil((jnp.asarray(epoch, jnp.float32) + 1.0)
+                                  * jnp.float32(patience_increase)).astype(jnp.int32))
   return {
       "best_params": jax.tree.map(lambda b, p: jnp.where(better, p, b), state["best_params"],
                                   params),

@@ -61,6 +61,9 @@ def atomic_write(path: str, write_fn, suffix: str = ".tmp") -> None:
       write_fn(f)
       f.flush()
       os.fsync(f.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(OSError):

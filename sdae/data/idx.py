@@ -56,6 +56,11 @@ def read_mnist_file(filename: str, data_dir: Optional[str], cache_dir: Optional[
                     verify: bool = True) -> np.ndarray:
   """One of the four MNIST files, MD5-verified, as a numpy array."""
   path = fetch.locate(filename, [u + filename for u in MNIST_URLS], data_dir, cache_dir)
+  return read_verified(path, filename, verify)
+
+
+def read_verified(path: str, filename: str, verify: bool = True) -> np.ndarray:
+  """Parses the gzipped IDX file at ``path``, checking the MD5 of ``filename``'s content."""
   raw = read_gz(path)
   if verify:
     md5 = hashlib.md5(raw).hexdigest()

@@ -1,0 +1,144 @@
+"""``load``, ``pick_source``, ``from_arrays``: the public entry points of :mod:`sdae.data`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from sdae.data import cache, original, registry, tzanetakis
+from sdae.data.errors import DataError
+
+SOURCES = ("original", "regenerated")
+
+
+def _original_key(name: str) -> str:
+  return f"{name}-original"
+
+
+def _regenerated_key(name: str, seed: int) -> str:
+  from sdae.data.regenerate import VERSION  # pylint: disable=g-import-not-at-top
+  return f"{name}-regenerated-v{VERSION}-seed{int(seed)}"
+
+
+def pick_source(name: str, source: Optional[str] = None, data_dir: Optional[str] = None,
+                cache_dir: Optional[str] = None) -> str:
+  """The source :func:`load` would use: ``"original"`` or ``"regenerated"``.
+
+  ``None`` picks ``original`` where the files are at hand (in ``data_dir``, or already
+  prepared in the cache), else ``regenerated`` where the set has one, else ``original``
+  (mnist is downloaded; tzanetakis must be supplied).
+  """
+  spec = registry.spec(name)
+  if source is not None:
+    src = str(source).strip().lower()
+    if src not in SOURCES:
+      raise DataError(f"unknown data source {source!r}; accepted: original, regenerated "
+                      f"(or None to pick)")
+    if src not in spec.sources:
+      raise DataError(f"dataset {spec.name} has no {src} source; accepted: "
+                      f"{', '.join(spec.sources)}")
+    return src
+  if "regenerated" not in spec.sources:
+    return "original"
+  if original.local_fingerprint(spec.name, data_dir) is not None:
+    return "original"
+  if cache.exists(_original_key(spec.name), cache_dir):
+    return "original"
+  return "regenerated"
+
+
+def _mnist_pool(data_dir, cache_dir):
+  """The 70000 MNIST digits as uint8, from data_dir, else the prepared cache, else TFDS."""
+  if data_dir is None:
+    hit = cache.load(_original_key("mnist"), cache_dir)
+    if hit is not None:
+      splits = hit[0]
+      x = np.concatenate([splits[s][0] for s in cache.SPLITS])
+      y = np.concatenate([splits[s][1] for s in cache.SPLITS])
+      return np.rint(x * 255).astype(np.uint8).reshape(-1, 28, 28), y
+  return original.mnist_raw(data_dir, cache_dir)
+
+
+def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = None,
+         seed: int = 0, cache_dir: Optional[str] = None) -> dict:
+  """Loads a dataset by name or paper alias.
+
+  Returns ``{"train": (x, y), "valid": (x, y), "test": (x, y)}`` of numpy arrays: ``x``
+  float32 [n, 784] in [0, 1] (tzanetakis: [n, d] as supplied), ``y`` int32 [n]. Prepared
+  arrays are cached in ``cache_dir`` (default ``$SDAE_CACHE_DIR`` or ``~/.cache/sdae``),
+  never in ``data_dir``. ``seed`` selects the regenerated set (and the tzanetakis split).
+  """
+  spec = registry.spec(name)
+  src = pick_source(spec.name, source, data_dir, cache_dir)
+  if spec.name == "tzanetakis":
+    splits, _ = tzanetakis.load(data_dir, seed)
+    return _validate(splits, spec, "tzanetakis")
+  if src == "original":
+    key = _original_key(spec.name)
+    fp = original.local_fingerprint(spec.name, data_dir)
+    hit = cache.load(key, cache_dir)
+    if hit is not None and (data_dir is None or hit[1].get("fingerprint") == fp):
+      return hit[0]
+    splits, info = original.load(spec.name, data_dir, cache_dir)
+    meta = {"source": "original", "fingerprint": fp, **info}
+  else:
+    key = _regenerated_key(spec.name, seed)
+    hit = cache.load(key, cache_dir)
+    if hit is not None:
+      return hit[0]
+    from sdae.data.regenerate import regenerate  # pylint: disable=g-import-not-at-top
+    splits = regenerate(spec.name, seed, mnist=lambda: _mnist_pool(data_dir, cache_dir))
+    meta = {"source": "regenerated", "seed": int(seed)}
+  splits = _validate(splits, spec, src)
+  cache.save(key, splits, meta, cache_dir)
+  return splits
+
+
+def _validate(splits: dict, spec, where: str) -> dict:
+  out = {}
+  sizes = {"train": spec.n_train, "valid": spec.n_valid, "test": spec.n_test}
+  for s in cache.SPLITS:
+    x, y = splits[s]
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.int32)
+    if spec.dim is not None:
+      if x.shape != (sizes[s], spec.dim) or y.shape != (sizes[s],):
+        raise DataError(f"{spec.name} ({where}) {s} split has shapes {x.shape}, {y.shape}; "
+                        f"expected ({sizes[s]}, {spec.dim}), ({sizes[s]},); delete the "
+                        f"cache entry or the file and retry")
+    out[s] = (x, y)
+  return out
+
+
+def from_arrays(x_train, y_train, x_valid, y_valid, x_test, y_test) -> dict:
+  """Validates a user's own arrays into the dict that :func:`load` returns.
+
+  ``x_*``: [n, d] (or [n, h, w], flattened) with the same d in every split; pixels
+  need not be in [0, 1] (real-valued features are allowed) but must be finite.
+  ``y_*``: integer labels >= 0, [n].
+  """
+  out = {}
+  d = None
+  for s, x, y in (("train", x_train, y_train), ("valid", x_valid, y_valid),
+                  ("test", x_test, y_test)):
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+      raise DataError(f"x_{s} has shape {x.shape} and y_{s} {y.shape}; expected [n, d] "
+                      f"(or [n, h, w]) and [n] with the same n")
+    if len(x) == 0 and s == "train":
+      raise DataError("x_train is empty; supply at least one training example")
+    x = x.reshape(len(x), -1)
+    if d is None:
+      d = x.shape[1]
+    elif x.shape[1] != d:
+      raise DataError(f"x_{s} has {x.shape[1]} features, x_train has {d}; all splits need "
+                      f"the same width")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+      raise DataError(f"x_{s} must be finite numbers (dtype {x.dtype})")
+    if y.size and (not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y))
+                   or y.min() < 0):
+      raise DataError(f"y_{s} must be integer class labels >= 0")
+    out[s] = (np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.int32))
+  return out

@@ -1,0 +1,106 @@
+"""Statistics of every corruption, vmap over levels, boundary validation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sdae import corruption as C
+
+
+def _images(key, n=64, side=28):
+  """Random [n, side*side] images in [0, 1] with a black border of 6 pixels (digit-like)."""
+  img = jax.random.uniform(key, (n, side, side))
+  border = jnp.zeros((side, side)).at[6:-6, 6:-6].set(1.0)
+  return (img * border).reshape(n, side * side)
+
+
+def test_masking_fraction_and_never_increases(key):
+  x = jnp.full((200, 784), 0.7)
+  for level in (0.0, 0.1, 0.25, 0.5, 0.9):
+    y = C.masking(key, x, level)
+    frac = float(jnp.mean(y == 0))
+    assert abs(frac - level) < 0.01, (level, frac)
+    assert bool(jnp.all(y <= x))
+    assert bool(jnp.all((y == 0) | (y == x)))
+
+
+def test_gaussian_std_and_heteroscedastic(key):
+  x = jnp.zeros((400, 784))
+  y = C.gaussian(key, x, 0.3)
+  assert abs(float(jnp.std(y)) - 0.3) < 0.005
+  assert abs(float(jnp.mean(y))) < 0.005
+  sigma = jnp.linspace(0.0, 1.0, 784)
+  y = C.gaussian(key, x, sigma)
+  per_feature = np.asarray(jnp.std(y, axis=0))
+  np.testing.assert_allclose(per_feature[::50], np.asarray(sigma)[::50], atol=0.12)
+  assert float(jnp.max(jnp.abs(y[:, 0]))) == 0.0  # zero std: untouched
+
+
+def test_salt_pepper_only_extremes(key):
+  x = jnp.full((200, 784), 0.5)
+  y = C.salt_pepper(key, x, 0.3)
+  changed = y != x
+  assert abs(float(changed.mean()) - 0.3) < 0.01
+  vals = np.unique(np.asarray(y[changed]))
+  assert set(vals.tolist()) <= {0.0, 1.0}
+  assert abs(float((y == 1.0).mean()) - 0.15) < 0.01
+
+
+def test_erasure_sets_white(key):
+  x = jnp.zeros((200, 784))
+  y = C.erasure(key, x, 0.9)
+  assert abs(float(jnp.mean(y == 1.0)) - 0.9) < 0.01
+  assert set(np.unique(np.asarray(y)).tolist()) <= {0.0, 1.0}
+
+
+def test_blur_preserves_mean_and_smooths(key):
+  x = _images(key)
+  for sigma in (0.5, 1.0, 2.0):
+    y = C.blur(key, x, sigma)
+    np.testing.assert_allclose(np.asarray(y.mean(axis=1)), np.asarray(x.mean(axis=1)), rtol=0.02)
+    assert float(jnp.var(y)) < float(jnp.var(x))
+  np.testing.assert_allclose(np.asarray(C.blur(key, x, 0.0)), np.asarray(x), atol=1e-6)
+  const = jnp.full((2, 784), 0.4)
+  np.testing.assert_allclose(np.asarray(C.blur(key, const, 4.0)), 0.4, atol=1e-5)
+
+
+def test_block_covers_expected_area(key):
+  x = jnp.zeros((3, 784))
+  y = C.block(key, x, 10 / 28).reshape(3, 28, 28)
+  assert int(y[0].sum()) == 100
+  assert float(y[0, 9:19, 9:19].min()) == 1.0  # the central 10x10
+  assert int(C.block(key, x, 0.0).sum()) == 0
+  assert int(C.block(key, x, 1.0)[0].sum()) == 784
+  # Image-shaped input [n, side, side] works too.
+  assert C.block(key, jnp.zeros((2, 28, 28)), 0.5).shape == (2, 28, 28)
+
+
+@pytest.mark.parametrize("name", ["masking", "gaussian", "salt_pepper", "erasure", "blur", "block"])
+def test_vmap_over_levels_equals_per_level(name, key):
+  x = _images(key, n=8)
+  levels = jnp.array([0.0, 0.1, 0.25, 0.4])
+  fn = C.get(name)
+  batched = jax.jit(jax.vmap(lambda l: fn(key, x, l)))(levels)
+  for i, l in enumerate(levels):
+    np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(fn(key, x, l)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["masking", "gaussian", "salt_pepper", "erasure", "blur", "block"])
+def test_shape_dtype_preserved(name, key):
+  x = _images(key, n=4)
+  y = C.get(name)(key, x, jnp.float32(0.3))
+  assert y.shape == x.shape and y.dtype == x.dtype
+
+
+def test_validate_rejects_bad_names_and_levels():
+  with pytest.raises(ValueError, match="unknown corruption 'masked'.*masking"):
+    C.validate("masked", 0.1)
+  with pytest.raises(ValueError, match="1.5 out of range for 'masking'"):
+    C.validate("masking", 1.5)
+  with pytest.raises(ValueError, match="out of range"):
+    C.validate("gaussian", [0.1, -0.2])
+  with pytest.raises(ValueError, match="not finite"):
+    C.validate("blur", float("nan"))
+  assert C.validate("gaussian", 3.0).name == "gaussian"
+  assert C.validate("masking", [0, 0.1, 1]).name == "masking"

@@ -1,0 +1,199 @@
+"""Regenerated sets: procedures, statistics, determinism (small sizes, no network)."""
+
+import numpy as np
+import pytest
+from scipy.spatial import ConvexHull, QhullError
+
+from sdae import data
+from sdae.data import regenerate as regen
+from sdae.data.regenerate import convex, images, mnist_variants, rectangles
+
+
+def fake_mnist(n=600, seed=0):
+  """A synthetic 'MNIST' pool: a bright vertical bar (top-heavy) per image, labels 0..9."""
+  rng = np.random.default_rng(seed)
+  x = np.zeros((n, 28, 28), np.uint8)
+  x[:, 4:20, 12:16] = 255
+  x[:, 4:8, 8:20] = 200  # a bar across the top: an orientation marker
+  y = rng.integers(0, 10, n).astype(np.int32)
+  return lambda: (x, y)
+
+
+# ---- rectangles -----------------------------------------------------------------------
+
+def _check_outline(img):
+  """(height, width) of the single outline in img, asserting it is exactly one outline."""
+  rows, cols = np.nonzero(img)
+  t, b, l, r = rows.min(), rows.max(), cols.min(), cols.max()
+  h, w = b - t + 1, r - l + 1
+  expect = np.zeros_like(img, bool)
+  expect[t, l:r + 1] = expect[b, l:r + 1] = True
+  expect[t:b + 1, l] = expect[t:b + 1, r] = True
+  np.testing.assert_array_equal(img.astype(bool), expect)
+  return h, w
+
+
+def test_rectangles_outlines_match_labels():
+  out = regen.regenerate("rect", 0, sizes=(300, 50, 400))
+  assert [len(out[s][0]) for s in ("train", "valid", "test")] == [300, 50, 400]
+  x = np.concatenate([out[s][0] for s in out])
+  y = np.concatenate([out[s][1] for s in out])
+  assert x.dtype == np.float32 and set(np.unique(x)) <= {0.0, 1.0}
+  hs, ws = [], []
+  for img, label in zip(x.reshape(-1, 28, 28), y):
+    h, w = _check_outline(img)
+    assert label == (1 if h > w else 0)
+    assert abs(h - w) >= 3 and 4 <= h <= 28 and 4 <= w <= 28
+    hs.append(h), ws.append(w)
+  assert 0.42 < y.mean() < 0.58                 # balanced classes
+  assert min(hs) <= 6 and max(hs) >= 26          # sizes spread over 4..28
+  assert 50 < x.sum(1).mean() < 70               # about 59 pixels on (dataset-facts.md)
+
+
+def test_rectangles_placement_uniform_where_it_fits():
+  rng = np.random.default_rng(0)
+  top, left, h, w = rectangles.sample_boxes(rng, 5000)
+  assert (top + h <= 28).all() and (left + w <= 28).all() and top.min() == 0
+  assert top.max() == 24 and left.max() == 24
+
+
+def test_rectangles_images_labels_and_range():
+  x, y = rectangles.generate_images(np.random.default_rng(1), 400)
+  assert x.shape == (400, 784) and x.min() >= 0 and x.max() <= 1
+  assert 0.4 < y.mean() < 0.6
+
+
+# ---- convex ---------------------------------------------------------------------------
+
+_CENTRES = np.stack(np.meshgrid(np.arange(28), np.arange(28), indexing="ij"), -1) \
+    .reshape(-1, 2).astype(float)
+
+
+def black_inside_hull(img):
+  """True if a black pixel centre lies in the convex hull of the white pixel centres."""
+  white = img.reshape(-1).astype(bool)
+  pts = _CENTRES[white]
+  try:
+    eq = ConvexHull(pts).equations
+    inside = (_CENTRES @ eq[:, :2].T + eq[:, 2]).max(1) <= 1e-9
+  except QhullError:  # collinear: the segment between the extreme points
+    d = pts.max(0) - pts.min(0) if (np.ptp(pts[:, 0]) == 0 or np.ptp(pts[:, 1]) == 0) \
+        else pts[np.argmax(pts[:, 0])] - pts[np.argmin(pts[:, 0])]
+    p0 = pts[np.argmin(pts @ d)]
+    rel = _CENTRES - p0
+    cross = rel[:, 0] * d[1] - rel[:, 1] * d[0]
+    t = rel @ d / (d @ d)
+    inside = (np.abs(cross) < 1e-9) & (t >= -1e-9) & (t <= 1 + 1e-9)
+  return bool(np.any(inside & ~white))
+
+
+def test_convex_labels_are_right_by_hull_test():
+  out = regen.regenerate("convex", 0, sizes=(120, 40, 80))
+  for s, (x, y) in out.items():
+    assert abs((y == 1).sum() - (y == 0).sum()) <= 1, s     # balanced per split
+    assert set(np.unique(x)) <= {0.0, 1.0}
+  x = np.concatenate([out[s][0] for s in out])
+  y = np.concatenate([out[s][1] for s in out])
+  for img, label in zip(x.reshape(-1, 28, 28), y):
+    assert black_inside_hull(img) == (label == 0)
+  area = x.sum(1)
+  assert area[y == 1].min() >= convex.MIN_CONVEX
+  assert area[y == 0].min() >= convex.MIN_COMPONENT + 1
+
+
+def test_midpoint_witness_on_known_shapes():
+  square = np.zeros((28, 28), bool)
+  square[5:15, 5:15] = True
+  two_blobs = np.zeros((28, 28), bool)
+  two_blobs[2:6, 2:6] = two_blobs[20:24, 20:24] = True
+  ell = np.zeros((28, 28), bool)
+  ell[2:20, 2:5] = ell[17:20, 2:20] = True
+  got = convex.has_midpoint_witness(np.stack([square, two_blobs, ell]))
+  np.testing.assert_array_equal(got, [False, True, True])
+
+
+def test_halfplane_sets_are_convex_and_big_enough():
+  rng = np.random.default_rng(3)
+  sets = convex.unpack(convex.sample_halfplane_sets(rng, 300, convex.P_CONVEX, 19))
+  assert (sets.sum(1) >= 19).all()
+  assert not convex.has_midpoint_witness(sets.reshape(-1, 28, 28)).any()
+  assert 200 < sets.sum(1).mean() < 420     # dataset-facts.md: mean 299 for convex
+
+
+# ---- MNIST variants -------------------------------------------------------------------
+
+def test_angle_sampler_covers_the_circle():
+  a = mnist_variants.sample_angles(np.random.default_rng(0), 12000)
+  assert a.min() >= 0 and a.max() < 2 * np.pi
+  counts = np.histogram(a, bins=12, range=(0, 2 * np.pi))[0]
+  assert counts.min() > 0.8 * 1000 and counts.max() < 1.2 * 1000
+
+
+def test_rotation_by_known_angles():
+  img = np.zeros((2, 28, 28), np.float32)
+  img[:, 3, 5:20] = 1.0       # asymmetric: a top bar and a left stem
+  img[:, 3:18, 5] = 0.6
+  np.testing.assert_allclose(mnist_variants.rotate(img, np.array([np.pi / 2, np.pi])),
+                             np.stack([np.rot90(img[0]), np.rot90(img[1], 2)]), atol=1e-5)
+  np.testing.assert_allclose(mnist_variants.rotate(img[:1], np.zeros(1)), img[:1], atol=1e-6)
+  # 45 degrees keeps the mass roughly (bilinear) and moves it off the grid lines.
+  r = mnist_variants.rotate(img[:1], np.array([np.pi / 4]))
+  assert abs(r.sum() - img[0].sum()) / img[0].sum() < 0.1
+  assert r.min() >= 0 and r.max() <= 1
+
+
+@pytest.mark.parametrize("name", ["mnist_basic", "mnist_rot", "mnist_bg_rand", "mnist_bg_img",
+                                  "mnist_bg_img_rot"])
+def test_mnist_variants_shapes_range_labels(name):
+  out = regen.regenerate(name, 0, sizes=(200, 50, 100), mnist=fake_mnist())
+  for s, n in (("train", 200), ("valid", 50), ("test", 100)):
+    x, y = out[s]
+    assert x.shape == (n, 784) and x.dtype == np.float32 and y.dtype == np.int32
+    assert x.min() >= 0 and x.max() <= 1 and 0 <= y.min() and y.max() <= 9
+  x = out["train"][0].reshape(-1, 28, 28)
+  digit = fake_mnist()()[0][0] == 255
+  if name == "mnist_basic":
+    assert (x == x[0]).all() and x[0, 4:8, 8:20].min() > 0.7   # upright, untouched
+  if name in ("mnist_bg_rand", "mnist_bg_img"):
+    assert (x[:, digit] == 1).all()                            # digit on top (max rule)
+    assert x[:, ~digit].std() > 0.05                           # a background shows
+  if name == "mnist_bg_rand":
+    assert abs(x[:, :2, :].mean() - 0.5) < 0.05                # uniform in [0, 1]
+  if name in ("mnist_rot", "mnist_bg_img_rot"):
+    assert not np.allclose(x[0], x[1])                         # different angles
+
+
+def test_background_patches_are_varied_photographs():
+  assert len(images.PHOTOS) == 20
+  p, src = images.sample_patches(np.random.default_rng(0), 500)
+  assert p.shape == (500, 28, 28) and p.min() >= 0 and p.max() <= 1
+  assert (p.reshape(500, -1).std(1) >= images.MIN_STD).all()
+  assert len(np.unique(src)) >= 12
+  q, src2 = images.sample_patches(np.random.default_rng(0), 500, exclude=src)
+  assert (src2 != src).all()
+
+
+# ---- determinism and the load() path --------------------------------------------------
+
+@pytest.mark.parametrize("name,mnist", [("rect", None), ("convex", None),
+                                        ("rect-img", None), ("rot", fake_mnist())])
+def test_same_seed_same_bytes_other_seed_differs(name, mnist):
+  kw = dict(sizes=(30, 10, 20), mnist=mnist)
+  a, b = regen.regenerate(name, 7, **kw), regen.regenerate(name, 7, **kw)
+  c = regen.regenerate(name, 8, **kw)
+  for s in a:
+    assert a[s][0].tobytes() == b[s][0].tobytes() and a[s][1].tobytes() == b[s][1].tobytes()
+  assert any(a[s][0].tobytes() != c[s][0].tobytes() for s in a)
+
+
+def test_load_regenerated_is_cached(tmp_path):
+  cache = tmp_path / "cache"
+  assert data.pick_source("rect", cache_dir=str(cache)) == "regenerated"
+  first = data.load("RECT", cache_dir=str(cache))
+  assert sorted(p.name for p in cache.iterdir()) == ["rectangles-regenerated-v1-seed0.npz"]
+  again = data.load("rectangles", source="regenerated", cache_dir=str(cache))
+  for s in ("train", "valid", "test"):
+    np.testing.assert_array_equal(first[s][0], again[s][0])
+    np.testing.assert_array_equal(first[s][1], again[s][1])
+    assert again[s][0].dtype == np.float32 and again[s][1].dtype == np.int32
+  assert [len(first[s][0]) for s in ("train", "valid", "test")] == [1000, 200, 50000]

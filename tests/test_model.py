@@ -1,0 +1,116 @@
+"""dA layer, losses and the stacked classifier."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sdae import model as M
+from sdae import pretrain as pt
+
+
+def test_init_range_and_shapes():
+  spec = pt.layer_specs(20, (30,))[0]
+  p = pt.init_layer(spec, 0, 0)
+  bound = 4 * np.sqrt(6 / 50)
+  assert p["kernel"].shape == (20, 30) and p["bias"].shape == (30,)
+  assert p["bias_visible"].shape == (20,)
+  assert float(jnp.max(jnp.abs(p["kernel"]))) <= bound
+  assert float(jnp.max(jnp.abs(p["kernel"]))) > 0.9 * bound  # really uses the range
+  assert "kernel_decoder" not in p
+
+
+def test_tied_weights_really_shared():
+  """The decoder uses W^T: changing the single kernel changes the decoding, and the gradient of
+  the one kernel collects both the encoder's and the decoder's contribution."""
+  module = M.DenoisingAutoencoder(n_in=6, n_hidden=4)
+  p = module.init(jax.random.key(1), jnp.zeros((1, 6)))["params"]
+  y = jnp.ones((1, 4)) * 0.5
+  z = module.apply({"params": p}, y, method="decode_logits")
+  np.testing.assert_allclose(np.asarray(z), np.asarray(y @ p["kernel"].T + p["bias_visible"]),
+                             rtol=1e-6)
+  x = jax.random.uniform(jax.random.key(2), (5, 6))
+  loss = lambda w: M.reconstruction_loss(
+      module.apply({"params": {**p, "kernel": w}}, x), x, "cross_entropy")
+
+  def manual(w_enc, w_dec):
+    h = jax.nn.sigmoid(x @ w_enc + p["bias"])
+    return M.reconstruction_loss(h @ w_dec.T + p["bias_visible"], x, "cross_entropy")
+
+  g = jax.grad(loss)(p["kernel"])
+  ge, gd = jax.grad(manual, argnums=(0, 1))(p["kernel"], p["kernel"])
+  np.testing.assert_allclose(np.asarray(g), np.asarray(ge + gd), rtol=1e-5, atol=1e-6)
+
+
+def test_untied_has_decoder_kernel():
+  spec = pt.layer_specs(8, (3,), tied=False)[0]
+  p = pt.init_layer(spec, 0, 0)
+  assert p["kernel_decoder"].shape == (3, 8)
+
+
+def test_cross_entropy_from_logits_matches_naive_and_stays_finite():
+  rng = np.random.default_rng(0)
+  logits = jnp.asarray(rng.normal(size=(7, 9)) * 3, jnp.float32)
+  x = jnp.asarray(rng.random((7, 9)), jnp.float32)
+  z = jax.nn.sigmoid(logits)
+  naive = -(x * jnp.log(z) + (1 - x) * jnp.log(1 - z)).sum(-1).mean()
+  np.testing.assert_allclose(float(M.reconstruction_loss(logits, x, "cross_entropy")),
+                             float(naive), rtol=1e-5)
+  # Saturated logits with targets at 0 and 1: the naive form gives inf/nan, ours stays finite.
+  big = jnp.array([[100.0, -100.0, 100.0, -100.0]])
+  t = jnp.array([[0.0, 1.0, 1.0, 0.0]])
+  ours = float(M.reconstruction_loss(big, t, "cross_entropy"))
+  assert np.isfinite(ours) and abs(ours - 200.0) < 1e-3
+  zb = jax.nn.sigmoid(big)
+  assert not np.isfinite(float(-(t * jnp.log(zb) + (1 - t) * jnp.log(1 - zb)).sum()))
+
+
+def test_squared_loss_uses_decoder_activation():
+  logits = jnp.array([[0.0, 2.0]])
+  x = jnp.array([[0.5, 1.0]])
+  assert float(M.reconstruction_loss(logits, x, "squared", "linear")) == pytest.approx(1.25)
+  s = float(jax.nn.sigmoid(2.0))
+  assert float(M.reconstruction_loss(logits, x, "squared", "sigmoid")) == pytest.approx(
+      (1 - s) ** 2, rel=1e-5)
+
+
+def test_dA_gradient_against_finite_differences():
+  """Gradient of the (deterministic, level 0) dA loss against central differences in float64."""
+  with jax.enable_x64(True):
+    module = M.DenoisingAutoencoder(n_in=5, n_hidden=3, dtype=jnp.float64)
+    p = module.init(jax.random.key(3), jnp.zeros((1, 5), jnp.float64))["params"]
+    x = jax.random.uniform(jax.random.key(4), (4, 5), jnp.float64)
+
+    def loss(params):
+      return M.reconstruction_loss(module.apply({"params": params}, x), x, "cross_entropy")
+
+    g = jax.grad(loss)(p)
+    eps = 1e-6
+    for name in ("kernel", "bias", "bias_visible"):
+      flat = np.asarray(p[name]).reshape(-1)
+      for i in range(0, flat.size, max(1, flat.size // 5)):
+        d = np.zeros_like(flat)
+        d[i] = eps
+        plus = {**p, name: jnp.asarray((flat + d).reshape(p[name].shape))}
+        minus = {**p, name: jnp.asarray((flat - d).reshape(p[name].shape))}
+        fd = (float(loss(plus)) - float(loss(minus))) / (2 * eps)
+        np.testing.assert_allclose(float(np.asarray(g[name]).reshape(-1)[i]), fd, rtol=1e-5,
+                                   atol=1e-8)
+
+
+def test_classifier_head_zero_and_stack_params():
+  module = M.SdAClassifier((6, 4), 3)
+  p = module.init(jax.random.key(0), jnp.zeros((1, 5)))["params"]
+  assert float(jnp.abs(p["head"]["kernel"]).max()) == 0.0
+  specs = pt.layer_specs(5, (6, 4))
+  layers = [pt.init_layer(s, 0, k) for k, s in enumerate(specs)]
+  stacked = M.stack_params(layers, p["head"])
+  assert jax.tree.structure(stacked) == jax.tree.structure(p)
+  out = module.apply({"params": stacked}, jnp.ones((2, 5)))
+  assert out.shape == (2, 3)
+
+
+def test_loss_auto_rule():
+  specs = pt.layer_specs(10, (5, 5), activation="tanh")
+  assert (specs[0].loss, specs[0].decoder) == ("cross_entropy", "sigmoid")
+  assert (specs[1].loss, specs[1].decoder) == ("squared", "linear")

@@ -1,0 +1,156 @@
+"""Pretraining and fine-tuning: losses fall, errors beat chance, determinism, resume, sweeps."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sdae import config as C
+from sdae import experiment as E
+from sdae import finetune as ft
+from sdae import pretrain as pt
+
+
+def toy_splits(n_train=300, n_valid=100, n_test=200, d=36, seed=0):
+  """Two classes of [0, 1] patterns: class k lights half k of the features (plus noise)."""
+  rng = np.random.default_rng(seed)
+
+  def make(n):
+    y = rng.integers(0, 2, n).astype(np.int32)
+    x = rng.random((n, d)).astype(np.float32) * 0.4
+    x[y == 1, : d // 2] += 0.5
+    x[y == 0, d // 2:] += 0.5
+    return np.clip(x, 0, 1), y
+
+  return {"train": make(n_train), "valid": make(n_valid), "test": make(n_test)}
+
+
+TINY = C.TrainConfig(dataset="toy", hidden=(16, 8), pretrain_epochs=3, finetune_epochs=6,
+                     batch_size=10, level=0.2, patience=6)
+
+
+def test_da_loss_falls():
+  x = jnp.asarray(toy_splits()["train"][0])
+  spec = pt.layer_specs(36, (16,))[0]
+  tx = pt.make_optimizer("sgd")
+  p = pt.init_layer(spec, 0, 0)
+  s = pt.init_opt_state(tx, p, 0.1)
+  epoch = pt.compiled_pretrain_epoch(spec, tx, 10)
+  means = []
+  for e in range(6):
+    p, s, losses = epoch(p, s, x, jnp.int32(0), jnp.int32(0), jnp.int32(e), jnp.float32(0.25))
+    means.append(float(losses.mean()))
+  assert means[-1] < 0.9 * means[0], means
+
+
+def test_sda_beats_chance_by_far():
+  r = E.train_and_evaluate(TINY, None, splits=toy_splits())
+  assert r["test_error_pct"] < 10.0  # chance is 50%
+  assert r["valid_error_pct"] < 10.0
+  assert 0 <= r["test_ci95_pct"] < 5
+
+
+def test_same_seed_bitwise_same_parameters(tmp_path):
+  a = E.train_and_evaluate(TINY, str(tmp_path / "a"), splits=toy_splits(), write_images=False)
+  b = E.train_and_evaluate(TINY, str(tmp_path / "b"), splits=toy_splits(), write_images=False)
+  assert a["test_error_pct"] == b["test_error_pct"]
+  pa = _final_params(tmp_path / "a")
+  pb = _final_params(tmp_path / "b")
+  assert pa.keys() == pb.keys()
+  for k in pa:
+    np.testing.assert_array_equal(pa[k], pb[k])
+  c = E.train_and_evaluate(TINY.replace(seed=1), str(tmp_path / "c"), splits=toy_splits(),
+                           write_images=False)
+  pc = _final_params(tmp_path / "c")
+  assert any(not np.array_equal(pa[k], pc[k]) for k in pa)
+
+
+def _final_params(workdir):
+  from sdae import checkpoint as ck
+  arrays, meta = ck.Checkpointer(str(workdir / "checkpoints")).restore_latest()
+  assert meta["phase"] == "finetune"
+  return {k: v for k, v in arrays.items() if k.startswith(("ft/", "es/"))}
+
+
+def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
+  cfg = TINY.replace(checkpoint_every_secs=0.0)
+  ref = E.train_and_evaluate(cfg, str(tmp_path / "ref"), splits=toy_splits(), write_images=False)
+
+  # Interrupt after the 5th epoch (layer 2 of pretraining), then again in fine-tuning epoch 2.
+  for stop_after in (5, 3):  # counted from each (re)start
+    calls = {"n": 0}
+    real_write = E.MetricsLog.write
+
+    def write(self, **row):
+      real_write(self, **row)
+      calls["n"] += 1
+      if calls["n"] == stop_after:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(E.MetricsLog, "write", write)
+    with pytest.raises(KeyboardInterrupt):
+      E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
+    monkeypatch.setattr(E.MetricsLog, "write", real_write)
+    assert not os.path.exists(tmp_path / "cut" / "results.json")
+  out = E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
+  for k in ("test_error_pct", "valid_error_pct", "best_epoch"):
+    assert out[k] == ref[k]
+  pr, pc = _final_params(tmp_path / "ref"), _final_params(tmp_path / "cut")
+  for k in pr:
+    np.testing.assert_array_equal(pr[k], pc[k])
+
+
+def test_workdir_of_other_config_is_refused(tmp_path):
+  E.train_and_evaluate(TINY.replace(finetune_epochs=1, pretrain_epochs=1), str(tmp_path),
+                       splits=toy_splits(), write_images=False)
+  with pytest.raises(E.RunError, match="another configuration.*--overwrite"):
+    E.train_and_evaluate(TINY.replace(finetune_epochs=1, pretrain_epochs=1, seed=3), str(tmp_path),
+                         splits=toy_splits(), write_images=False)
+  r = E.train_and_evaluate(TINY.replace(finetune_epochs=1, pretrain_epochs=1, seed=3),
+                           str(tmp_path), splits=toy_splits(), write_images=False, overwrite=True)
+  with open(tmp_path / "results.json") as f:
+    assert json.load(f)["config"]["seed"] == 3 == r["config"]["seed"]
+
+
+def test_members_equal_models_trained_one_by_one():
+  """A vmapped sweep of (level, seed) members equals each member trained alone."""
+  cfg = TINY.replace(finetune_epochs=3)
+  levels, seeds = [0.0, 0.3, 0.3], [0, 0, 1]
+  members = E.Members(seeds=seeds, levels=[[l, l] for l in levels],
+                      pretrain_lr=[0.05] * 3, finetune_lr=[0.1] * 3)
+  many = E.train_and_evaluate(cfg, None, splits=toy_splits(), members=members)
+  for m, l, s in zip(many["members"], levels, seeds):
+    one = E.train_and_evaluate(cfg.replace(level=l, seed=s), None, splits=toy_splits())
+    assert m["test_error_pct"] == pytest.approx(one["test_error_pct"], abs=0.51)
+    assert m["valid_error_pct"] == pytest.approx(one["valid_error_pct"], abs=1.01)
+
+
+def test_early_stopping_keeps_best_and_extends_patience():
+  p = {"w": jnp.zeros(2)}
+  es = ft.init_early_stopping(p, patience=3)
+  es = ft.update_early_stopping(es, {"w": jnp.ones(2)}, 0.5, 0)
+  assert float(es["best_valid"]) == 0.5 and int(es["best_epoch"]) == 0
+  es = ft.update_early_stopping(es, {"w": 2 * jnp.ones(2)}, 0.3, 4)
+  assert int(es["patience"]) == 10  # ceil(5 * 2)
+  es = ft.update_early_stopping(es, {"w": 3 * jnp.ones(2)}, 0.4, 5)  # worse: best kept
+  assert float(es["best_params"]["w"][0]) == 2.0 and int(es["best_epoch"]) == 4
+  es = ft.update_early_stopping(es, {"w": 4 * jnp.ones(2)}, 0.2999, 6)  # tiny gain: no extension
+  assert int(es["best_epoch"]) == 6 and int(es["patience"]) == 10
+  assert not ft.should_stop(es, 9, 100) and ft.should_stop(es, 10, 100)
+  assert ft.should_stop(es, 5, 5)
+
+
+def test_ci95_matches_paper_table():
+  # Table 3: MNIST 1.28 +- 0.22 with n = 10000; rect 1.99 +- 0.12 with n = 50000.
+  assert ft.ci95_pct(0.0128, 10000) == pytest.approx(0.22, abs=0.005)
+  assert ft.ci95_pct(0.0199, 50000) == pytest.approx(0.12, abs=0.005)
+
+
+def test_divergence_stops_with_a_clear_message():
+  # ReLU units with squared error and a huge step size overflow within the first epoch.
+  cfg = TINY.replace(activation="relu", loss="squared", pretrain_lr=1e3, pretrain_epochs=2)
+  with pytest.raises(E.DivergenceError, match="pretraining layer 1 epoch 1.*lower --pretrain_lr"):
+    E.train_and_evaluate(cfg, None, splits=toy_splits())
