@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 
+from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -73,6 +74,13 @@ class SdaeVincent2010(tfds.core.GeneratorBasedBuilder):
       "Optional: put the published files (train-images-idx3-ubyte.gz ..., rectangles.zip, "
       "convex.zip, ...) in manual_dir; otherwise they are downloaded from "
       f"{registry.LISA_URL} and {idx.MNIST_URLS[-1]}.")
+
+  # TFDS 4.9.10 resolves a packaged builder's code path through the `importlib_resources`
+  # backport, which is not a dependency here; the file's own path is what it needs.
+  @tfds.core.utils.classproperty
+  @classmethod
+  def code_path(cls):
+    return epath.Path(__file__)
 
   def _info(self) -> tfds.core.DatasetInfo:
     spec = registry.DATASETS[self.builder_config.name]

@@ -1,0 +1,116 @@
+"""Named grids and presets for the paper's experiments (Vincent et al. 2010, Table 3).
+
+Budgets for ``experiments.reproduce_table --budget=NAME``:
+
+- ``paper``: the paper's grid (vincent2010-protocol.md): SdA-3 with 1000, 2000 or 3000 units per
+  layer, masking fraction in {0, 0.10, 0.25, 0.40} (Gaussian std {0.05, 0.10, 0.15, 0.30, 0.50}
+  for tzanetakis), pretraining learning rate in {0.01, 0.05} and fine-tuning learning rate in
+  {0.05, 0.1} (inside the protocol's ranges 5e-6..0.1 and 0.0005..0.2; the paper's exact grid is
+  not published), one seed; epochs and batch size from the dataset's preset (sdae/config.py).
+  Per dataset 3 member groups (one per layer size, 16 models each, trained as one vmapped
+  program): meant for a GPU.
+- ``quick``: SdA-3 of 1000 units, 3 or 4 masking levels, one learning rate pair, a few epochs: a
+  few minutes per dataset on a 2-core CPU (the rectangles set is small, so it gets 4 levels and
+  more epochs). Far from the paper's training length: expect worse errors.
+- ``test`` (hidden; for the tests): 2 tiny layers, 2 levels, 2 + 3 epochs.
+
+``TRAIN_PRESETS`` names single-model configurations for ``experiments.train --preset=NAME``:
+``<dataset>_quick`` and ``<dataset>_paper`` are the base configuration of that budget's grid at the
+paper's chosen level; ``mnist_filters`` is the short one-layer run whose filters show the effect
+of masking (python -m experiments.sweep --preset=mnist_filters --levels=0,0.25,0.5 ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdae import config as config_lib
+from sdae import sweep as sweep_lib
+from sdae import table as table_lib
+
+BUDGETS = ("quick", "paper")  # "test" is accepted too, for the tests
+
+PAPER_HIDDEN = (1000, 2000, 3000)
+PAPER_MASKING = (0.0, 0.10, 0.25, 0.40)
+PAPER_GAUSSIAN = (0.05, 0.10, 0.15, 0.30, 0.50)
+PAPER_PRETRAIN_LRS = (0.01, 0.05)
+PAPER_FINETUNE_LRS = (0.05, 0.1)
+
+# Quick budget per dataset: (levels, pretrain epochs, finetune epochs).
+_QUICK: dict[str, tuple[tuple[float, ...], int, int]] = {
+    "rectangles": ((0.0, 0.10, 0.25, 0.40), 10, 40),
+    "convex": ((0.0, 0.10, 0.25), 3, 10),
+    "mnist": ((0.0, 0.25), 1, 4),
+    "tzanetakis": ((0.05, 0.10, 0.30), 10, 30),
+}
+_QUICK_DEFAULT = ((0.0, 0.10, 0.25), 3, 8)  # the 10000-example MNIST variants, rect-img
+
+
+def _quick_config(dataset: str) -> config_lib.TrainConfig:
+  _, pre, fine = _QUICK.get(dataset, _QUICK_DEFAULT)
+  return config_lib.preset(dataset).replace(
+      hidden=(1000, 1000, 1000), pretrain_epochs=pre, finetune_epochs=fine, patience=fine,
+      level=table_lib.PAPER[dataset].level)
+
+
+def _paper_config(dataset: str) -> config_lib.TrainConfig:
+  return config_lib.preset(dataset).replace(level=table_lib.PAPER[dataset].level)
+
+
+def _test_config(dataset: str) -> config_lib.TrainConfig:
+  return config_lib.preset(dataset).replace(
+      hidden=(16, 8), pretrain_epochs=2, finetune_epochs=3, patience=3, batch_size=10,
+      checkpoint_every_secs=0.0, level=0.0 if dataset != "tzanetakis" else 0.05)
+
+
+def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
+             seeds: int = 1) -> table_lib.DatasetGrid:
+  """The grid of ``dataset`` (canonical name) under ``budget``; ``overrides`` (train flags given
+  on the command line) apply to every grid point; ``overrides["hidden"]`` replaces the sizes."""
+  overrides = dict(overrides or {})
+  gaussian = dataset == "tzanetakis"
+  if budget == "paper":
+    base = _paper_config(dataset)
+    hiddens = [(h, h, h) for h in PAPER_HIDDEN]
+    levels = PAPER_GAUSSIAN if gaussian else PAPER_MASKING
+    plrs, flrs = PAPER_PRETRAIN_LRS, PAPER_FINETUNE_LRS
+  elif budget == "quick":
+    base = _quick_config(dataset)
+    hiddens = [base.hidden]
+    levels = _QUICK.get(dataset, _QUICK_DEFAULT)[0]
+    plrs = flrs = None
+  elif budget == "test":
+    base = _test_config(dataset)
+    hiddens = [base.hidden]
+    levels = (0.05, 0.3) if gaussian else (0.0, 0.3)
+    plrs = flrs = None
+  else:
+    raise ValueError(f"unknown budget {budget!r}")
+  if "hidden" in overrides:
+    hiddens = [tuple(overrides.pop("hidden"))]
+  groups = []
+  for hidden in hiddens:
+    cfg = config_lib.validate(base.replace(hidden=hidden, **overrides))
+    points = tuple(sweep_lib.grid(levels, seeds, plrs, flrs))
+    sweep_lib.validate_points(cfg, points)
+    groups.append(table_lib.Group(f"hidden={'x'.join(map(str, hidden))}", cfg, points))
+  return table_lib.DatasetGrid(dataset, tuple(groups))
+
+
+def _train_presets() -> dict[str, dict[str, Any]]:
+  out = {}
+  for ds in table_lib.PAPER:
+    for budget, make in (("quick", _quick_config), ("paper", _paper_config)):
+      d = make(ds).to_dict()
+      d["hidden"] = tuple(d["hidden"])
+      d.pop("layer_levels")
+      out[f"{ds}_{budget}"] = d
+  out["mnist_filters"] = dict(
+      config_lib.TrainConfig(dataset="mnist", hidden=(1000,), level=0.25, pretrain_epochs=5,
+                             finetune_epochs=1, n_train=20000).to_dict(), hidden=(1000,),
+      layer_levels=None)
+  return out
+
+
+#: Single-model presets for ``experiments.train --preset=NAME`` (see the module docstring).
+TRAIN_PRESETS: dict[str, dict[str, Any]] = _train_presets()

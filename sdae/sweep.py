@@ -1,0 +1,312 @@
+"""Many models in one program: sweeps over corruption levels, seeds and learning rates.
+
+A sweep is a list of ``Point`` s (one model each: corruption level, seed, pretraining and
+fine-tuning learning rates) that share everything that fixes the compiled program's shapes
+(layer sizes, batch size, epochs, corruption kind). ``run`` trains them together through
+``sdae.experiment.train_and_evaluate(members=...)``: every array carries a leading member axis
+and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoints of its workdir.
+``run(..., one_by_one=True)`` trains the same models one at a time (for wall-time comparisons
+and as the reference the vmapped sweep must match).
+
+Equality with one-by-one training: both run the same per-model arithmetic with the same derived
+keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical; only the
+float32 reductions of a vmapped matmul may be ordered differently by XLA, which changes the last
+bits of the parameters. Errors therefore agree to within a handful of examples (the tests allow
+0.5% of a 200-example test set and 1% of a 100-example validation set on a tiny problem).
+Caveat: early stopping in a members run stops when *every* member has run out of patience, and a
+member's best-validation parameters may still improve after its own patience ran out; a member
+then differs from the same model trained alone. Equality is exact in distribution only while no
+member's patience runs out before the last (``patience >= finetune_epochs`` makes it exact).
+
+Model selection (``select``) takes the lowest validation error; ties go to the earliest point in
+grid order (``grid`` orders by learning rates, then level, then seed, smallest first), never to
+the test error, which model selection must not see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import os
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from sdae import checkpoint as ckpt_lib
+from sdae import config as config_lib
+from sdae import experiment
+
+log = logging.getLogger("sdae")
+
+#: The keys of every sweep row (``sweep.json`` holds a list of these dicts).
+ROW_KEYS = ("level", "seed", "valid_error_pct", "test_error_pct", "test_ci95_pct", "best_epoch",
+            "pretrain_lr", "finetune_lr", "layer_levels")
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+  """One model of a sweep."""
+
+  level: float
+  seed: int = 0
+  pretrain_lr: float | None = None  # None: the base config's
+  finetune_lr: float | None = None
+
+  def resolved(self, config: config_lib.TrainConfig) -> "Point":
+    return Point(float(self.level), int(self.seed),
+                 float(config.pretrain_lr if self.pretrain_lr is None else self.pretrain_lr),
+                 float(config.finetune_lr if self.finetune_lr is None else self.finetune_lr))
+
+
+def grid(levels: Sequence[float], seeds: int | Sequence[int] = 1,
+         pretrain_lrs: Sequence[float] | None = None,
+         finetune_lrs: Sequence[float] | None = None) -> list[Point]:
+  """Every (pretrain_lr, finetune_lr, level, seed) combination, in that nesting order.
+
+  ``seeds`` is a count N (seeds 0..N-1) or an explicit list. Learning rates left as None take the
+  base config's value when the sweep runs.
+  """
+  seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+  plrs = list(pretrain_lrs) if pretrain_lrs else [None]
+  flrs = list(finetune_lrs) if finetune_lrs else [None]
+  return [Point(float(l), s, p, f)
+          for p, f, l, s in itertools.product(plrs, flrs, list(levels), seed_list)]
+
+
+def validate_points(config: config_lib.TrainConfig, points: Sequence[Point]) -> None:
+  """Checks every point against the corruption's accepted range (raises ``ConfigError``)."""
+  if not points:
+    raise config_lib.ConfigError("the sweep is empty; give at least one level and one seed")
+  seen = set()
+  for p in points:
+    q = p.resolved(config)
+    config_lib.validate(config.replace(level=q.level, layer_levels=None, seed=q.seed,
+                                       pretrain_lr=q.pretrain_lr, finetune_lr=q.finetune_lr))
+    if q in seen:
+      raise config_lib.ConfigError(f"the sweep lists the model {q} twice; accepted: distinct "
+                                   "(level, seed, learning rate) combinations")
+    seen.add(q)
+
+
+def members_of(config: config_lib.TrainConfig, points: Sequence[Point]) -> experiment.Members:
+  """The ``Members`` of ``points``: one corruption level for every layer of each model."""
+  pts = [p.resolved(config) for p in points]
+  n_layers = len(config.hidden)
+  return experiment.Members(seeds=[p.seed for p in pts],
+                            levels=[[p.level] * n_layers for p in pts],
+                            pretrain_lr=[p.pretrain_lr for p in pts],
+                            finetune_lr=[p.finetune_lr for p in pts])
+
+
+def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
+  return {"level": point.level, "seed": point.seed,
+          "valid_error_pct": round(float(r["valid_error_pct"]), 4),
+          "test_error_pct": round(float(r["test_error_pct"]), 4),
+          "test_ci95_pct": round(float(r["test_ci95_pct"]), 4),
+          "best_epoch": int(r["best_epoch"]),
+          "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
+          "layer_levels": [point.level] * n_layers}
+
+
+def model_dir(workdir: str, index: int, point: Point) -> str:
+  """Sub-workdir of model ``index`` in a one-by-one run."""
+  return os.path.join(workdir, "one_by_one",
+                      f"{index:03d}_level={point.level:g}_seed={point.seed}"
+                      f"_plr={point.pretrain_lr:g}_flr={point.finetune_lr:g}")
+
+
+def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | None, *,
+        splits: dict | None = None, data_source: str | None = None, one_by_one: bool = False,
+        overwrite: bool = False, write_images: bool = True) -> dict[str, Any]:
+  """Trains every point (together, or one at a time) and returns the sweep's outcome.
+
+  Args:
+    config: validated base config (its level/seed/learning rates are replaced per point).
+    points: the models (see ``grid``).
+    workdir: the vmapped run lives in ``workdir/members``; a one-by-one run in
+      ``workdir/one_by_one/NNN_...``. None: nothing written, nothing resumed.
+    splits, data_source: the data (loaded from ``config.dataset`` when None).
+    one_by_one: train the models one at a time instead of as one vmapped program.
+
+  Returns:
+    ``{"rows": [row per point, in order], "seconds": training wall time (data loading
+    excluded), "mode": "members"|"one_by_one", "data_source", "n_test", "device"}``.
+  """
+  config_lib.validate(config)
+  points = [p.resolved(config) for p in points]
+  validate_points(config, points)
+  if splits is None:
+    splits, data_source = experiment.load_data(config)
+  n_layers = len(config.hidden)
+  t0 = time.monotonic()
+  if not one_by_one:
+    sub = None if workdir is None else os.path.join(workdir, "members")
+    res = experiment.train_and_evaluate(config, sub, splits=splits, data_source=data_source,
+                                        members=members_of(config, points), overwrite=overwrite,
+                                        write_images=write_images)
+    rows = [_row(p, m, n_layers) for p, m in zip(points, res["members"])]
+    training = res["seconds"]["training"]
+  else:
+    rows, training = [], 0.0
+    for i, p in enumerate(points):
+      log.info("model %d/%d: level %g seed %d pretrain_lr %g finetune_lr %g", i + 1, len(points),
+               p.level, p.seed, p.pretrain_lr, p.finetune_lr)
+      cfg = config.replace(level=p.level, layer_levels=None, seed=p.seed,
+                           pretrain_lr=p.pretrain_lr, finetune_lr=p.finetune_lr)
+      sub = None if workdir is None else model_dir(workdir, i, p)
+      res = experiment.train_and_evaluate(cfg, sub, splits=splits, data_source=data_source,
+                                          overwrite=overwrite, write_images=write_images)
+      rows.append(_row(p, res, n_layers))
+      training += res["seconds"]["training"]
+  import jax  # pylint: disable=g-import-not-at-top
+  return {"rows": rows, "seconds": round(time.monotonic() - t0, 2),
+          "training_seconds": round(float(training), 2),
+          "mode": "one_by_one" if one_by_one else "members",
+          "data_source": data_source or "arrays", "n_test": int(len(splits["test"][1])),
+          "device": jax.devices()[0].platform}
+
+
+# --- model selection and summaries -------------------------------------------------------------
+
+
+def select(rows: Sequence[dict[str, Any]], key: str = "valid_error_pct") -> dict[str, Any]:
+  """The row with the lowest ``key`` (validation error); ties go to the earliest row.
+
+  Rows are expected in grid order, so a tie picks the smallest learning rates, then the lowest
+  level, then the lowest seed. Rows whose ``key`` is missing or not finite are skipped.
+  """
+  best, best_val = None, math.inf
+  for r in rows:
+    v = r.get(key)
+    if v is None or not math.isfinite(float(v)):
+      continue
+    if float(v) < best_val:  # strict: the first of equal rows is kept
+      best, best_val = r, float(v)
+  if best is None:
+    raise ValueError(f"no row has a finite {key!r}")
+  return best
+
+
+def by_level(rows: Sequence[dict[str, Any]]) -> dict[float, list[dict[str, Any]]]:
+  out: dict[float, list[dict[str, Any]]] = {}
+  for r in rows:
+    out.setdefault(float(r["level"]), []).append(r)
+  return dict(sorted(out.items()))
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+  """Mean and half-width of a 95% interval of the mean (Student t over seeds; 0 for one value)."""
+  v = np.asarray(values, np.float64)
+  if v.size < 2:
+    return float(v.mean()), 0.0
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  t = float(stats.t.ppf(0.975, v.size - 1))
+  return float(v.mean()), float(t * v.std(ddof=1) / math.sqrt(v.size))
+
+
+def summarize(rows: Sequence[dict[str, Any]], n_test: int | None = None) -> dict[str, Any]:
+  """Per level: mean validation and test error over seeds with 95% intervals.
+
+  With one seed per level, the test interval is the binomial one of that model
+  (``test_ci95_pct``) and the validation one is left at 0.
+  """
+  levels, valid, test = [], ([], []), ([], [])
+  for level, rs in by_level(rows).items():
+    levels.append(level)
+    vm, vc = mean_ci95([r["valid_error_pct"] for r in rs])
+    tm, tc = mean_ci95([r["test_error_pct"] for r in rs])
+    if len(rs) == 1:
+      tc = float(rs[0].get("test_ci95_pct", 0.0))
+    valid[0].append(vm), valid[1].append(vc)
+    test[0].append(tm), test[1].append(tc)
+  return {"levels": levels, "valid": valid, "test": test}
+
+
+def plot(rows: Sequence[dict[str, Any]], path: str, title: str = "") -> None:
+  """``sweep.png``: validation and test error against level (mean over seeds, 95% intervals)."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  s = summarize(rows)
+  viz.plot_error_vs_level(s["levels"], {"validation": s["valid"], "test": s["test"]}, path,
+                          title=title)
+
+
+# --- first-layer filters per level --------------------------------------------------------------
+
+
+def first_layer_kernels(workdir: str) -> np.ndarray:
+  """The pretrained first-layer kernels [M, n_in, n_hidden] (or [n_in, n_hidden] for a single
+  model) from the latest checkpoint of a run's workdir."""
+  ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    restored = ckpt.restore_latest()
+  finally:
+    ckpt.close()
+  if restored is None:
+    raise FileNotFoundError(f"no checkpoint in {workdir}")
+  arrays, meta = restored
+  if int(meta["n_done_layers"]) < 1:
+    raise FileNotFoundError(f"the first layer of {workdir} is not pretrained yet")
+  # Leaves of a dA layer in jax.tree (sorted key) order: bias, bias_visible, kernel[,
+  # kernel_decoder]; the kernel is the first leaf of the highest rank.
+  leaves = [arrays[k] for k in sorted((k for k in arrays if k.startswith("layer0/")),
+                                      key=lambda k: int(k.split("/")[1]))]
+  top = max(a.ndim for a in leaves)
+  return np.asarray(next(a for a in leaves if a.ndim == top))
+
+
+def save_filters_by_level(panels: Sequence[tuple[float, np.ndarray]], path: str,
+                          n: int = 100) -> None:
+  """``filters.png``: for each (level, kernel [n_in, n_hidden]) the first ``n`` filters tiled,
+  panels side by side from the lowest level to the highest (as the paper's figures at 0%, 25%
+  and 50% masking)."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  tiles = []
+  for _, kernel in panels:
+    filters = np.asarray(kernel).T[:n]
+    side = math.isqrt(filters.shape[1])
+    if side * side != filters.shape[1]:
+      return  # not images
+    tiles.append(viz.tile_images(viz.scale_to_unit(filters)))
+  viz.save_side_by_side(tiles, path)
+
+
+def filter_panels(workdir: str, points: Sequence[Point], one_by_one: bool,
+                  ) -> list[tuple[float, np.ndarray]]:
+  """For each level, the first-layer kernel of its first point (seed 0 where present)."""
+  chosen: dict[float, int] = {}
+  for i, p in enumerate(points):
+    if p.level not in chosen or (p.seed == 0 and points[chosen[p.level]].seed != 0):
+      chosen[p.level] = i
+  panels = []
+  if one_by_one:
+    for level, i in sorted(chosen.items()):
+      panels.append((level, first_layer_kernels(model_dir(workdir, i, points[i]))))
+  else:
+    kernels = first_layer_kernels(os.path.join(workdir, "members"))
+    for level, i in sorted(chosen.items()):
+      panels.append((level, kernels[i]))
+  return panels
+
+
+def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence[Point],
+                  outcome: dict[str, Any]) -> None:
+  """``sweep.json`` (the rows), ``sweep_run.json`` (mode, wall time, config), ``sweep.png`` and
+  ``filters.png`` (first-layer filters of seed 0 at each level, side by side)."""
+  points = [p.resolved(config) for p in points]
+  plot(outcome["rows"], os.path.join(workdir, "sweep.png"),
+       title=f"{config.dataset}, {config.corruption}")
+  try:
+    save_filters_by_level(filter_panels(workdir, points, outcome["mode"] == "one_by_one"),
+                          os.path.join(workdir, "filters.png"))
+  except FileNotFoundError as e:  # pragma: no cover (a finished run always has its checkpoint)
+    log.warning("no filters.png: %s", e)
+  meta = {k: v for k, v in outcome.items() if k != "rows"}
+  meta.update(dataset=config.dataset, corruption=config.corruption, n_models=len(points),
+              filter_levels=sorted({p.level for p in points}), config=config.to_dict(),
+              summary=summarize(outcome["rows"]))
+  ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep_run.json"), meta)
+  ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep.json"), outcome["rows"])
