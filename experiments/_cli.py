@@ -30,6 +30,13 @@ def fail(message: str, status: int = 2) -> None:
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
+  except flags.UnrecognizedFlagError as e:
+    fail(str(e) if "Did you mean" in str(e) else f"{e}; run with --helpfull for the accepted flags")
+  except flags.IllegalFlagValueError as e:
+    name = str(e).partition("--")[2].partition("=")[0]
+    kind = flags.FLAGS[name].flag_type() if name in flags.FLAGS else None
+    accepted = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(kind)
+    fail(f"{e}; accepted: {accepted}" if accepted else str(e))
   except flags.Error as e:
     fail(str(e))
   return []  # unreachable
@@ -44,6 +51,7 @@ def setup_jax() -> None:
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   logging.getLogger("absl").setLevel(logging.WARNING)
+  logging.getLogger("jax").setLevel(logging.WARNING)  # e.g. INFO "Unable to initialize backend"
   handler = logging.StreamHandler(sys.stderr)
   handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
   log = logging.getLogger("sdae")

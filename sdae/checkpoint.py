@@ -20,6 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from sdae import faults
+
 
 def flatten(tree, prefix: str) -> dict[str, np.ndarray]:
   """``{prefix/i: leaf}`` for the leaves of ``tree`` in ``jax.tree.leaves`` order."""
@@ -75,6 +77,7 @@ class Checkpointer:
       return False
     start = time.monotonic()
     ocp = self._ocp
+    faults.maybe_fail_in_commit("checkpoint_write")
     self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
                                                      meta=ocp.args.JsonSave(meta)))
     self._manager.wait_until_finished()
