@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Any
 
-from sdae import corruption as corruption_lib
+from sdae import levels as levels_lib
 
 
 class ConfigError(ValueError):
@@ -111,14 +111,14 @@ def validate(config: TrainConfig) -> TrainConfig:
     if not (isinstance(h, int) and h > 0):
       raise ConfigError(f"--hidden has layer size {h!r}; accepted: positive integers")
   try:
-    corruption_lib.validate(config.corruption, list(config.levels()))
+    levels_lib.validate(config.corruption, list(config.levels()))
   except ValueError as e:
     raise ConfigError(f"--corruption/--level: {e}") from None
   if config.layer_levels is not None and len(config.layer_levels) != len(config.hidden):
     raise ConfigError(
         f"--layer_levels has {len(config.layer_levels)} values for {len(config.hidden)} hidden "
         f"layers; accepted: one level per layer")
-  if config.corruption in corruption_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
+  if config.corruption in levels_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
     raise ConfigError(f"--corruption={config.corruption} needs square images; "
                       "tzanetakis has feature vectors")
   _positive_int("pretrain_epochs", config.pretrain_epochs, allow_zero=True)

@@ -30,7 +30,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from sdae import levels as levels_lib
 
 Array = jax.Array
 CorruptFn = Callable[[Array, Array, Array], Array]
@@ -148,34 +148,24 @@ class Corruption:
     return self.fn(key, x, level)
 
 
-CORRUPTIONS: dict[str, Corruption] = {
-    c.name: c
-    for c in (
-        Corruption("masking", masking, 0.0, 1.0, "fraction of inputs set to 0"),
-        Corruption("gaussian", gaussian, 0.0, math.inf, "std of additive Gaussian noise"),
-        Corruption("salt_pepper", salt_pepper, 0.0, 1.0, "fraction of inputs set to min or max"),
-        Corruption("erasure", erasure, 0.0, 1.0, "probability a pixel is set to white (1)"),
-        Corruption("blur", blur, 0.0, math.inf, "Gaussian blur std in pixels"),
-        Corruption("block", block, 0.0, 1.0, "side of centered white square / image side"),
-        Corruption("none", identity, -math.inf, math.inf, "no corruption"),
-    )
+_FUNCTIONS: dict[str, CorruptFn] = {
+    "masking": masking, "gaussian": gaussian, "salt_pepper": salt_pepper, "erasure": erasure,
+    "blur": blur, "block": block, "none": identity,
 }
-
-# Corruptions that only make sense on square images (flattened or not).
-IMAGE_ONLY = frozenset({"blur", "block"})
+CORRUPTIONS: dict[str, Corruption] = {
+    name: Corruption(name, _FUNCTIONS[name], *levels_lib.RANGES[name])
+    for name in levels_lib.names()
+}
+IMAGE_ONLY = levels_lib.IMAGE_ONLY
 
 
 def names() -> list[str]:
-  return sorted(CORRUPTIONS)
+  return levels_lib.names()
 
 
 def get(name: str) -> Corruption:
   """The corruption called ``name``; ValueError naming the accepted names otherwise."""
-  try:
-    return CORRUPTIONS[name]
-  except KeyError:
-    raise ValueError(
-        f"unknown corruption {name!r}; accepted: {', '.join(names())}") from None
+  return CORRUPTIONS[levels_lib.check_name(name)]
 
 
 def validate(name: str, level) -> Corruption:
@@ -184,16 +174,7 @@ def validate(name: str, level) -> Corruption:
   Returns the corruption. Raises ValueError with a one-line message naming the bad value and the
   accepted range. Call this before any compilation, never inside jitted code.
   """
-  c = get(name)
-  values = np.asarray(level, dtype=np.float64).reshape(-1)
-  for v in values:
-    if not np.isfinite(v) and c.name != "none":
-      raise ValueError(f"corruption level {v} for {name!r} is not finite")
-    if not c.low <= v <= c.high:
-      hi = "inf)" if math.isinf(c.high) else f"{c.high:g}]"
-      raise ValueError(
-          f"corruption level {v:g} out of range for {name!r} ({c.doc}); accepted: [{c.low:g}, {hi}")
-  return c
+  return get(levels_lib.validate(name, level))
 
 
 def corrupt(name: str, key: Array, x: Array, level) -> Array:
