@@ -1,0 +1,136 @@
+r"""Trains a denoising autoencoder as an image restorer, or applies a trained one.
+
+Train (writes DIR/denoise.json, DIR/denoise.png and the trained denoiser in DIR):
+
+    python -m experiments.denoise --dataset=mnist --corruption=erasure --level=0.9 \
+        --workdir=DIR [--model=dense|conv] [--mode=clean|noise2noise|superres] \
+        [--loss=cross_entropy|squared|l1] [--hidden=16,16,16,16,8] [--epochs=5] \
+        [--batch_size=64] [--lr=0.001] [--seed=0] [--train_size=N] [--test_size=N] \
+        [--data_dir=DIR] [--data_source=original|regenerated]
+
+``--level`` defaults per corruption (erasure 0.9, blur 4, block 10/28, gaussian 0.5);
+``--mode=superres`` needs no ``--corruption`` (2x average pool, 14x14 -> 28x28).
+
+Apply a trained denoiser to your own images (single-channel grayscale PNGs of the model's
+input size, ink white on black like MNIST, or a .npy array [n, side, side] / [n, side*side]
+in [0, 1]); writes the restored images under the same names:
+
+    python -m experiments.denoise --apply --workdir=DIR --input=FOLDER_OR_FILE --output=DIR2
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from typing import Sequence
+
+from absl import flags
+
+from experiments import _cli
+
+
+def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
+  """Defines this program's flags in ``fv``: the global FLAGS when run as a program, a fresh
+  ``FlagValues`` for in-process calls (``main_args``), so flags of other entry points imported
+  in the same process (tests) never clash."""
+  d = dict(flag_values=fv)
+  return types.SimpleNamespace(
+      dataset=flags.DEFINE_string("dataset", None, "Dataset of 28x28 images (mnist).", **d),
+      workdir=flags.DEFINE_string("workdir", None, "Output folder (results, figure, model).", **d),
+      corruption=flags.DEFINE_string("corruption", None, "erasure | blur | block | gaussian | "
+                                     "masking | salt_pepper (not for superres).", **d),
+      level=flags.DEFINE_float("level", None, "Corruption level; default per corruption "
+                               "(erasure 0.9, blur 4, block 10/28, gaussian 0.5).", **d),
+      model=flags.DEFINE_string("model", "conv", "dense | conv.", **d),
+      mode=flags.DEFINE_string("mode", "clean", "clean | noise2noise | superres.", **d),
+      loss=flags.DEFINE_string("loss", "cross_entropy", "cross_entropy | squared | l1.", **d),
+      hidden=flags.DEFINE_list("hidden", None, "dense: hidden widths (10 for 784-10-784; "
+                               "default 512); conv: channels per conv layer (default "
+                               "16,16,16,16,8; the course's width is 32).", **d),
+      kernels=flags.DEFINE_list("conv_kernels", "5,5,4,3,1", "conv: kernel sizes (the "
+                                "course's 1x1-pixel code: 5,5,4,3,4).", **d),
+      strides=flags.DEFINE_list("conv_strides", "1,1,2,2,1", "conv: strides.", **d),
+      activation=flags.DEFINE_string("out_activation", "sigmoid", "sigmoid | identity.", **d),
+      epochs=flags.DEFINE_integer("epochs", 5, "Training epochs.", **d),
+      batch_size=flags.DEFINE_integer("batch_size", 64, "Minibatch size.", **d),
+      lr=flags.DEFINE_float("lr", 1e-3, "Adam learning rate.", **d),
+      seed=flags.DEFINE_integer("seed", 0, "Seed of initialisation, shuffling and noise.", **d),
+      train_size=flags.DEFINE_integer("train_size", 0, "Train on the first N (0: all).", **d),
+      test_size=flags.DEFINE_integer("test_size", 0, "Evaluate on the first N (0: all).", **d),
+      data_dir=flags.DEFINE_string("data_dir", None, "Folder holding the dataset's files.", **d),
+      data_source=flags.DEFINE_string("data_source", None, "original | regenerated.", **d),
+      apply=flags.DEFINE_bool("apply", False, "Apply the denoiser in --workdir to --input.", **d),
+      input=flags.DEFINE_string("input", None, "--apply: folder of PNGs, a .png or a .npy.", **d),
+      output=flags.DEFINE_string("output", None, "--apply: output folder.", **d),
+  )
+
+
+_F = None  # this program's flags when run as ``python -m experiments.denoise``
+
+
+def _config(f):
+  from sdae import denoise
+  for name in ("train_size", "test_size"):
+    if getattr(f, name).value < 0:
+      raise _cli.UsageError(f"--{name}={getattr(f, name).value} is not accepted; accepted: "
+                            "0 (all) or a positive integer")
+  return denoise.DenoiseConfig(
+      mode=f.mode.value, corruption=f.corruption.value, level=f.level.value,
+      model=f.model.value, hidden=_cli.int_list("hidden", f.hidden.value),
+      kernels=_cli.int_list("conv_kernels", f.kernels.value),
+      strides=_cli.int_list("conv_strides", f.strides.value), loss=f.loss.value,
+      output=f.activation.value, epochs=f.epochs.value, batch_size=f.batch_size.value,
+      lr=f.lr.value, seed=f.seed.value)
+
+
+def main(argv, f=None):
+  del argv
+  f = f or _F
+  from sdae import denoise
+  if not f.workdir.value:
+    raise _cli.UsageError("--workdir is required")
+  if f.apply.value:
+    if not f.input.value or not f.output.value:
+      raise _cli.UsageError("--apply needs --input=FOLDER_OR_FILE and --output=DIR")
+    try:
+      written = denoise.restore_images(f.workdir.value, f.input.value, f.output.value)
+    except (ValueError, FileNotFoundError) as e:
+      raise _cli.UsageError(str(e)) from None
+    print(f"wrote {len(written)} file(s) to {f.output.value}")
+    return
+  if not f.dataset.value:
+    raise _cli.UsageError("--dataset is required (e.g. --dataset=mnist)")
+  try:
+    config = denoise.validate(_config(f))
+  except ValueError as e:
+    raise _cli.UsageError(str(e)) from None
+  _cli.setup_jax()
+  from sdae import data
+  name = data.resolve_name(f.dataset.value)
+  source = data.pick_source(name, f.data_source.value, f.data_dir.value)
+  splits = data.load(name, source=source, data_dir=f.data_dir.value)
+  try:
+    denoise.check_splits(splits, config.side, name)
+  except ValueError as e:
+    raise _cli.UsageError(str(e)) from None
+  r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
+                  train_size=f.train_size.value, test_size=f.test_size.value,
+                  log=logging.getLogger("sdae").info)
+  base = (f", bilinear {r['psnr_baseline_db']:.2f} dB" if r["psnr_baseline_db"] is not None
+          else "")
+  print(f"PSNR corrupted {r['psnr_corrupted_db']:.2f} dB -> restored "
+        f"{r['psnr_restored_db']:.2f} dB{base} ({r['n_test']} test images); "
+        f"wrote {f.workdir.value}/denoise.json")
+
+
+def main_args(args: Sequence[str]) -> None:
+  """In-process call with command-line style ``args`` (fresh flags; errors raise)."""
+  fv = flags.FlagValues()
+  f = define_flags(fv)
+  fv(["denoise", *args])
+  main([], f)
+
+
+if __name__ == "__main__":
+  _F = define_flags(flags.FLAGS)
+  _cli.run(main)
