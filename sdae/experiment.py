@@ -29,6 +29,7 @@ import numpy as np
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import corruption as corruption_lib
+from sdae import faults
 from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
@@ -152,7 +153,7 @@ def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                        splits: dict | None = None, data_source: str | None = None,
                        members: Members | None = None, overwrite: bool = False,
-                       write_images: bool = True) -> dict[str, Any]:
+                       write_images: bool = True, mesh: Any = None) -> dict[str, Any]:
   """Pretrains, fine-tunes and evaluates; returns (and writes) the results.
 
   Args:
@@ -164,6 +165,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     members: train a sweep of models together (see ``Members``); None for one model.
     overwrite: start over in a workdir that belongs to another configuration.
     write_images: write filters.png and reconstructions.png.
+    mesh: a ``jax.sharding.Mesh`` (``sdae.sharding``): with members, the member axis is split
+      over its devices (``member_mesh(M)``: one member per device when there are M); for one
+      model, each minibatch is (data parallelism). The data are replicated on its devices.
 
   Returns:
     For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
@@ -177,17 +181,18 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                            "levels": [list(map(float, l)) for l in members.levels],
                            "pretrain_lr": list(map(float, members.pretrain_lr)),
                            "finetune_lr": list(map(float, members.finetune_lr))}
-  if workdir is not None:
-    prepare_workdir(workdir, cfg_dict, overwrite)
   if splits is None:
     splits, data_source = load_data(config)
-  data = _device_splits(splits, config.n_train)
-  x_train, y_train = data["train"]
-  n, d = x_train.shape
-  if config.batch_size > n:
+  n = len(splits["train"][1][:config.n_train or None])
+  if config.batch_size > n:  # before anything touches a device (no backend logs, one line)
     raise config_lib.ConfigError(
         f"--batch_size={config.batch_size} is larger than the {n} training examples; "
         f"accepted: 1..{n}")
+  data = _device_splits(splits, config.n_train)
+  x_train, y_train = data["train"]
+  n, d = x_train.shape
+  if workdir is not None:  # only once the data and the batch size are known to be good
+    prepare_workdir(workdir, cfg_dict, overwrite)
   n_classes = n_classes_of(splits, config.dataset)
   many = members is not None
   n_layers = len(config.hidden)
@@ -204,6 +209,12 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     levels = jnp.asarray(config.levels(), jnp.float32)  # [L]
     pre_lr = jnp.asarray(config.pretrain_lr, jnp.float32)
     fine_lr = jnp.asarray(config.finetune_lr, jnp.float32)
+  if mesh is not None:  # members split over the mesh (or, for one model, replicated on it)
+    from sdae import sharding
+    place = sharding.place_members if many else sharding.replicate
+    seeds, levels, pre_lr, fine_lr = place((seeds, levels, pre_lr, fine_lr), mesh)
+    data = sharding.replicate(data, mesh)
+    x_train, y_train = data["train"]
   layer_level = (lambda k: levels[:, k]) if many else (lambda k: levels[k])
 
   specs = pt.layer_specs(d, tuple(config.hidden), config.corruption, config.tied,
@@ -288,7 +299,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         codes = pt.compiled_encode(specs[j], many, shared_data=(j == 0))(done_layers[j], codes)
       if cur_params is None:
         cur_params, cur_opt = fresh_layer(layer)
-      epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many,
+      epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many, mesh=mesh,
                                             shared_data=(layer == 0))
       while epoch < pre_epochs:
         t0 = time.monotonic()
@@ -309,12 +320,14 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                      examples_per_epoch / dt, left * dt)
         metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
                       examples_per_s=examples_per_epoch / dt, seconds=dt)
+        faults.maybe_fail("epoch_end")
         if epoch < pre_epochs:
           save(False, layer * pre_epochs + epoch)
       done_layers.append(cur_params)
       cur_params = cur_opt = None
       layer, epoch = layer + 1, 0
       save(True, layer * pre_epochs)  # every layer boundary
+      faults.maybe_fail("layer_end")
       del codes
     phase, epoch = "finetune", 0
     log.info("pretraining done in %.1fs", time.monotonic() - t_phase)
@@ -329,7 +342,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       many, (0, 0, 0, None)))
   if ft_params is None:
     ft_params, ft_opt, es = fresh_finetune()
-  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, config.batch_size, many)
+  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, config.batch_size, many, mesh=mesh)
   base_step = n_layers * pre_epochs
   n_valid = x_valid.shape[0]
   while not ft.should_stop(es, epoch, config.finetune_epochs):
@@ -350,6 +363,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                  np.round(np.asarray(es["best_valid"]) * 100, 2), examples_per_epoch / dt)
     metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
                   examples_per_s=examples_per_epoch / dt, seconds=dt)
+    faults.maybe_fail("finetune_epoch_end")
     save(False, base_step + epoch)
   save(True, base_step + epoch)
 
@@ -395,6 +409,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     if write_images and d > 1:
       write_pictures(workdir, done_layers[0], specs[0], np.asarray(x_test[:12]),
                      float(np.asarray(levels)[(0, 0) if many else 0]), many)
+    faults.maybe_fail("results_write")
     ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
   return results
 

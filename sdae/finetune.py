@@ -49,9 +49,9 @@ def init_classifier(module: model_lib.SdAClassifier, seed: Array, n_in: int):
 
 def finetune_epoch(params, opt_state, x: Array, y: Array, seed: Array, epoch: Array, *,
                    module: model_lib.SdAClassifier, tx: optax.GradientTransformation,
-                   batch_size: int):
+                   batch_size: int, batch_sharding: Any = None):
   """One epoch of supervised SGD over ``x`` [n, d], ``y`` [n]; returns (params, opt_state,
-  per-minibatch losses)."""
+  per-minibatch losses). ``batch_sharding``: as in ``sdae.pretrain.pretrain_epoch``."""
   shuffle_key = derive_key(seed, FINETUNE, epoch)
   batches = minibatch_indices(shuffle_key, x.shape[0], batch_size)
 
@@ -60,7 +60,10 @@ def finetune_epoch(params, opt_state, x: Array, y: Array, seed: Array, epoch: Ar
 
   def body(carry, idx):
     p, s = carry
-    loss, grads = jax.value_and_grad(loss_fn)(p, jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0))
+    xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+    if batch_sharding is not None:
+      xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
+    loss, grads = jax.value_and_grad(loss_fn)(p, xb, yb)
     updates, s = tx.update(grads, s, p)
     return (optax.apply_updates(p, updates), s), loss
 
@@ -93,10 +96,16 @@ def predict(params, x: Array, *, module: model_lib.SdAClassifier) -> Array:
 
 @functools.lru_cache(maxsize=None)
 def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientTransformation,
-                            batch_size: int, members: bool = False) -> Callable:
+                            batch_size: int, members: bool = False, *, loop: str | None = None,
+                            mesh: Any = None) -> Callable:
+  """Jitted ``finetune_epoch`` with donation; ``members``, ``loop`` and ``mesh`` as in
+  ``sdae.pretrain.compiled_pretrain_epoch``."""
+  from sdae import sharding  # light; only jax
   fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size)
   if members:
-    fn = jax.vmap(fn, in_axes=(0, 0, None, None, 0, None))
+    fn = sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh)
+  elif mesh is not None:
+    fn = functools.partial(fn, batch_sharding=sharding.batch_sharding(mesh))
   return jax.jit(fn, donate_argnums=(0, 1))
 
 

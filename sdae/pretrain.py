@@ -107,10 +107,33 @@ def init_layer(spec: LayerSpec, seed: Array, layer: int | Array):
   return spec.module().init(key, jnp.zeros((1, spec.n_in), jnp.float32))["params"]
 
 
+def _matmul_transposed(a: Array, w: Array, compute_dtype: Any) -> Array:
+  """``a @ w.T`` as one ``dot_general`` contracting the last axes of both operands.
+
+  The same product as ``a @ w.T``, but XLA never materialises the transposed weights: on CPU,
+  ``w.T`` became a physical transposed copy of the [n_in, n_hidden] matrix in every step (and in
+  its gradient), which made the minibatch-1 step 5x slower than needed (notes/perf.md).
+  """
+  dims = (((a.ndim - 1,), (1,)), ((), ()))
+  if compute_dtype is None:
+    return jax.lax.dot_general(a, w, dims)
+  return jax.lax.dot_general(a.astype(compute_dtype), w.astype(compute_dtype), dims,
+                             preferred_element_type=jnp.float32)
+
+
+def da_logits(params, spec: LayerSpec, x_tilde: Array) -> Array:
+  """Decoder logits of the dA ``spec`` (the module's ``__call__``, tied product without ``.T``)."""
+  module = spec.module()
+  if not spec.tied:
+    return module.apply({"params": params}, x_tilde)
+  y = module.apply({"params": params}, x_tilde, method="encode")
+  return _matmul_transposed(y, params["kernel"], spec.compute_dtype) + params["bias_visible"]
+
+
 def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array) -> Array:
   """Reconstruction loss of the clean ``x`` [batch, n_in] from its corrupted copy."""
   x_tilde = corruption_lib.get(spec.corruption)(key, x, level)
-  logits = spec.module().apply({"params": params}, x_tilde)
+  logits = da_logits(params, spec, x_tilde)
   return model_lib.reconstruction_loss(logits, x, spec.loss, spec.decoder)
 
 
@@ -134,17 +157,23 @@ def minibatch_indices(key: Array, n: int, batch_size: int) -> Array:
 
 def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch: Array,
                    level: Array, *, spec: LayerSpec, tx: optax.GradientTransformation,
-                   batch_size: int):
+                   batch_size: int, batch_sharding: Any = None):
   """One epoch of dA training over ``x`` [n, n_in] (on device); returns (params, opt_state,
-  per-minibatch losses [n // batch_size])."""
+  per-minibatch losses [n // batch_size]).
+
+  ``batch_sharding`` (optional): each minibatch is laid out with it (e.g. split over a mesh's
+  devices), so the step runs data-parallel; the same arithmetic, reductions ordered per device.
+  """
   shuffle_key, noise_key = jax.random.split(derive_key(seed, PRETRAIN, layer, epoch))
   batches = minibatch_indices(shuffle_key, x.shape[0], batch_size)
 
   def body(carry, inputs):
     p, s = carry
     i, idx = inputs
-    p, s, loss = da_step(p, s, spec, tx, jax.random.fold_in(noise_key, i),
-                         jnp.take(x, idx, axis=0), level)
+    xb = jnp.take(x, idx, axis=0)
+    if batch_sharding is not None:
+      xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
+    p, s, loss = da_step(p, s, spec, tx, jax.random.fold_in(noise_key, i), xb, level)
     return (p, s), loss
 
   (params, opt_state), losses = jax.lax.scan(
@@ -154,15 +183,27 @@ def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch
 
 @functools.lru_cache(maxsize=None)
 def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, batch_size: int,
-                            members: bool = False, shared_data: bool = True) -> Callable:
-  """Jitted ``pretrain_epoch`` (vmapped over a leading member axis when ``members``).
+                            members: bool = False, shared_data: bool = True, *,
+                            loop: str | None = None, mesh: Any = None) -> Callable:
+  """Jitted ``pretrain_epoch`` over a leading member axis when ``members``, with donation.
 
   With ``members``, params, opt_state, seed and level carry a leading axis of size M; ``x`` is
   shared by all members (``shared_data``, the first layer) or has its own leading axis (codes).
+  ``loop`` says how the members of one device run (``sdae.sharding.over_members``): ``"vmap"``
+  (batched products), ``"map"`` (one member's whole epoch after another, its weights staying in
+  cache; bit-identical to single-model training) or None for the backend's faster one.
+  ``mesh`` (a ``jax.sharding.Mesh``): with members, the member axis is split over the mesh's
+  first axis (``shard_map``; each device trains its M / n_devices members); without members, the
+  minibatch is split over it (data parallelism; see ``sdae.sharding``).
   """
+  from sdae import sharding  # light; only jax
   fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size)
   if members:
-    fn = jax.vmap(fn, in_axes=(0, 0, None if shared_data else 0, 0, None, None, 0))
+    in_axes = (0, 0, None if shared_data else 0, 0, None, None, 0)
+    fn = sharding.over_members(fn, in_axes, loop, mesh)
+  elif mesh is not None:
+    fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size,
+                           batch_sharding=sharding.batch_sharding(mesh))
   return jax.jit(fn, donate_argnums=(0, 1))
 
 

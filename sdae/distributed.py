@@ -1,0 +1,136 @@
+"""Many processes (hosts) in one program: start-up, per-process data shards, process-0 writing.
+
+JAX's multi-controller model: every process runs the same script; ``jax.distributed.initialize``
+connects them, after which ``jax.devices()`` lists the devices of all processes and a ``Mesh``
+over them (``sdae.sharding.member_mesh``) spans hosts. A member-sharded sweep then trains each
+process's members on its own devices, in the same compiled program, with no change of code.
+
+Start-up (``maybe_initialize``), from arguments or the environment, before any computation:
+
+    SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
+    SDAE_NUM_PROCESSES=2             how many processes
+    SDAE_PROCESS_ID=0                this process's index, 0 .. N-1
+    SDAE_LOCAL_DEVICE_IDS=0,1        optional: the local devices this process uses
+
+JAX's own variables (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``) work
+too, and on Slurm, Open MPI or Cloud TPU ``jax.distributed.initialize()`` needs none of them: set
+``SDAE_DISTRIBUTED=1`` to call it with no arguments there. Nothing set: a single process, and
+``maybe_initialize`` does nothing.
+
+Data: each process reads only its block of rows (``shard_rows``) and ``global_rows`` assembles
+the blocks into one global array split over the processes' devices (``sharding.replicate`` then
+gathers it where every member needs all of it). Results: fetch with ``to_host`` (all processes
+must call it: it is a collective when the array spans processes) and write only where
+``is_writer()`` (process 0).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+_INITIALIZED = False
+
+
+def _env_int(name: str) -> int | None:
+  value = os.environ.get(name)
+  if value in (None, ""):
+    return None
+  try:
+    return int(value)
+  except ValueError:
+    raise ValueError(f"{name}={value!r} is invalid; accepted: an integer") from None
+
+
+def maybe_initialize(coordinator: str | None = None, num_processes: int | None = None,
+                     process_id: int | None = None,
+                     local_device_ids: Sequence[int] | None = None) -> bool:
+  """Calls ``jax.distributed.initialize`` when a multi-process run is configured.
+
+  Arguments override the ``SDAE_*`` environment variables (module docstring). Returns True when
+  this process is part of a multi-process run. Must run before any JAX computation; calling it
+  again is a no-op.
+  """
+  global _INITIALIZED
+  if _INITIALIZED:
+    return True
+  coordinator = coordinator or os.environ.get("SDAE_COORDINATOR") or None
+  num_processes = num_processes if num_processes is not None else _env_int("SDAE_NUM_PROCESSES")
+  process_id = process_id if process_id is not None else _env_int("SDAE_PROCESS_ID")
+  if local_device_ids is None and os.environ.get("SDAE_LOCAL_DEVICE_IDS"):
+    local_device_ids = [int(v) for v in os.environ["SDAE_LOCAL_DEVICE_IDS"].split(",")]
+  auto = os.environ.get("SDAE_DISTRIBUTED") == "1" or bool(
+      os.environ.get("JAX_COORDINATOR_ADDRESS"))
+  if coordinator is None and not auto:
+    if num_processes not in (None, 1) or process_id not in (None, 0):
+      raise ValueError("SDAE_NUM_PROCESSES / SDAE_PROCESS_ID are set but SDAE_COORDINATOR is "
+                       "not; accepted: all three (host:port of process 0, N, 0..N-1) or none")
+    return False
+  if coordinator is not None:
+    if num_processes is None or process_id is None:
+      raise ValueError(f"SDAE_COORDINATOR={coordinator} needs SDAE_NUM_PROCESSES and "
+                       "SDAE_PROCESS_ID as well")
+    if not 0 <= process_id < num_processes:
+      raise ValueError(f"SDAE_PROCESS_ID={process_id} is invalid; accepted: 0.."
+                       f"{num_processes - 1}")
+  kwargs: dict[str, Any] = {}
+  if coordinator is not None:
+    kwargs.update(coordinator_address=coordinator, num_processes=num_processes,
+                  process_id=process_id)
+  if local_device_ids is not None:
+    kwargs["local_device_ids"] = list(local_device_ids)
+  jax.distributed.initialize(**kwargs)
+  _INITIALIZED = True
+  return True
+
+
+def process_index() -> int:
+  return jax.process_index()
+
+
+def process_count() -> int:
+  return jax.process_count()
+
+
+def is_writer() -> bool:
+  """True on the one process that writes results, metrics and pictures (process 0)."""
+  return jax.process_index() == 0
+
+
+def shard_rows(n: int, index: int | None = None, count: int | None = None) -> slice:
+  """This process's contiguous block of ``n`` rows (the first ``n % count`` blocks one longer)."""
+  index = jax.process_index() if index is None else index
+  count = jax.process_count() if count is None else count
+  base, extra = divmod(n, count)
+  start = index * base + min(index, extra)
+  return slice(start, start + base + (1 if index < extra else 0))
+
+
+def global_rows(local: np.ndarray, mesh, global_rows_count: int | None = None) -> jax.Array:
+  """One global array from each process's block of rows, split by rows over the mesh's devices.
+
+  Every process passes its own rows (``shard_rows``), in process order; the result's leading
+  axis is the concatenation. Requires the row count to split evenly over the mesh's devices.
+  """
+  from jax.sharding import NamedSharding, PartitionSpec as P
+  local = np.asarray(local)
+  shape = None
+  if global_rows_count is not None:
+    shape = (global_rows_count,) + local.shape[1:]
+  sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
+  return jax.make_array_from_process_local_data(sharding, local, shape)
+
+
+def to_host(tree):
+  """Every leaf as a whole numpy array on every process (a collective across processes)."""
+  from jax.experimental import multihost_utils
+
+  def one(a):
+    if isinstance(a, jax.Array) and not a.is_fully_addressable:
+      return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+    return np.asarray(a)
+
+  return jax.tree.map(one, tree)

@@ -1,0 +1,159 @@
+"""Members and minibatches over devices: meshes, shardings, and how a device runs its members.
+
+Two kinds of parallelism, both through ``jax.sharding`` (one program, GSPMD / ``shard_map``):
+
+- **Member (sweep) axis.** A sweep's arrays carry a leading member axis M (``sdae.experiment``).
+  ``member_mesh(M)`` builds a 1-D mesh named ``"members"`` over the largest number of devices that
+  divides M (all of them for an 8-level sweep on 8 devices), ``member_sharding(mesh)`` splits the
+  leading axis over it, and the compiled epochs (``compiled_pretrain_epoch(..., mesh=mesh)``)
+  run under ``jax.shard_map``: each device trains its own M / n_devices members, with no
+  communication at all (the data are replicated). The same code runs on one CPU, 8 GPUs, or many
+  hosts (``sdae.distributed``).
+- **Batch axis (data parallelism) for one model.** ``data_mesh()`` names its axis ``"data"``;
+  ``compiled_pretrain_epoch(..., members=False, mesh=mesh)`` lays every minibatch out split over
+  it and keeps the parameters replicated; XLA inserts the all-reduce of the gradients.
+
+Within a device, ``over_members`` runs the local members either as one ``jax.vmap``-ed program
+(batched matrix products; best on GPU/TPU, where one member's products do not fill the device)
+or as a ``lax.map`` over members, each member's whole epoch after the previous one's (best on CPU,
+where a member's weights stay in cache for a whole epoch instead of 8 members' weights streaming
+through it every step; it is also bit-identical to training the members one by one). ``loop=None``
+picks by platform (notes/perf.md has the measurements).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+MEMBERS = "members"
+DATA = "data"
+LOOPS = ("vmap", "map")
+
+
+# --- meshes ------------------------------------------------------------------------------------
+
+
+def _devices(devices: Sequence[Any] | None) -> list:
+  return list(jax.devices() if devices is None else devices)
+
+
+def member_mesh(n_members: int, devices: Sequence[Any] | None = None) -> Mesh:
+  """1-D mesh ``("members",)`` over the most devices (of all processes) that divide ``n_members``.
+
+  With 8 members on 8 devices: one member per device; on 4 devices: two each; on 3 devices only
+  2 are used (the largest divisor of 8 that is at most 3), four members each.
+  """
+  devs = _devices(devices)
+  if n_members < 1:
+    raise ValueError(f"n_members={n_members}; accepted: a positive integer")
+  k = max(d for d in range(1, len(devs) + 1) if n_members % d == 0)
+  return Mesh(np.asarray(devs[:k]), (MEMBERS,))
+
+
+def data_mesh(batch_size: int | None = None, devices: Sequence[Any] | None = None) -> Mesh:
+  """1-D mesh ``("data",)`` for data parallelism (the most devices that divide ``batch_size``)."""
+  devs = _devices(devices)
+  k = len(devs)
+  if batch_size is not None:
+    k = max(d for d in range(1, len(devs) + 1) if batch_size % d == 0)
+  return Mesh(np.asarray(devs[:k]), (DATA,))
+
+
+# --- shardings and placement ---------------------------------------------------------------------
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (member) axis split over the mesh's first axis; other axes whole."""
+  return NamedSharding(mesh, P(mesh.axis_names[0]))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (example) axis of a minibatch split over the mesh's first axis."""
+  return NamedSharding(mesh, P(mesh.axis_names[0]))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def _put(value, sharding: NamedSharding):
+  """``value`` laid out with ``sharding``; multi-host safe.
+
+  A value that every process holds whole (numpy, or a process-local array) is cut up locally;
+  a global array that spans processes is resharded by XLA (e.g. gathered when replicated).
+  """
+  if isinstance(value, jax.Array):
+    if not value.is_fully_addressable:
+      return jax.jit(lambda a: a, out_shardings=sharding)(value)
+    if sharding.is_fully_addressable:
+      return jax.device_put(value, sharding)
+  host = np.asarray(value)
+  return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
+def place_members(tree, mesh: Mesh):
+  """Every leaf (leading axis M) split over the mesh: each device holds its members' slices."""
+  sh = member_sharding(mesh)
+  return jax.tree.map(lambda a: _put(a, sh), tree)
+
+
+def replicate(tree, mesh: Mesh):
+  """Every leaf whole on every device of the mesh (the data of a member-sharded sweep)."""
+  sh = replicated(mesh)
+  return jax.tree.map(lambda a: _put(a, sh), tree)
+
+
+def is_trivial(mesh: Mesh | None) -> bool:
+  return mesh is None or (mesh.size == 1 and jax.process_count() == 1)
+
+
+# --- members on a device -----------------------------------------------------------------------
+
+
+def default_loop(mesh: Mesh | None = None) -> str:
+  """``"map"`` on CPU, ``"vmap"`` on accelerators (see the module docstring)."""
+  platform = mesh.devices.flat[0].platform if mesh is not None else jax.default_backend()
+  return "map" if platform == "cpu" else "vmap"
+
+
+def map_members(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
+  """Like ``jax.vmap(fn, in_axes)`` (axes 0 or None), but one member after another (``lax.map``)."""
+  mapped = [i for i, a in enumerate(in_axes) if a == 0]
+  if any(a not in (0, None) for a in in_axes):
+    raise ValueError(f"in_axes={in_axes}; accepted: 0 or None per argument")
+
+  def run(*args):
+    def one(sliced):
+      full = list(args)
+      for i, v in zip(mapped, sliced):
+        full[i] = v
+      return fn(*full)
+    return jax.lax.map(one, [args[i] for i in mapped])
+
+  return run
+
+
+def over_members(fn: Callable, in_axes: Sequence[int | None], loop: str | None = None,
+                 mesh: Mesh | None = None) -> Callable:
+  """``fn`` of one member -> function of M members (leading axis), split over ``mesh``.
+
+  ``loop``: ``"vmap"``, ``"map"`` or None (``default_loop``). With a non-trivial ``mesh``, the
+  result runs under ``jax.shard_map``: arguments with axis 0 are split over the mesh's first axis,
+  the others replicated, and every output keeps its leading member axis split the same way.
+  """
+  loop = default_loop(mesh) if loop is None else loop
+  if loop == "vmap":
+    inner = jax.vmap(fn, in_axes=tuple(in_axes))
+  elif loop == "map":
+    inner = map_members(fn, in_axes)
+  else:
+    raise ValueError(f"loop={loop!r}; accepted: {', '.join(LOOPS)} or None (by platform)")
+  if is_trivial(mesh):
+    return inner
+  axis = mesh.axis_names[0]
+  in_specs = tuple(P(axis) if a == 0 else P() for a in in_axes)
+  return jax.shard_map(inner, mesh=mesh, in_specs=in_specs, out_specs=P(axis), check_vma=False)

@@ -1,0 +1,59 @@
+"""experiments.bench: the output contract (one JSON object per line, exact keys and types) and
+the FLOP counts."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = {"name", "n_in", "hidden", "batch", "models", "examples_per_s", "gflops", "peak_gflops",
+        "fraction_of_peak", "device"}
+
+
+def _run(*args, timeout=240):
+  return subprocess.run([sys.executable, "-m", "experiments.bench", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_quick_run_prints_contract_lines():
+  proc = _run("--quick", "--batch_sizes=4", "--hidden=16", "--n_in=24", "--members=2",
+              "--peak_n=256", "--baseline")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  rows = [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
+  names = [r["name"] for r in rows]
+  for batch in (4,):
+    got = {(r["name"], r["n_in"]) for r in rows if r["batch"] == batch}
+    assert got == {("da_step", 24), ("da_step", 16), ("finetune_step", 24), ("sweep_step", 24),
+                   ("da_step_python_loop", 24), ("da_step_python_loop_libstep", 24),
+                   ("sweep_step_vmap", 24)}, got
+  assert len(names) == 7
+  for r in rows:
+    assert set(r) == KEYS
+    for k in ("n_in", "hidden", "batch", "models"):
+      assert type(r[k]) is int, (k, r)
+    for k in ("examples_per_s", "gflops", "peak_gflops", "fraction_of_peak"):
+      assert type(r[k]) is float and r[k] > 0, (k, r)
+    assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / r["peak_gflops"], rel=1e-2)
+    assert r["models"] == (2 if r["name"].startswith("sweep") else 1)
+    assert r["hidden"] == 16 and isinstance(r["device"], str) and r["device"]
+
+
+def test_bad_flag_is_one_line():
+  proc = _run("--batch_sizes=0", timeout=60)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().count("\n") == 0 and "--batch_sizes" in proc.stderr
+
+
+def test_flop_counts():
+  # Tied dA: 5 products of 2 B n_in h.
+  assert bench.da_flops(20, 784, 1000) == 5 * 2 * 20 * 784 * 1000
+  # SdA-3: 3 x (forward) minus the first layer's input gradient.
+  sizes = [(784, 1000), (1000, 1000), (1000, 1000), (1000, 10)]
+  s = 784 * 1000 + 2 * 1000 * 1000 + 1000 * 10
+  assert bench.finetune_flops(1, sizes) == 2 * (3 * s - 784 * 1000)
