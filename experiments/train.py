@@ -14,9 +14,14 @@ This file is intentionally short: the logic lives in sdae.experiment.
 
 from experiments import _cli
 from experiments import _train_flags
-from experiments._train_flags import config_from_flags  # pylint: disable=unused-import
 
-FLAGS = _train_flags.FLAGS
+# The global FLAGS when run as a program; a private FlagValues when imported.
+FLAGS = _train_flags.define(_train_flags.flag_values(__name__))
+
+
+def config_from_flags():
+  """The dataset's preset, overridden by every flag given on the command line."""
+  return _train_flags.config_from_flags(FLAGS)
 
 
 def main(argv):

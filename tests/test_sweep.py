@@ -1,0 +1,177 @@
+"""sdae.sweep and experiments.sweep: grids, model selection, and the vmapped sweep equal to the
+same models trained one by one (through the entry point, in-process)."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from absl import flags
+
+from sdae import experiment as E
+from sdae import sweep as S
+
+# Tolerance of "the same numbers": a vmapped sweep runs the same per-model arithmetic with the
+# same derived keys; only the order of float32 reductions may differ, so errors may differ by a
+# handful of examples. On this tiny problem: one test example in 200 (0.5%), one validation
+# example in 100 (1%).
+TEST_TOL_PCT = 0.51
+VALID_TOL_PCT = 1.01
+
+
+def toy_splits(n_train=300, n_valid=100, n_test=200, d=36, seed=0):
+  """Two classes of [0, 1] 6x6 patterns: class k lights half k of the features (plus noise)."""
+  rng = np.random.default_rng(seed)
+
+  def make(n):
+    y = rng.integers(0, 2, n).astype(np.int32)
+    x = rng.random((n, d)).astype(np.float32) * 0.4
+    x[y == 1, : d // 2] += 0.5
+    x[y == 0, d // 2:] += 0.5
+    return np.clip(x, 0, 1), y
+
+  return {"train": make(n_train), "valid": make(n_valid), "test": make(n_test)}
+
+
+@pytest.fixture
+def toy_data(monkeypatch):
+  """Every dataset load returns the toy problem (named like a regenerated set)."""
+  monkeypatch.setattr(E, "load_data", lambda config: (toy_splits(), "regenerated"))
+
+
+def run_main(module, argv):
+  """Parses ``argv`` into the entry point's flags and calls its ``main`` in-process."""
+  module.FLAGS.unparse_flags()
+  try:
+    module.FLAGS(["prog"] + argv)
+    return module.main(["prog"])
+  finally:
+    module.FLAGS.unparse_flags()
+
+
+def run_cli(module, argv):
+  """As ``_cli.run`` does on the command line: one-line errors; returns the exit status."""
+  from experiments import _cli
+  from sdae.config import ConfigError
+  from sdae.data import DataError
+  module.FLAGS.unparse_flags()
+  try:
+    module.FLAGS(["prog"] + argv)
+    module.main(["prog"])
+  except (_cli.UsageError, ConfigError, DataError, flags.Error) as e:
+    try:
+      _cli.fail(str(e), 2)
+    except SystemExit as exit_:
+      return exit_.code
+  finally:
+    module.FLAGS.unparse_flags()
+  return 0
+
+
+TINY_FLAGS = ["--dataset=rect", "--hidden=16,8", "--pretrain_epochs=2", "--finetune_epochs=3",
+              "--patience=3", "--batch_size=10"]
+
+
+def test_grid_order_and_members():
+  pts = S.grid([0.0, 0.3], 2, pretrain_lrs=[0.01, 0.05])
+  assert [(p.pretrain_lr, p.level, p.seed) for p in pts] == [
+      (0.01, 0.0, 0), (0.01, 0.0, 1), (0.01, 0.3, 0), (0.01, 0.3, 1),
+      (0.05, 0.0, 0), (0.05, 0.0, 1), (0.05, 0.3, 0), (0.05, 0.3, 1)]
+  from sdae import config as C
+  cfg = C.TrainConfig(hidden=(16, 8, 4), finetune_lr=0.2)
+  m = S.members_of(cfg, pts[:3])
+  assert list(m.seeds) == [0, 1, 0]
+  assert [list(l) for l in m.levels] == [[0.0] * 3, [0.0] * 3, [0.3] * 3]
+  assert list(m.pretrain_lr) == [0.01] * 3 and list(m.finetune_lr) == [0.2] * 3
+  with pytest.raises(C.ConfigError, match="twice"):
+    S.validate_points(cfg, S.grid([0.1, 0.1], 1))
+  with pytest.raises(C.ConfigError, match="out of range"):
+    S.validate_points(cfg, S.grid([0.1, 1.5], 1))
+
+
+def test_select_picks_lowest_validation_error_ties_to_first():
+  rows = [{"level": 0.0, "valid_error_pct": 3.0, "test_error_pct": 1.0},
+          {"level": 0.1, "valid_error_pct": 2.0, "test_error_pct": 9.0},
+          {"level": 0.25, "valid_error_pct": 2.0, "test_error_pct": 0.5},  # tie: later loses
+          {"level": 0.4, "valid_error_pct": float("nan"), "test_error_pct": 0.1}]
+  best = S.select(rows)
+  assert best["level"] == 0.1  # never chosen on test error
+  assert S.select(rows[2:])["level"] == 0.25
+  with pytest.raises(ValueError):
+    S.select(rows[3:])
+
+
+def test_summary_over_seeds():
+  rows = [{"level": 0.1, "seed": s, "valid_error_pct": v, "test_error_pct": t,
+           "test_ci95_pct": 0.3} for s, v, t in ((0, 2.0, 3.0), (1, 4.0, 5.0))]
+  rows.append({"level": 0.0, "seed": 0, "valid_error_pct": 1.0, "test_error_pct": 2.0,
+               "test_ci95_pct": 0.2})
+  s = S.summarize(rows)
+  assert s["levels"] == [0.0, 0.1]
+  assert s["test"][0] == [2.0, 4.0]
+  assert s["test"][1][0] == 0.2  # one seed: the model's binomial interval
+  assert s["test"][1][1] == pytest.approx(12.706 * math.sqrt(2.0) / math.sqrt(2.0), rel=1e-3)
+
+
+def test_sweep_entry_point_equals_models_trained_one_by_one(tmp_path, toy_data):
+  """Through the entry point: vmapped members vs --one_by_one; outputs; resume."""
+  from experiments import sweep as entry
+  argv = TINY_FLAGS + ["--levels=0,0.3", "--seeds=2"]
+  run_main(entry, argv + [f"--workdir={tmp_path / 'together'}"])
+  run_main(entry, argv + [f"--workdir={tmp_path / 'alone'}", "--one_by_one"])
+  rows = {}
+  for mode in ("together", "alone"):
+    d = tmp_path / mode
+    for name in ("sweep.json", "sweep.png", "filters.png", "sweep_run.json"):
+      assert (d / name).exists(), (mode, name)
+    with open(d / "sweep.json") as f:
+      rows[mode] = json.load(f)
+  assert [(r["level"], r["seed"]) for r in rows["together"]] == [
+      (0.0, 0), (0.0, 1), (0.3, 0), (0.3, 1)]
+  for a, b in zip(rows["together"], rows["alone"]):
+    assert (a["level"], a["seed"]) == (b["level"], b["seed"])
+    assert a["test_error_pct"] == pytest.approx(b["test_error_pct"], abs=TEST_TOL_PCT)
+    assert a["valid_error_pct"] == pytest.approx(b["valid_error_pct"], abs=VALID_TOL_PCT)
+    assert a["test_error_pct"] < 20  # chance is 50%: the models did learn
+  # The first-layer filters differ between levels: one panel per level, side by side.
+  from PIL import Image
+  img = Image.open(tmp_path / "together" / "filters.png")
+  assert img.width > 1.8 * img.height
+  with open(tmp_path / "together" / "sweep_run.json") as f:
+    run = json.load(f)
+  assert run["mode"] == "members" and run["n_models"] == 4 and run["filter_levels"] == [0.0, 0.3]
+
+  # Rerun on the finished workdir: restored from its checkpoint, the same numbers.
+  run_main(entry, argv + [f"--workdir={tmp_path / 'together'}"])
+  with open(tmp_path / "together" / "sweep.json") as f:
+    assert json.load(f) == rows["together"]
+  k = S.first_layer_kernels(str(tmp_path / "together" / "members"))
+  assert k.shape == (4, 36, 16)  # per member: [n_in, n_hidden]
+  assert not np.allclose(k[0], k[2])  # level 0 and level 0.3 learned different filters
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--levels=0,abc"], "--levels=0,abc is malformed"),
+    (["--levels=0,1.5"], "--levels=0,1.5"),
+    (["--levels=0.1", "--seeds=0"], "--seeds=0"),
+    (["--levels=0.1,0.1"], "repeats"),
+    (["--levels=0.1", "--dataset=nope"], "unknown dataset 'nope'"),
+])
+def test_bad_input_one_line_no_output(tmp_path, monkeypatch, capsys, argv, match):
+  from experiments import sweep as entry
+  wd = tmp_path / "wd"
+  status = run_cli(entry, TINY_FLAGS + [f"--workdir={wd}"] + argv)
+  err = capsys.readouterr().err.strip()
+  assert status == 2
+  assert len(err.splitlines()) == 1 and match in err, err
+  assert not wd.exists()
+
+
+def test_entry_points_import_together():
+  """Each entry point defines its flags privately when imported: no clash in one process."""
+  import importlib
+  mods = [importlib.import_module(f"experiments.{m}")
+          for m in ("train", "sweep", "reproduce_table", "preview")]
+  assert mods[0].FLAGS is not mods[1].FLAGS
+  assert "levels" in mods[1].FLAGS and "datasets" not in mods[1].FLAGS
