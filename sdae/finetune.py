@@ -140,8 +140,11 @@ def update_early_stopping(state, params, valid_error: Array, epoch: Array, *,
   this function is vmapped.
   """
   valid_error = jnp.asarray(valid_error, jnp.float32)
-  better = valid_error < state["best_valid"]
-  significant = valid_error < state["best_valid"] * jnp.float32(improvement_threshold)
+  # A member whose patience has run out is frozen (it has stopped), even while the members of a
+  # sweep that still have patience go on: it must end as it would have alone.
+  active = jnp.asarray(epoch, jnp.int32) < state["patience"]
+  better = active & (valid_error < state["best_valid"])
+  significant = active & (valid_error < state["best_valid"] * jnp.float32(improvement_threshold))
   extended = jnp.maximum(state["patience"],
                          jnp.ceil((jnp.asarray(epoch, jnp.float32) + 1.0)
                                   * jnp.float32(patience_increase)).astype(jnp.int32))

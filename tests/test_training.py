@@ -133,13 +133,13 @@ def test_early_stopping_keeps_best_and_extends_patience():
   es = ft.init_early_stopping(p, patience=3)
   es = ft.update_early_stopping(es, {"w": jnp.ones(2)}, 0.5, 0)
   assert float(es["best_valid"]) == 0.5 and int(es["best_epoch"]) == 0
-  es = ft.update_early_stopping(es, {"w": 2 * jnp.ones(2)}, 0.3, 4)
-  assert int(es["patience"]) == 10  # ceil(5 * 2)
-  es = ft.update_early_stopping(es, {"w": 3 * jnp.ones(2)}, 0.4, 5)  # worse: best kept
-  assert float(es["best_params"]["w"][0]) == 2.0 and int(es["best_epoch"]) == 4
-  es = ft.update_early_stopping(es, {"w": 4 * jnp.ones(2)}, 0.2999, 6)  # tiny gain: no extension
-  assert int(es["best_epoch"]) == 6 and int(es["patience"]) == 10
-  assert not ft.should_stop(es, 9, 100) and ft.should_stop(es, 10, 100)
+  es = ft.update_early_stopping(es, {"w": 2 * jnp.ones(2)}, 0.3, 2)
+  assert int(es["patience"]) == 6  # ceil(3 * 2)
+  es = ft.update_early_stopping(es, {"w": 3 * jnp.ones(2)}, 0.4, 3)  # worse: best kept
+  assert float(es["best_params"]["w"][0]) == 2.0 and int(es["best_epoch"]) == 2
+  es = ft.update_early_stopping(es, {"w": 4 * jnp.ones(2)}, 0.2999, 4)  # tiny gain: no extension
+  assert int(es["best_epoch"]) == 4 and int(es["patience"]) == 6
+  assert not ft.should_stop(es, 5, 100) and ft.should_stop(es, 6, 100)
   assert ft.should_stop(es, 5, 5)
 
 
@@ -154,3 +154,14 @@ def test_divergence_stops_with_a_clear_message():
   cfg = TINY.replace(activation="relu", loss="squared", pretrain_lr=1e3, pretrain_epochs=2)
   with pytest.raises(E.DivergenceError, match="pretraining layer 1 epoch 1.*lower --pretrain_lr"):
     E.train_and_evaluate(cfg, None, splits=toy_splits())
+
+
+def test_stopped_member_is_frozen():
+  """After its patience runs out, a member keeps its best parameters even if a later epoch (run
+  only because other members of the sweep go on) would have been better."""
+  es = ft.init_early_stopping({"w": jnp.zeros(1)}, patience=2)
+  es = ft.update_early_stopping(es, {"w": jnp.ones(1)}, 0.5, 0)
+  es = ft.update_early_stopping(es, {"w": 2 * jnp.ones(1)}, 0.6, 1)
+  assert int(es["patience"]) == 2
+  es = ft.update_early_stopping(es, {"w": 3 * jnp.ones(1)}, 0.1, 2)  # epoch 2 >= patience 2
+  assert float(es["best_valid"]) == 0.5 and float(es["best_params"]["w"][0]) == 1.0
