@@ -83,28 +83,23 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
   app.run(wrapped, flags_parser=_parse_flags)
 
 
-def int_list(flag: str, values: Sequence[str] | None) -> tuple[int, ...] | None:
-  """Parses a list flag of integers, naming the flag and value on error."""
+def _parse_list(flag: str, values: Sequence[str] | None, cast, kind: str, example: str):
+  """Parses a list flag with ``cast``, naming the flag and value on error."""
   if values is None:
     return None
   try:
-    out = tuple(int(v) for v in values)
+    out = tuple(cast(v) for v in values)
   except ValueError:
     raise UsageError(f"--{flag}={','.join(values)} is malformed; accepted: comma-separated "
-                     "integers, e.g. 1000,1000,1000") from None
+                     f"{kind}, e.g. {example}") from None
   if not out:
-    raise UsageError(f"--{flag} is empty; accepted: comma-separated integers")
+    raise UsageError(f"--{flag} is empty; accepted: comma-separated {kind}")
   return out
+
+
+def int_list(flag: str, values: Sequence[str] | None) -> tuple[int, ...] | None:
+  return _parse_list(flag, values, int, "integers", "1000,1000,1000")
 
 
 def float_list(flag: str, values: Sequence[str] | None) -> tuple[float, ...] | None:
-  if values is None:
-    return None
-  try:
-    out = tuple(float(v) for v in values)
-  except ValueError:
-    raise UsageError(f"--{flag}={','.join(values)} is malformed; accepted: comma-separated "
-                     "numbers, e.g. 0,0.1,0.25") from None
-  if not out:
-    raise UsageError(f"--{flag} is empty; accepted: comma-separated numbers")
-  return out
+  return _parse_list(flag, values, float, "numbers", "0,0.1,0.25")

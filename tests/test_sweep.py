@@ -11,6 +11,7 @@ from absl import flags
 
 from sdae import experiment as E
 from sdae import sweep as S
+from toydata import toy_splits
 
 # Tolerance of "the same numbers": a vmapped sweep runs the same per-model arithmetic with the
 # same derived keys; only the order of float32 reductions may differ, so errors may differ by a
@@ -18,20 +19,6 @@ from sdae import sweep as S
 # example in 100 (1%).
 TEST_TOL_PCT = 0.51
 VALID_TOL_PCT = 1.01
-
-
-def toy_splits(n_train=300, n_valid=100, n_test=200, d=36, seed=0):
-  """Two classes of [0, 1] 6x6 patterns: class k lights half k of the features (plus noise)."""
-  rng = np.random.default_rng(seed)
-
-  def make(n):
-    y = rng.integers(0, 2, n).astype(np.int32)
-    x = rng.random((n, d)).astype(np.float32) * 0.4
-    x[y == 1, : d // 2] += 0.5
-    x[y == 0, d // 2:] += 0.5
-    return np.clip(x, 0, 1), y
-
-  return {"train": make(n_train), "valid": make(n_valid), "test": make(n_test)}
 
 
 @pytest.fixture
