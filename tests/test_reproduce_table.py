@@ -5,10 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from absl import flags
 
 from sdae import experiment as E
-from toydata import toy_splits
+from helpers import count_epochs, run_cli, toy_splits
 
 
 @pytest.fixture
@@ -27,21 +26,6 @@ def run_main(argv):
     return entry.main(["prog"])
   finally:
     entry.FLAGS.unparse_flags()
-
-
-def count_epochs(monkeypatch, stop_after=None):
-  """Counts metric lines (one per epoch); raises KeyboardInterrupt after ``stop_after``."""
-  calls = {"n": 0}
-  real_write = E.MetricsLog.write
-
-  def write(self, **row):
-    real_write(self, **row)
-    calls["n"] += 1
-    if calls["n"] == stop_after:
-      raise KeyboardInterrupt("simulated kill")
-
-  monkeypatch.setattr(E.MetricsLog, "write", write)
-  return calls
 
 
 def table(workdir):
@@ -85,26 +69,6 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
   assert calls["n"] == 0 and table(cut) == rows
 
 
-def run_cli(argv):
-  """As ``_cli.run`` does on the command line: one-line errors; returns the exit status."""
-  from experiments import _cli
-  from experiments import reproduce_table as entry
-  from sdae.config import ConfigError
-  from sdae.data import DataError
-  entry.FLAGS.unparse_flags()
-  try:
-    entry.FLAGS(["prog"] + argv)
-    entry.main(["prog"])
-  except (_cli.UsageError, ConfigError, DataError, flags.Error) as e:
-    try:
-      _cli.fail(str(e), 2)
-    except SystemExit as exit_:
-      return exit_.code
-  finally:
-    entry.FLAGS.unparse_flags()
-  return 0
-
-
 @pytest.mark.parametrize("argv, match", [
     (["--datasets=rect,nope"], "unknown dataset 'nope'"),
     (["--datasets=rect", "--budget=huge"], "--budget='huge' is unknown"),
@@ -114,7 +78,8 @@ def run_cli(argv):
 ])
 def test_bad_input_one_line_no_output(tmp_path, monkeypatch, capsys, argv, match):
   wd = tmp_path / "wd"
-  status = run_cli(argv + [f"--workdir={wd}"])
+  from experiments import reproduce_table as entry
+  status = run_cli(entry, argv + [f"--workdir={wd}"])
   err = capsys.readouterr().err.strip()
   assert status == 2
   assert len(err.splitlines()) == 1 and match in err, err

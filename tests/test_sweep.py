@@ -7,11 +7,10 @@ import os
 
 import numpy as np
 import pytest
-from absl import flags
 
 from sdae import experiment as E
 from sdae import sweep as S
-from toydata import toy_splits
+from helpers import run_cli, toy_splits
 
 # Tolerance of "the same numbers": a vmapped sweep runs the same per-model arithmetic with the
 # same derived keys; only the order of float32 reductions may differ, so errors may differ by a
@@ -35,25 +34,6 @@ def run_main(module, argv):
     return module.main(["prog"])
   finally:
     module.FLAGS.unparse_flags()
-
-
-def run_cli(module, argv):
-  """As ``_cli.run`` does on the command line: one-line errors; returns the exit status."""
-  from experiments import _cli
-  from sdae.config import ConfigError
-  from sdae.data import DataError
-  module.FLAGS.unparse_flags()
-  try:
-    module.FLAGS(["prog"] + argv)
-    module.main(["prog"])
-  except (_cli.UsageError, ConfigError, DataError, flags.Error) as e:
-    try:
-      _cli.fail(str(e), 2)
-    except SystemExit as exit_:
-      return exit_.code
-  finally:
-    module.FLAGS.unparse_flags()
-  return 0
 
 
 TINY_FLAGS = ["--dataset=rect", "--hidden=16,8", "--pretrain_epochs=2", "--finetune_epochs=3",

@@ -12,7 +12,7 @@ from sdae import config as C
 from sdae import experiment as E
 from sdae import finetune as ft
 from sdae import pretrain as pt
-from toydata import toy_splits
+from helpers import count_epochs, toy_splits
 
 
 TINY = C.TrainConfig(dataset="toy", hidden=(16, 8), pretrain_epochs=3, finetune_epochs=6,
@@ -68,19 +68,10 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
 
   # Interrupt after the 5th epoch (layer 2 of pretraining), then again in fine-tuning epoch 2.
   for stop_after in (5, 3):  # counted from each (re)start
-    calls = {"n": 0}
-    real_write = E.MetricsLog.write
-
-    def write(self, **row):
-      real_write(self, **row)
-      calls["n"] += 1
-      if calls["n"] == stop_after:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(E.MetricsLog, "write", write)
+    count_epochs(monkeypatch, stop_after)
     with pytest.raises(KeyboardInterrupt):
       E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
-    monkeypatch.setattr(E.MetricsLog, "write", real_write)
+    monkeypatch.undo()
     assert not os.path.exists(tmp_path / "cut" / "results.json")
   out = E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
   for k in ("test_error_pct", "valid_error_pct", "best_epoch"):
