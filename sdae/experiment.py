@@ -291,12 +291,15 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # ---- greedy layer-wise pretraining ----
   if phase == "pretrain":
     t_phase = time.monotonic()
+    codes, depth = x_train, 0  # clean codes of the frozen layers 1..depth
     while layer < n_layers:
       spec = specs[layer]
-      # Clean codes of the frozen layers 1..k-1, computed once for this layer.
-      codes = x_train
-      for j in range(layer):
-        codes = pt.compiled_encode(specs[j], many, shared_data=(j == 0))(done_layers[j], codes)
+      # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
+      # of them after a resume), never once per epoch.
+      while depth < layer:
+        codes = pt.compiled_encode(specs[depth], many, shared_data=(depth == 0))(
+            done_layers[depth], codes)
+        depth += 1
       if cur_params is None:
         cur_params, cur_opt = fresh_layer(layer)
       epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many, mesh=mesh,
@@ -328,7 +331,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       layer, epoch = layer + 1, 0
       save(True, layer * pre_epochs)  # every layer boundary
       faults.maybe_fail("layer_end")
-      del codes
+    del codes
     phase, epoch = "finetune", 0
     log.info("pretraining done in %.1fs", time.monotonic() - t_phase)
 
