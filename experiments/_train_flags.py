@@ -33,7 +33,10 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   flags.DEFINE_list("layer_levels", None, "Per-layer corruption levels, e.g. 0.1,0.2,0.3.", **d)
   flags.DEFINE_integer("pretrain_epochs", None, "Pretraining epochs per layer.", **d)
   flags.DEFINE_integer("finetune_epochs", None, "Maximum fine-tuning epochs (early stopping).", **d)
-  flags.DEFINE_integer("batch_size", None, "Minibatch size (pretraining and fine-tuning).", **d)
+  flags.DEFINE_integer("batch_size", None, "Minibatch size (pretraining, and fine-tuning unless "
+                       "--finetune_batch_size).", **d)
+  flags.DEFINE_integer("finetune_batch_size", None, "Fine-tuning minibatch size (0: --batch_size).",
+                       **d)
   flags.DEFINE_float("pretrain_lr", None, "Pretraining learning rate.", **d)
   flags.DEFINE_float("finetune_lr", None, "Fine-tuning learning rate.", **d)
   flags.DEFINE_integer("seed", None, "Seed: initialisation, shuffling and noise derive from it.",
@@ -59,6 +62,7 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
 
 
 SCALARS = ("corruption", "level", "pretrain_epochs", "finetune_epochs", "batch_size",
+           "finetune_batch_size",
            "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
            "patience", "precision", "n_train", "data_source", "data_dir", "cache_dir",
            "checkpoint_every_secs", "keep_checkpoints")

@@ -32,7 +32,8 @@ class TrainConfig:
   layer_levels: tuple[float, ...] | None = None
   pretrain_epochs: int = 15  # per layer
   finetune_epochs: int = 60  # maximum; early stopping may end sooner
-  batch_size: int = 20
+  batch_size: int = 20  # pretraining minibatch, and fine-tuning's unless finetune_batch_size
+  finetune_batch_size: int = 0  # 0: the same as batch_size
   pretrain_lr: float = 0.05
   finetune_lr: float = 0.1
   seed: int = 0
@@ -53,6 +54,10 @@ class TrainConfig:
     if self.layer_levels is not None:
       return tuple(self.layer_levels)
     return (self.level,) * len(self.hidden)
+
+  def ft_batch_size(self) -> int:
+    """The fine-tuning minibatch size."""
+    return self.finetune_batch_size or self.batch_size
 
   def to_dict(self) -> dict[str, Any]:
     d = dataclasses.asdict(self)
@@ -127,6 +132,7 @@ def validate(config: TrainConfig) -> TrainConfig:
   _positive_int("pretrain_epochs", config.pretrain_epochs, allow_zero=True)
   _positive_int("finetune_epochs", config.finetune_epochs)
   _positive_int("batch_size", config.batch_size)
+  _positive_int("finetune_batch_size", config.finetune_batch_size, allow_zero=True)
   _positive_int("seed", config.seed, allow_zero=True)
   _positive_int("n_train", config.n_train, allow_zero=True)
   _positive_int("patience", config.patience)

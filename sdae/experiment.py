@@ -184,10 +184,11 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if splits is None:
     splits, data_source = load_data(config)
   n = len(splits["train"][1][:config.n_train or None])
-  if config.batch_size > n:  # before anything touches a device (no backend logs, one line)
-    raise config_lib.ConfigError(
-        f"--batch_size={config.batch_size} is larger than the {n} training examples; "
-        f"accepted: 1..{n}")
+  for flag, size in (("batch_size", config.batch_size),
+                     ("finetune_batch_size", config.finetune_batch_size)):
+    if size > n:  # before anything touches a device (no backend logs, one line)
+      raise config_lib.ConfigError(
+          f"--{flag}={size} is larger than the {n} training examples; accepted: 1..{n}")
   data = _device_splits(splits, config.n_train)
   x_train, y_train = data["train"]
   n, d = x_train.shape
@@ -286,7 +287,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     checkpointer.save(step, arrays, meta, force=force)
 
   pre_epochs = config.pretrain_epochs
-  examples_per_epoch = (n // config.batch_size) * config.batch_size * (len(members) if many else 1)
+  n_models = len(members) if many else 1
+  examples_per_epoch = (n // config.batch_size) * config.batch_size * n_models
 
   # ---- greedy layer-wise pretraining ----
   if phase == "pretrain":
@@ -345,7 +347,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       many, (0, 0, 0, None)))
   if ft_params is None:
     ft_params, ft_opt, es = fresh_finetune()
-  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, config.batch_size, many, mesh=mesh)
+  ft_batch = config.ft_batch_size()
+  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh)
+  examples_per_epoch = (n // ft_batch) * ft_batch * n_models
   base_step = n_layers * pre_epochs
   n_valid = x_valid.shape[0]
   while not ft.should_stop(es, epoch, config.finetune_epochs):

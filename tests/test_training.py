@@ -40,6 +40,33 @@ def test_sda_beats_chance_by_far():
   assert 0 <= r["test_ci95_pct"] < 5
 
 
+def test_finetune_batch_size_is_its_own(monkeypatch):
+  """--finetune_batch_size sets the fine-tuning minibatch only: pretraining is unchanged, the
+  fine-tuning epoch runs n // B steps of B examples, and the model still learns."""
+  seen = []
+  real = ft.compiled_finetune_epoch
+  monkeypatch.setattr(ft, "compiled_finetune_epoch",
+                      lambda module, tx, batch_size, *a, **k: (seen.append(batch_size),
+                                                               real(module, tx, batch_size, *a,
+                                                                    **k))[1])
+  cfg = TINY.replace(finetune_batch_size=30)
+  r = E.train_and_evaluate(cfg, None, splits=toy_splits())
+  E.train_and_evaluate(TINY, None, splits=toy_splits())
+  assert seen == [30, 10]
+  assert r["test_error_pct"] < 10.0
+  assert cfg.ft_batch_size() == 30 and TINY.ft_batch_size() == 10
+  # One fine-tuning epoch of 300 examples: 10 steps of 30 rather than 30 steps of 10.
+  module = ft.classifier(TINY.hidden, 2)
+  tx = pt.make_optimizer("sgd")
+  params = ft.init_classifier(module, jnp.int32(0), 36)
+  x, y = (jnp.asarray(a) for a in toy_splits()["train"])
+  for b, steps in ((30, 10), (10, 30)):
+    p = jax.tree.map(jnp.copy, params)
+    _, _, losses = real(module, tx, b)(p, pt.init_opt_state(tx, p, 0.1), x, y, jnp.int32(0),
+                                       jnp.int32(0))
+    assert losses.shape == (steps,)
+
+
 def test_same_seed_bitwise_same_parameters(tmp_path):
   a = E.train_and_evaluate(TINY, str(tmp_path / "a"), splits=toy_splits(), write_images=False)
   b = E.train_and_evaluate(TINY, str(tmp_path / "b"), splits=toy_splits(), write_images=False)
