@@ -61,6 +61,23 @@ def setup_jax() -> None:
   log.propagate = False
 
 
+def init_distributed() -> bool:
+  """``sdae.distributed.maybe_initialize()`` (the SDAE_* variables) with one-line errors.
+
+  Call after the flags are validated and before any JAX computation. Bad settings exit with
+  status 2; a coordinator that cannot be reached (``jax.distributed.initialize`` gives up after
+  its timeout) with status 1. Returns whether this process is one of several.
+  """
+  from sdae import distributed
+  from sdae.experiment_errors import RunError
+  try:
+    return distributed.maybe_initialize()
+  except ValueError as e:
+    raise UsageError(str(e)) from None
+  except RuntimeError as e:
+    raise RunError(f"jax.distributed.initialize failed: {e}") from None
+
+
 def run(main: Callable[[Sequence[str]], None]) -> None:
   """``app.run`` with one-line errors for flags and for the library's user errors."""
 

@@ -13,6 +13,10 @@ test error against level, mean over seeds with 95% intervals) and DIR/filters.pn
 filters of seed 0 at each level, side by side, lowest level left). The models train in
 DIR/members (DIR/one_by_one/NNN_... with --one_by_one); rerun with the same --workdir to resume.
 Every other training flag (experiments.train's) applies to all models.
+
+Several processes (hosts) train one sweep together when SDAE_COORDINATOR, SDAE_NUM_PROCESSES and
+SDAE_PROCESS_ID are set (sdae.distributed; one command per process, the same flags and a shared
+--workdir): the models are split over the devices of all processes and only process 0 writes.
 """
 
 from absl import flags
@@ -66,7 +70,8 @@ def sweep_from_flags():
 def main(argv):
   del argv
   config, points = sweep_from_flags()
-  _cli.setup_jax()
+  _cli.setup_jax()  # settings and logging only: no computation yet
+  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
   from sdae import sweep as sweep_lib
   outcome = sweep_lib.run(config, points, FLAGS.workdir, one_by_one=FLAGS.one_by_one,
                           overwrite=FLAGS.overwrite)

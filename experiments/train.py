@@ -28,6 +28,9 @@ def main(argv):
   del argv
   config = config_from_flags()  # validated before anything is compiled
   _cli.setup_jax()
+  # With SDAE_COORDINATOR etc. set, every process trains the same model (one model is not split
+  # over processes; a sweep is) and only process 0 writes.
+  _cli.init_distributed()
   from sdae import experiment
   results = experiment.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite)
   print(f"test error {results['test_error_pct']:.2f}% +- {results['test_ci95_pct']:.2f} "

@@ -7,6 +7,11 @@ intact; the last ``keep`` checkpoints are kept.
 
 Saves are synchronous: the state is small (an SdA-3 is ~11 MB) and a synchronous save is simple
 to reason about when the process may be killed at any moment.
+
+With several processes (``sdae.distributed``), every process calls ``save`` and
+``restore_latest`` at the same points, on the same (shared) directory, with the whole arrays
+(``distributed.to_host``); orbax writes numpy arrays from process 0 only and synchronises the
+processes around each commit. ``due`` takes process 0's clock so that all processes agree.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from sdae import distributed
 from sdae import faults
 
 
@@ -66,7 +72,9 @@ class Checkpointer:
     return dict(out.state), dict(out.meta)
 
   def due(self) -> bool:
-    return time.monotonic() - self._last >= self.every_secs
+    """Whether ``every_secs`` have passed; with several processes, process 0's clock decides
+    for all (a save is collective: every process must call it, or none)."""
+    return bool(distributed.agree(time.monotonic() - self._last >= self.every_secs))
 
   def save(self, step: int, arrays: dict[str, np.ndarray], meta: dict[str, Any],
            force: bool = False) -> bool:

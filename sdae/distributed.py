@@ -21,7 +21,10 @@ Data: each process reads only its block of rows (``shard_rows``) and ``global_ro
 the blocks into one global array split over the processes' devices (``sharding.replicate`` then
 gathers it where every member needs all of it). Results: fetch with ``to_host`` (all processes
 must call it: it is a collective when the array spans processes) and write only where
-``is_writer()`` (process 0).
+``is_writer()`` (process 0). ``agree`` gives every process process 0's value of a host-side
+decision that precedes a collective (e.g. whether a checkpoint is due); ``barrier`` waits for
+all processes. ``python -m experiments.sweep`` uses all of this (README, "A sweep over several
+processes").
 """
 
 from __future__ import annotations
@@ -122,6 +125,25 @@ def global_rows(local: np.ndarray, mesh, global_rows_count: int | None = None) -
     shape = (global_rows_count,) + local.shape[1:]
   sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
   return jax.make_array_from_process_local_data(sharding, local, shape)
+
+
+def barrier(name: str) -> None:
+  """Waits until every process reaches ``name`` (nothing to wait for in a single process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
+
+
+def agree(value):
+  """Process 0's ``value`` on every process (a collective when there are several processes).
+
+  For host-side decisions that must come out the same everywhere because a collective follows,
+  e.g. whether a checkpoint is due (each process's clock would answer differently).
+  """
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils
+  return np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(value))).item()
 
 
 def to_host(tree):

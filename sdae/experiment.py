@@ -29,6 +29,7 @@ import numpy as np
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import corruption as corruption_lib
+from sdae import distributed
 from sdae import faults
 from sdae import finetune as ft
 from sdae import model as model_lib
@@ -64,16 +65,35 @@ def load_data(config: config_lib.TrainConfig) -> tuple[dict, str]:
   return splits, source
 
 
-def _device_splits(splits: dict, n_train: int):
+def _device_splits(splits: dict, n_train: int, mesh: Any = None):
   x_tr, y_tr = splits["train"]
   if n_train:
     x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
   put = lambda a, dt: jnp.asarray(np.asarray(a, dt))
+  if mesh is not None and distributed.process_count() > 1:
+    put = _rows_of_this_process
+    rows = distributed.shard_rows(len(y_tr))
+    log.info("process %d of %d: training rows %d..%d of %d (and its block of each split)",
+             distributed.process_index(), distributed.process_count(), rows.start, rows.stop,
+             len(y_tr))
   return {
       "train": (put(x_tr, np.float32), put(y_tr, np.int32)),
       "valid": (put(splits["valid"][0], np.float32), put(splits["valid"][1], np.int32)),
       "test": (put(splits["test"][0], np.float32), put(splits["test"][1], np.int32)),
   }
+
+
+def _rows_of_this_process(a, dtype) -> Any:
+  """Several processes: one global array to which this process contributes only its block of
+  rows (``distributed.shard_rows``), split over all devices by rows; ``sharding.replicate`` then
+  gathers it where every member needs all of it. Rows that do not split evenly over the devices
+  stay a host array, which every process holds whole (``replicate`` cuts it up locally)."""
+  from sdae import sharding
+  a = np.asarray(a, dtype)
+  n, rows_mesh = a.shape[0], sharding.data_mesh()
+  if n % rows_mesh.size or n % distributed.process_count():
+    return a
+  return distributed.global_rows(a[distributed.shard_rows(n)], rows_mesh, n)
 
 
 def n_classes_of(splits: dict, dataset: str) -> int:
@@ -110,12 +130,16 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
                        "use another --workdir or pass --overwrite to start over")
       for name in ("checkpoints", "results.json", "metrics.jsonl", "sweep.json"):
         p = os.path.join(workdir, name)
+        if not distributed.is_writer():
+          continue
         if os.path.isdir(p):
           shutil.rmtree(p)
         elif os.path.exists(p):
           os.remove(p)
   os.makedirs(workdir, exist_ok=True)
-  ckpt_lib.write_json_atomic(path, config_dict)
+  if distributed.is_writer():
+    ckpt_lib.write_json_atomic(path, config_dict)
+  distributed.barrier("sdae_prepare_workdir")  # no process opens checkpoints/ before it is ready
 
 
 class MetricsLog:
@@ -189,7 +213,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     if size > n:  # before anything touches a device (no backend logs, one line)
       raise config_lib.ConfigError(
           f"--{flag}={size} is larger than the {n} training examples; accepted: 1..{n}")
-  data = _device_splits(splits, config.n_train)
+  data = _device_splits(splits, config.n_train, mesh)
   x_train, y_train = data["train"]
   n, d = x_train.shape
   if workdir is not None:  # only once the data and the batch size are known to be good
@@ -210,6 +234,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     levels = jnp.asarray(config.levels(), jnp.float32)  # [L]
     pre_lr = jnp.asarray(config.pretrain_lr, jnp.float32)
     fine_lr = jnp.asarray(config.finetune_lr, jnp.float32)
+  place = lambda tree, mesh: tree  # pylint: disable=unnecessary-lambda-assignment
   if mesh is not None:  # members split over the mesh (or, for one model, replicated on it)
     from sdae import sharding
     place = sharding.place_members if many else sharding.replicate
@@ -229,7 +254,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
                                          keep=config.keep_checkpoints,
                                          every_secs=config.checkpoint_every_secs)
-  metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl") if workdir else None)
+  metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl")
+                       if workdir and distributed.is_writer() else None)
 
   # ---- state, fresh or restored ----
   phase, layer, epoch = "pretrain", 0, 0
@@ -257,31 +283,31 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     seconds = dict(meta["seconds"])
     for k in range(int(meta["n_done_layers"])):
       like = jax.eval_shape(lambda: fresh_layer(k)[0])
-      done_layers.append(ckpt_lib.unflatten(like, arrays, f"layer{k}"))
+      done_layers.append(place(ckpt_lib.unflatten(like, arrays, f"layer{k}"), mesh))
     if phase == "pretrain" and meta.get("has_current"):
       like_p, like_o = jax.eval_shape(lambda: fresh_layer(layer))
-      cur_params = ckpt_lib.unflatten(like_p, arrays, "cur")
-      cur_opt = ckpt_lib.unflatten(like_o, arrays, "opt")
+      cur_params, cur_opt = place((ckpt_lib.unflatten(like_p, arrays, "cur"),
+                                   ckpt_lib.unflatten(like_o, arrays, "opt")), mesh)
     if phase == "finetune":
       like_p, like_o, like_es = jax.eval_shape(fresh_finetune)
-      ft_params = ckpt_lib.unflatten(like_p, arrays, "ft")
-      ft_opt = ckpt_lib.unflatten(like_o, arrays, "opt")
-      es = ckpt_lib.unflatten(like_es, arrays, "es")
+      ft_params, ft_opt, es = place((ckpt_lib.unflatten(like_p, arrays, "ft"),
+                                     ckpt_lib.unflatten(like_o, arrays, "opt"),
+                                     ckpt_lib.unflatten(like_es, arrays, "es")), mesh)
     log.info("resumed from checkpoint: phase %s, layer %d, epoch %d", phase, layer, epoch)
 
   def save(force: bool, step: int) -> None:
-    if checkpointer is None:
+    # Every process decides alike (due() is process 0's clock) and saves the whole state
+    # (to_host: a collective); orbax writes it once, from process 0.
+    if checkpointer is None or not (force or checkpointer.due()):
       return
-    arrays = {}
-    for k, p in enumerate(done_layers):
-      arrays.update(ckpt_lib.flatten(p, f"layer{k}"))
+    trees = {f"layer{k}": p for k, p in enumerate(done_layers)}
     if phase == "pretrain" and cur_params is not None:
-      arrays.update(ckpt_lib.flatten(cur_params, "cur"))
-      arrays.update(ckpt_lib.flatten(cur_opt, "opt"))
+      trees.update(cur=cur_params, opt=cur_opt)
     if phase == "finetune":
-      arrays.update(ckpt_lib.flatten(ft_params, "ft"))
-      arrays.update(ckpt_lib.flatten(ft_opt, "opt"))
-      arrays.update(ckpt_lib.flatten(es, "es"))
+      trees.update(ft=ft_params, opt=ft_opt, es=es)
+    arrays = {}
+    for prefix, tree in distributed.to_host(trees).items():
+      arrays.update(ckpt_lib.flatten(tree, prefix))
     meta = {"phase": phase, "layer": layer, "epoch": epoch, "n_done_layers": len(done_layers),
             "has_current": cur_params is not None, "seconds": seconds}
     checkpointer.save(step, arrays, meta, force=force)
@@ -311,7 +337,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         cur_params, cur_opt, losses = epoch_fn(cur_params, cur_opt, codes, seeds,
                                                jnp.int32(layer), jnp.int32(epoch),
                                                layer_level(layer))
-        losses = np.asarray(losses)
+        losses = distributed.to_host(losses)
         dt = time.monotonic() - t0
         if not many:
           _check_finite(losses, f"pretraining layer {layer + 1} epoch {epoch + 1}",
@@ -358,7 +384,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                                             jnp.int32(epoch))
     valid_err = errors(ft_params, x_valid, y_valid).astype(jnp.float32) / n_valid
     es = update_es(es, ft_params, valid_err, jnp.int32(epoch))
-    losses = np.asarray(losses)
+    losses, valid_err, best_valid = distributed.to_host((losses, valid_err, es["best_valid"]))
     dt = time.monotonic() - t0
     if not many:
       _check_finite(losses, f"fine-tuning epoch {epoch + 1}", "--finetune_lr", config.finetune_lr)
@@ -367,7 +393,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     v = np.asarray(valid_err) * 100
     log.info("finetune epoch %d/%d loss %s valid error %s%%  best %s%%  %.0f ex/s",
                  epoch, config.finetune_epochs, np.round(losses.mean(-1), 4), np.round(v, 2),
-                 np.round(np.asarray(es["best_valid"]) * 100, 2), examples_per_epoch / dt)
+                 np.round(best_valid * 100, 2), examples_per_epoch / dt)
     metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
                   examples_per_s=examples_per_epoch / dt, seconds=dt)
     faults.maybe_fail("finetune_epoch_end")
@@ -377,9 +403,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # ---- evaluation of the best-validation parameters ----
   best = es["best_params"]
   n_test = int(x_test.shape[0])
-  test_err = np.asarray(errors(best, x_test, y_test)) / n_test
-  valid_best = np.asarray(es["best_valid"])
-  best_epoch = np.asarray(es["best_epoch"]) + 1
+  test_err, valid_best, best_epoch = distributed.to_host(
+      (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"]))
+  test_err, best_epoch = test_err / n_test, best_epoch + 1
   total = seconds["pretrain"] + seconds["finetune"]
   results: dict[str, Any] = {
       "dataset": config.dataset,
@@ -414,10 +440,14 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     checkpointer.close()
   if workdir is not None:
     if write_images and d > 1:
-      write_pictures(workdir, done_layers[0], specs[0], np.asarray(x_test[:12]),
-                     float(np.asarray(levels)[(0, 0) if many else 0]), many)
+      first_layer, host_levels = distributed.to_host((done_layers[0], levels))  # all processes
+      if distributed.is_writer():
+        write_pictures(workdir, first_layer, specs[0],
+                       np.asarray(splits["test"][0][:12], np.float32),
+                       float(host_levels[(0, 0) if many else 0]), many)
     faults.maybe_fail("results_write")
-    ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
+    if distributed.is_writer():
+      ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
   return results
 
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sdae import distributed
 from sdae import model as model_lib
 from sdae.pretrain import FINETUNE, INIT, derive_key, minibatch_indices
 
@@ -158,10 +159,14 @@ def update_early_stopping(state, params, valid_error: Array, epoch: Array, *,
 
 
 def should_stop(state, epochs_done: int, max_epochs: int) -> bool:
-  """True when every member has run out of patience or ``max_epochs`` is reached (host side)."""
+  """True when every member has run out of patience or ``max_epochs`` is reached (host side).
+
+  With several processes every one must call it at the same epochs (it gathers the patience
+  counters, a collective), and every one gets the same answer.
+  """
   if epochs_done >= max_epochs:
     return True
-  return bool(np.all(np.asarray(state["patience"]) <= epochs_done))
+  return bool(np.all(distributed.to_host(state["patience"]) <= epochs_done))
 
 
 # --- statistics ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ import numpy as np
 
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
+from sdae import distributed
 from sdae import experiment
 
 log = logging.getLogger("sdae")
@@ -118,6 +119,27 @@ def model_dir(workdir: str, index: int, point: Point) -> str:
                       f"_plr={point.pretrain_lr:g}_flr={point.finetune_lr:g}")
 
 
+def members_mesh(n_members: int):
+  """The member mesh of a multi-process sweep (``sharding.member_mesh``); None in one process,
+  where the members train on the default device as they always have.
+
+  Every process must own a device of the mesh (a process left out could not join its programs),
+  so the number of models must have a divisor that covers every process's devices.
+  """
+  if distributed.process_count() == 1:
+    return None
+  from sdae import sharding  # pylint: disable=g-import-not-at-top
+  mesh = sharding.member_mesh(n_members)
+  owners = {d.process_index for d in mesh.devices.flat}
+  if len(owners) < distributed.process_count():
+    import jax  # pylint: disable=g-import-not-at-top
+    raise config_lib.ConfigError(
+        f"{n_members} models do not split over the {len(jax.devices())} devices of "
+        f"{distributed.process_count()} processes (the mesh takes {mesh.size}, leaving a process "
+        "without members); accepted: a number of models divisible by the device count")
+  return mesh
+
+
 def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | None, *,
         splits: dict | None = None, data_source: str | None = None, one_by_one: bool = False,
         overwrite: bool = False, write_images: bool = True) -> dict[str, Any]:
@@ -131,6 +153,10 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
     splits, data_source: the data (loaded from ``config.dataset`` when None).
     one_by_one: train the models one at a time instead of as one vmapped program.
 
+  With several processes (``sdae.distributed``) every process calls ``run`` alike: the members
+  are split over the devices of all processes (``members_mesh``), each process contributes its
+  own rows of the data, and only process 0 writes files; every process returns the same rows.
+
   Returns:
     ``{"rows": [row per point, in order], "seconds": training wall time (data loading
     excluded), "mode": "members"|"one_by_one", "data_source", "n_test", "device"}``.
@@ -138,6 +164,7 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
   config_lib.validate(config)
   points = [p.resolved(config) for p in points]
   validate_points(config, points)
+  mesh = None if one_by_one else members_mesh(len(points))
   if splits is None:
     splits, data_source = experiment.load_data(config)
   n_layers = len(config.hidden)
@@ -146,7 +173,7 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
     sub = None if workdir is None else os.path.join(workdir, "members")
     res = experiment.train_and_evaluate(config, sub, splits=splits, data_source=data_source,
                                         members=members_of(config, points), overwrite=overwrite,
-                                        write_images=write_images)
+                                        write_images=write_images, mesh=mesh)
     rows = [_row(p, m, n_layers) for p, m in zip(points, res["members"])]
     training = res["seconds"]["training"]
   else:
@@ -300,15 +327,24 @@ def filter_panels(workdir: str, points: Sequence[Point], one_by_one: bool,
 def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence[Point],
                   outcome: dict[str, Any]) -> None:
   """``sweep.json`` (the rows), ``sweep_run.json`` (mode, wall time, config), ``sweep.png`` and
-  ``filters.png`` (first-layer filters of seed 0 at each level, side by side)."""
+  ``filters.png`` (first-layer filters of seed 0 at each level, side by side).
+
+  With several processes every process calls it (the filters are read from the checkpoint, which
+  all processes open together); only process 0 writes.
+  """
   points = [p.resolved(config) for p in points]
-  plot(outcome["rows"], os.path.join(workdir, "sweep.png"),
-       title=f"{config.dataset}, {config.corruption}")
+  writer = distributed.is_writer()
+  if writer:
+    plot(outcome["rows"], os.path.join(workdir, "sweep.png"),
+         title=f"{config.dataset}, {config.corruption}")
   try:
-    save_filters_by_level(filter_panels(workdir, points, outcome["mode"] == "one_by_one"),
-                          os.path.join(workdir, "filters.png"))
+    panels = filter_panels(workdir, points, outcome["mode"] == "one_by_one")
+    if writer:
+      save_filters_by_level(panels, os.path.join(workdir, "filters.png"))
   except FileNotFoundError as e:  # pragma: no cover (a finished run always has its checkpoint)
     log.warning("no filters.png: %s", e)
+  if not writer:
+    return
   meta = {k: v for k, v in outcome.items() if k != "rows"}
   meta.update(dataset=config.dataset, corruption=config.corruption, n_models=len(points),
               filter_levels=sorted({p.level for p in points}), config=config.to_dict(),

@@ -113,3 +113,88 @@ def test_initialize_needs_all_three_settings(monkeypatch):
   monkeypatch.setenv("SDAE_PROCESS_ID", "5")
   with pytest.raises(ValueError, match="SDAE_PROCESS_ID=5"):
     distributed.maybe_initialize()
+
+
+# The entry point itself: `python -m experiments.sweep` in two processes on loopback. The
+# rectangles set is regenerated (no files needed); 2 levels x 2 seeds = 4 models, 2 per process.
+SWEEP_FLAGS = ["--dataset=rect", "--data_source=regenerated", "--hidden=16,8",
+               "--pretrain_epochs=2", "--finetune_epochs=3", "--patience=3", "--batch_size=10",
+               "--checkpoint_every_secs=0", "--levels=0,0.3", "--seeds=2"]
+
+
+def _sweep(workdir, cache, **env):
+  return subprocess.Popen(
+      [sys.executable, "-m", "experiments.sweep", *SWEEP_FLAGS, f"--workdir={workdir}",
+       f"--cache_dir={cache}"], cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+
+
+def _finish(procs, timeout=240, survivor_grace=None):
+  """(returncode, stderr) of each process. ``survivor_grace``: once the first has ended, the
+  others get this many seconds, then are killed (a process whose peer was killed may wait on it)."""
+  out = []
+  for i, p in enumerate(procs):
+    try:
+      _, err = p.communicate(timeout=timeout if i == 0 or survivor_grace is None
+                             else survivor_grace)
+    except subprocess.TimeoutExpired:
+      if survivor_grace is None:
+        for q in procs:
+          q.kill()
+        raise
+      p.kill()
+      _, err = p.communicate()
+    out.append((p.returncode, err))
+  return out
+
+
+def _tree(d):
+  """The files under ``d``; inside orbax's checkpoints only the steps (file names are hashes)."""
+  files = sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs)
+  return sorted({"/".join(f.split("/")[:3]) if "/checkpoints/" in f else f for f in files})
+
+
+def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
+  """Two processes run the sweep entry point, are killed mid fine-tuning (both, as a preempted
+  job), resume from the checkpoint, and end with exactly the single process's rows; only
+  process 0 wrote."""
+  multi_dir, single_dir, cache = tmp_path / "multi", tmp_path / "single", tmp_path / "cache"
+
+  def multi(**env):
+    port = _free_port()
+    return [_sweep(multi_dir, cache, SDAE_COORDINATOR=f"127.0.0.1:{port}",
+                   SDAE_NUM_PROCESSES="2", SDAE_PROCESS_ID=str(i), **env) for i in range(2)]
+
+  # Killed after the second fine-tuning epoch, before its checkpoint (sdae.faults).
+  killed = multi(SDAE_FAULT_AT="finetune_epoch_end:2")
+  single = _sweep(single_dir, cache)
+  for rc, err in _finish(killed, survivor_grace=30):
+    assert rc != 0, err[-3000:]
+  assert not (multi_dir / "sweep.json").exists()
+  done = _finish(multi() + [single])
+  for rc, err in done:
+    assert rc == 0, err[-3000:]
+  for i, (_, err) in enumerate(done[:2]):  # each process contributed its own rows of the data
+    assert f"process {i} of 2: training rows {500 * i}..{500 * (i + 1)} of 1000" in err
+
+  # One set of outputs, written once (by process 0): the same files as the single process's.
+  assert _tree(multi_dir) == _tree(single_dir)
+  for name in ("sweep.json", "sweep_run.json", "sweep.png", "filters.png",
+               "members/config.json", "members/results.json", "members/metrics.jsonl"):
+    assert (multi_dir / name).exists(), name
+  ckpt = [os.path.join(r, x) for r, ds, fs in os.walk(multi_dir / "members" / "checkpoints")
+          for x in ds + fs]
+  assert ckpt and not [f for f in ckpt if "process_1" in f]  # orbax wrote from process 0 only
+  # One line per epoch (2 layers x 2, then 3 fine-tuning epochs), not one per process; the
+  # epoch cut off by the kill is logged again after the resume.
+  metrics = [json.loads(l) for l in
+             (multi_dir / "members" / "metrics.jsonl").read_text().splitlines()]
+  assert [m.get("epoch") for m in metrics if m["phase"] == "finetune"] == [1, 2, 2, 3]
+  assert len(metrics) == 2 * 2 + 4
+
+  multi_rows = json.loads((multi_dir / "sweep.json").read_text())
+  one_rows = json.loads((single_dir / "sweep.json").read_text())
+  assert [(r["level"], r["seed"]) for r in multi_rows] == [(0.0, 0), (0.0, 1), (0.3, 0), (0.3, 1)]
+  assert multi_rows == one_rows  # errors and best epochs bit for bit
+  run = json.loads((multi_dir / "sweep_run.json").read_text())
+  assert run["mode"] == "members" and run["n_models"] == 4
