@@ -271,7 +271,8 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
             "pretrain_epochs": group.config.pretrain_epochs,
             "finetune_epochs": group.config.finetune_epochs,
             "batch_size": group.config.batch_size,
-            "finetune_batch_size": group.config.ft_batch_size(), "corruption": group.config.corruption,
+            "finetune_batch_size": group.config.ft_batch_size(),
+            "corruption": group.config.corruption,
             "best_epoch": int(m["best_epoch"]), "group": group.name,
             # Rounded: float32 artifacts (4.9999995) must not decide a tie on validation.
             "valid_error_pct": round(float(m["valid_error_pct"]), 4),
