@@ -73,18 +73,22 @@ class TrainConfig:
 # level; epochs and learning rates are ours (the paper does not publish its grid), chosen so that a
 # run fits the time budgets in BUILD_NOTES.md on a 2-core CPU.
 PRESETS: dict[str, dict[str, Any]] = {
+    # MNIST: the baselines' SdA-3 (masking 0.25, minibatch 20, lr 0.05 for pretraining), with
+    # fine-tuning at minibatch 50 and lr 0.25: the validation error of minibatch 20 at lr 0.1
+    # (1.45%) in 12 rather than 19 minutes on a 2-core CPU (BUILD_NOTES.md).
     "mnist": dict(level=0.25, pretrain_epochs=15, finetune_epochs=100, batch_size=20,
-                  pretrain_lr=0.05, finetune_lr=0.1),
+                  finetune_batch_size=50, pretrain_lr=0.05, finetune_lr=0.25),
     "mnist_basic": dict(level=0.10, pretrain_epochs=30, finetune_epochs=100),
     "mnist_rot": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
     "mnist_bg_rand": dict(level=0.40, pretrain_epochs=30, finetune_epochs=100),
     "mnist_bg_img": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
     "mnist_bg_img_rot": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
-    # Regenerated rectangles: level 0.4 and the long pretraining were chosen on validation over
-    # levels {0.1, 0.25, 0.4} x fine-tuning rates {0.02, 0.1} (BUILD_NOTES.md); the paper chose 0.1
-    # on the original files.
-    "rectangles": dict(level=0.40, pretrain_epochs=200, finetune_epochs=150, batch_size=20,
-                       pretrain_lr=0.1, finetune_lr=0.1, patience=50),
+    # Regenerated rectangles: level 0.6 chosen on validation (mean of seeds 0 and 1) over levels
+    # {0.1, 0.25, 0.4, 0.5, 0.6}, 30 pretraining epochs at lr 0.1 and 150 fine-tuning epochs kept
+    # whole (patience 150: the best validation epoch is kept); see BUILD_NOTES.md. The paper chose
+    # 0.1 on the original files.
+    "rectangles": dict(level=0.60, pretrain_epochs=30, finetune_epochs=150, batch_size=20,
+                       pretrain_lr=0.1, finetune_lr=0.1, patience=150),
     "rectangles_images": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
     "convex": dict(level=0.10, pretrain_epochs=30, finetune_epochs=100),
     "tzanetakis": dict(corruption="gaussian", level=0.05, pretrain_epochs=30,

@@ -23,7 +23,8 @@ def test_cpu_grid_weighs_no_noise_against_the_papers_level(dataset):
   if dataset == "tzanetakis":
     assert levels == [0.05, 0.10]
   else:
-    assert levels == [0.0, table_lib.PAPER[dataset].level]
+    expected = {0.0, table_lib.PAPER[dataset].level, C.preset(dataset).level}
+    assert levels == sorted(expected) and len(levels) in (2, 3)
   cfg = grp.config
   assert cfg.hidden == (1000, 1000, 1000)
   preset = C.preset(dataset)
