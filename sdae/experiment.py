@@ -325,7 +325,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
       # of them after a resume), never once per epoch.
       while depth < layer:
-        codes = pt.compiled_encode(specs[depth], many, shared_data=(depth == 0))(
+        codes = pt.compiled_encode(specs[depth], many, shared_data=(depth == 0), mesh=mesh)(
             done_layers[depth], codes)
         depth += 1
       if cur_params is None:
@@ -366,7 +366,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # ---- supervised fine-tuning with early stopping ----
   x_valid, y_valid = data["valid"]
   x_test, y_test = data["test"]
-  errors = ft.compiled_error_count(module, many)
+  errors = ft.compiled_error_count(module, many, mesh=mesh)
   update_es = jax.jit(_vmap_if(
       functools.partial(ft.update_early_stopping, patience_increase=config.patience_increase,
                         improvement_threshold=config.improvement_threshold),

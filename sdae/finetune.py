@@ -112,10 +112,14 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
 
 @functools.lru_cache(maxsize=None)
 def compiled_error_count(module: model_lib.SdAClassifier, members: bool = False,
-                         chunk: int = 2000) -> Callable:
+                         chunk: int = 2000, *, loop: str | None = None,
+                         mesh: Any = None) -> Callable:
+  """Jitted ``error_count``; with ``members``, one count per member, the members run as
+  ``sdae.sharding.over_members`` runs them (on CPU: one after another, as each alone)."""
   fn = functools.partial(error_count, module=module, chunk=chunk)
   if members:
-    fn = jax.vmap(fn, in_axes=(0, None, None))
+    from sdae import sharding  # light; only jax
+    fn = sharding.over_members(fn, (0, None, None), loop, mesh)
   return jax.jit(fn)
 
 

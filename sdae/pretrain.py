@@ -208,9 +208,15 @@ def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, b
 
 
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = True,
-                    chunk: int = 5000) -> Callable:
-  """Jitted clean encoding ``[n, n_in] -> [n, n_hidden]`` in chunks (bounded memory)."""
+                    chunk: int = 5000, *, loop: str | None = None, mesh: Any = None) -> Callable:
+  """Jitted clean encoding ``[n, n_in] -> [n, n_hidden]`` in chunks (bounded memory).
+
+  With ``members``, ``params`` carry a leading member axis and so do the codes (and ``x`` unless
+  ``shared_data``); members run as ``sdae.sharding.over_members`` runs them (``loop``, ``mesh``),
+  so on CPU each member's codes are computed exactly as for that model trained alone.
+  """
 
   def encode(params, x):
     module = spec.module()
@@ -227,5 +233,6 @@ def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = 
     return jnp.concatenate(parts, 0) if len(parts) > 1 else parts[0]
 
   if members:
-    encode = jax.vmap(encode, in_axes=(0, None if shared_data else 0))
+    from sdae import sharding  # light; only jax
+    encode = sharding.over_members(encode, (0, None if shared_data else 0), loop, mesh)
   return jax.jit(encode)

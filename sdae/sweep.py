@@ -9,14 +9,15 @@ and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoint
 and as the reference the vmapped sweep must match).
 
 Equality with one-by-one training: both run the same per-model arithmetic with the same derived
-keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical; only the
-float32 reductions of a vmapped matmul may be ordered differently by XLA, which changes the last
-bits of the parameters. Errors therefore agree to within a handful of examples (the tests allow
-0.5% of a 200-example test set and 1% of a 100-example validation set on a tiny problem).
-Caveat: early stopping in a members run stops when *every* member has run out of patience, and a
-member's best-validation parameters may still improve after its own patience ran out; a member
-then differs from the same model trained alone. Equality is exact in distribution only while no
-member's patience runs out before the last (``patience >= finetune_epochs`` makes it exact).
+keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical. On CPU
+the members run one after another inside the program (``sdae.sharding.over_members``: epochs,
+encoding and evaluation alike), so each member equals the model trained alone to the last bit
+(tested). On GPU/TPU they are ``jax.vmap``-ed, and XLA may order the float32 reductions of the
+batched products differently, which changes the last bits of the parameters; errors then agree
+to within a handful of examples.
+Caveat: early stopping in a members run stops when *every* member has run out of patience; a
+member whose patience ran out is frozen from then on (``sdae.finetune.update_early_stopping``),
+so it ends as it would have alone.
 
 Model selection (``select``) takes the lowest validation error; ties go to the earliest point in
 grid order (``grid`` orders by learning rates, then level, then seed, smallest first), never to

@@ -196,5 +196,13 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
   one_rows = json.loads((single_dir / "sweep.json").read_text())
   assert [(r["level"], r["seed"]) for r in multi_rows] == [(0.0, 0), (0.0, 1), (0.3, 0), (0.3, 1)]
   assert multi_rows == one_rows  # errors and best epochs bit for bit
+  # The parameters too: members run under shard_map as they would alone (lax.map on CPU),
+  # encoding and evaluation included, so nothing depends on how members are split.
+  from sdae import checkpoint as ckpt_lib
+  last = [ckpt_lib.Checkpointer(str(d / "members" / "checkpoints")).restore_latest()[0]
+          for d in (multi_dir, single_dir)]
+  assert sorted(last[0]) == sorted(last[1])
+  for k in last[0]:
+    np.testing.assert_array_equal(last[0][k], last[1][k], err_msg=k)
   run = json.loads((multi_dir / "sweep_run.json").read_text())
   assert run["mode"] == "members" and run["n_models"] == 4

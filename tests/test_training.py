@@ -129,8 +129,11 @@ def test_members_equal_models_trained_one_by_one():
   many = E.train_and_evaluate(cfg, None, splits=toy_splits(), members=members)
   for m, l, s in zip(many["members"], levels, seeds):
     one = E.train_and_evaluate(cfg.replace(level=l, seed=s), None, splits=toy_splits())
-    assert m["test_error_pct"] == pytest.approx(one["test_error_pct"], abs=0.51)
-    assert m["valid_error_pct"] == pytest.approx(one["valid_error_pct"], abs=1.01)
+    # On CPU the members run one after another (sdae.sharding.default_loop), through the same
+    # per-model programs as a model alone: equal to the last bit, so the errors are equal.
+    assert m["test_error_pct"] == one["test_error_pct"]
+    assert m["valid_error_pct"] == one["valid_error_pct"]
+    assert m["best_epoch"] == one["best_epoch"]
 
 
 def test_early_stopping_keeps_best_and_extends_patience():
