@@ -16,7 +16,7 @@ Budgets for ``experiments.reproduce_table --budget=NAME``:
   0.10). Except for mnist (whose preset is already tuned for time), rectangles and convex (small),
   fine-tuning uses minibatches of 100 at learning rate 0.5 (pretraining keeps the preset's
   minibatch of 20): on MNIST that reaches the validation error of minibatch 20 at 0.1 to within
-  0.05 points in 2.3x less time per epoch (BUILD_NOTES.md). About 2-3 minutes per model for the
+  0.05 points in about half the time per epoch (BUILD_NOTES.md). About 2-3 minutes per model for the
   10000-example sets on a 2-core CPU.
 - ``quick``: SdA-3 of 1000 units, 3 or 4 masking levels, one learning rate pair, a few epochs: a
   few minutes per dataset on a 2-core CPU (the rectangles set is small, so it gets 4 levels and

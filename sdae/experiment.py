@@ -128,14 +128,13 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {config_dict.get(k)!r}" for k in diff[:3])
         raise RunError(f"workdir {workdir} belongs to another configuration ({shown}); "
                        "use another --workdir or pass --overwrite to start over")
-      for name in ("checkpoints", "results.json", "metrics.jsonl", "sweep.json"):
-        p = os.path.join(workdir, name)
-        if not distributed.is_writer():
-          continue
-        if os.path.isdir(p):
-          shutil.rmtree(p)
-        elif os.path.exists(p):
-          os.remove(p)
+      if distributed.is_writer():  # process 0 removes; the others wait at the barrier below
+        for name in ("checkpoints", "results.json", "metrics.jsonl", "sweep.json"):
+          p = os.path.join(workdir, name)
+          if os.path.isdir(p):
+            shutil.rmtree(p)
+          elif os.path.exists(p):
+            os.remove(p)
   os.makedirs(workdir, exist_ok=True)
   if distributed.is_writer():
     ckpt_lib.write_json_atomic(path, config_dict)

@@ -208,7 +208,6 @@ def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, b
 
 
 @functools.lru_cache(maxsize=None)
-@functools.lru_cache(maxsize=None)
 def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = True,
                     chunk: int = 5000, *, loop: str | None = None, mesh: Any = None) -> Callable:
   """Jitted clean encoding ``[n, n_in] -> [n, n_hidden]`` in chunks (bounded memory).
