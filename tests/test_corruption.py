@@ -104,3 +104,33 @@ def test_validate_rejects_bad_names_and_levels():
     C.validate("blur", float("nan"))
   assert C.validate("gaussian", 3.0).name == "gaussian"
   assert C.validate("masking", [0, 0.1, 1]).name == "masking"
+
+
+@pytest.mark.parametrize("name", ["masking", "gaussian", "salt_pepper", "erasure"])
+def test_vmap_over_keys_equals_per_key(name):
+  """A sweep's members draw their noise under ``jax.vmap`` over keys: each must get exactly the
+  draws it gets alone (XLA's rng_bit_generator, for one, draws every member from the first key)."""
+  keys = jax.random.split(jax.random.key(3), 4)
+  x = jnp.full((6, 50), 0.5)
+  fn = C.get(name)
+  batched = jax.jit(jax.vmap(lambda k: fn(k, x, 0.3)))(keys)
+  for i in range(4):  # the same draws; Gaussian values to float rounding (erf_inv, vectorised)
+    np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(fn(keys[i], x, 0.3)),
+                               rtol=0, atol=1e-6 if name == "gaussian" else 0)
+  assert not np.array_equal(np.asarray(batched[0]), np.asarray(batched[1]))
+
+
+def test_bernoulli_extremes_statistics_and_determinism():
+  key = jax.random.key(11)
+  assert not bool(C.bernoulli(key, 0.0, (333, 7)).any())
+  assert bool(C.bernoulli(key, 1.0, (333, 7)).all())
+  n = 400_000  # P(True) = round(p 2^24) / 2^24; 5 standard deviations of the mean
+  for i, p in enumerate((0.1, 0.25, 0.5, 0.9)):
+    frac = float(C.bernoulli(jax.random.fold_in(key, i), p, (n,)).mean())
+    assert abs(frac - p) < 5 * (p * (1 - p) / n) ** 0.5, (p, frac)
+  a = np.asarray(C.bernoulli(key, 0.5, (1001,)))  # an odd count too
+  np.testing.assert_array_equal(a, np.asarray(C.bernoulli(key, 0.5, (1001,))))
+  # Neighbouring words, and the two words of one hash (positions i and i + n/2), independent.
+  b = np.asarray(C.bernoulli(key, 0.5, (n,))).astype(np.float64)
+  assert abs(np.corrcoef(b[:-1], b[1:])[0, 1]) < 0.01
+  assert abs(np.corrcoef(b[:n // 2], b[n // 2:])[0, 1]) < 0.01
