@@ -377,11 +377,14 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   examples_per_epoch = (n // ft_batch) * ft_batch * n_models
   base_step = n_layers * pre_epochs
   n_valid = x_valid.shape[0]
+  inv_n_valid = np.float32(1.0 / n_valid)
   while not ft.should_stop(es, epoch, config.finetune_epochs):
     t0 = time.monotonic()
     ft_params, ft_opt, losses = ft_epoch_fn(ft_params, ft_opt, x_train, y_train, seeds,
                                             jnp.int32(epoch))
-    valid_err = errors(ft_params, x_valid, y_valid).astype(jnp.float32) / n_valid
+    # A product, not a division: XLA:CPU divides approximately (1 ulp) in vectorised loops and
+    # exactly in scalar ones, so `count / n` depended on how many members a device held.
+    valid_err = errors(ft_params, x_valid, y_valid).astype(jnp.float32) * inv_n_valid
     es = update_es(es, ft_params, valid_err, jnp.int32(epoch))
     losses, valid_err, best_valid = distributed.to_host((losses, valid_err, es["best_valid"]))
     dt = time.monotonic() - t0
