@@ -42,8 +42,40 @@ def _parse_flags(argv: list[str]) -> list[str]:
   return []  # unreachable
 
 
+def cpu_device_count() -> int:
+  """CPU devices the entry points ask XLA for: ``SDAE_CPU_DEVICES``, else this process's cores.
+
+  One XLA:CPU device per core lets a sweep's member axis be split over the cores (each core
+  trains its share of the members concurrently, their weights in its own cache): 1.34x the
+  8-model minibatch-20 sweep on the 2-core box (notes/perf.md, "One CPU device per core"). A
+  single model still runs on device 0 and its products still use every core.
+  """
+  raw = os.environ.get("SDAE_CPU_DEVICES", "").strip()
+  if raw:
+    if not raw.isdigit() or int(raw) < 1:
+      raise UsageError(f"SDAE_CPU_DEVICES={raw!r}; accepted: a positive integer (unset: one per "
+                       "core)")
+    return int(raw)
+  try:
+    return max(1, len(os.sched_getaffinity(0)))
+  except AttributeError:  # not on Linux
+    return max(1, os.cpu_count() or 1)
+
+
+def use_cpu_cores() -> None:
+  """Sets ``--xla_force_host_platform_device_count`` (``cpu_device_count``) unless XLA_FLAGS
+  already has it. Must run before JAX starts its CPU backend; GPU and TPU runs are unaffected."""
+  flag = "--xla_force_host_platform_device_count"
+  current = os.environ.get("XLA_FLAGS", "")
+  if flag in current:
+    return
+  os.environ["XLA_FLAGS"] = f"{current} {flag}={cpu_device_count()}".strip()
+
+
 def setup_jax() -> None:
-  """Persistent compilation cache (repeat runs skip compilation) and quiet library logs."""
+  """One CPU device per core (``use_cpu_cores``), the persistent compilation cache (repeat runs
+  skip compilation) and quiet library logs. Call before any JAX computation."""
+  use_cpu_cores()
   import jax
   cache = os.environ.get("SDAE_JAX_CACHE",
                          os.path.join(os.path.expanduser("~"), ".cache", "sdae", "jax"))

@@ -11,7 +11,9 @@ Each line: {"name", "n_in", "hidden", "batch", "models", "examples_per_s", "gflo
   784 -> hidden and hidden -> hidden;
 - ``finetune_step``: one fine-tuning step of the SdA 784-h-h-h-10 (``n_in`` 784, ``hidden`` h);
 - ``sweep_step``: the dA step (784 -> h) of a sweep of ``--members`` corruption levels trained in
-  one program (``models`` = members; examples count every member's);
+  one program as ``experiments.sweep`` runs it, the members split over the local devices (on CPU
+  one device per core: ``_cli.use_cpu_cores``) (``models`` = members; examples count every
+  member's; on accelerators the peak is multiplied by the devices used);
 - with ``--baseline``, reference implementations (784 -> h only): ``da_step_python_loop`` (a
   plain ``jax.jit`` step, as user code writes it: the Flax module's forward with ``y @ W.T``,
   ``value_and_grad``, optax; gather and key derivation inside, parameters donated; called once
@@ -221,6 +223,8 @@ def bench_sweep(b: Bench, n_in: int, hidden: int, batch: int, members: int, comp
   import jax
   import jax.numpy as jnp
   from sdae import pretrain as pt
+  from sdae import sharding
+  from sdae import sweep as sweep_lib
   spec = pt.layer_specs(n_in, (hidden,), compute_dtype=compute_dtype)[0]
   tx = pt.make_optimizer("sgd")
   f = da_flops(batch, n_in, hidden) * members
@@ -230,14 +234,23 @@ def bench_sweep(b: Bench, n_in: int, hidden: int, batch: int, members: int, comp
   levels = jnp.linspace(0.0, 0.7, members, dtype=jnp.float32)  # 8 corruption levels
   params = jax.jit(jax.vmap(lambda s: pt.init_layer(spec, s, 0)))(seeds)
   opt = jax.jit(jax.vmap(lambda p: pt.init_opt_state(tx, p, 0.01)))(params)
-  epoch = pt.compiled_pretrain_epoch(spec, tx, batch, True, True, loop=loop)
+  # As `experiments.sweep` runs it: members split over the local devices (one per core on CPU,
+  # `_cli.use_cpu_cores`); the naive `loop="vmap"` reference stays on one device.
+  mesh = None if loop == "vmap" else sweep_lib.members_mesh(members)
+  if mesh is not None:
+    params, opt, seeds, levels = sharding.place_members((params, opt, seeds, levels), mesh)
+    x = sharding.replicate(x, mesh)
+  epoch = pt.compiled_pretrain_epoch(spec, tx, batch, True, True, loop=loop, mesh=mesh)
 
   def run(state):
     p, s = state
     p, s, _ = epoch(p, s, x, seeds, jnp.int32(0), jnp.int32(0), levels)
     return p, s
 
-  return b.measure(run, (params, opt), steps * batch * members, steps * f)
+  # CPU devices share the cores whose peak device 0 measures; accelerators add theirs.
+  scale = 1 if mesh is None or jax.devices()[0].platform == "cpu" else mesh.size
+  rate, gflops, peak = b.measure(run, (params, opt), steps * batch * members, steps * f)
+  return rate, gflops, peak * scale
 
 
 def main(argv):

@@ -121,16 +121,19 @@ def model_dir(workdir: str, index: int, point: Point) -> str:
 
 
 def members_mesh(n_members: int):
-  """The member mesh of a multi-process sweep (``sharding.member_mesh``); None in one process,
-  where the members train on the default device as they always have.
+  """The mesh the members are split over (``sharding.member_mesh``: the most devices, of all
+  processes, whose count divides the number of models); None when that is one device, where the
+  members train on the default device.
 
-  Every process must own a device of the mesh (a process left out could not join its programs),
-  so the number of models must have a divisor that covers every process's devices.
+  So 8 models on 8 GPUs train one per GPU, and on CPU, where the entry points make one device
+  per core (``experiments._cli.use_cpu_cores``), each core trains its share. Every process must
+  own a device of the mesh (a process left out could not join its programs), so the number of
+  models must have a divisor that covers every process's devices.
   """
-  if distributed.process_count() == 1:
-    return None
   from sdae import sharding  # pylint: disable=g-import-not-at-top
   mesh = sharding.member_mesh(n_members)
+  if distributed.process_count() == 1:
+    return None if sharding.is_trivial(mesh) else mesh
   owners = {d.process_index for d in mesh.devices.flat}
   if len(owners) < distributed.process_count():
     import jax  # pylint: disable=g-import-not-at-top
@@ -166,6 +169,9 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
   points = [p.resolved(config) for p in points]
   validate_points(config, points)
   mesh = None if one_by_one else members_mesh(len(points))
+  if mesh is not None:
+    log.info("%d models split over %d devices (%d per device)", len(points), mesh.size,
+             len(points) // mesh.size)
   if splits is None:
     splits, data_source = experiment.load_data(config)
   n_layers = len(config.hidden)

@@ -260,7 +260,8 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
       else:
         res = experiment.train_and_evaluate(
             group.config, sub, splits=splits, data_source=source,
-            members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite)
+            members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite,
+            mesh=sweep_lib.members_mesh(len(group.points)))  # members over the local devices
       trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
       total_seconds += float(res["seconds"]["total"])
       for p, m in zip(group.points, res["members"]):

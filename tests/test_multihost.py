@@ -167,13 +167,14 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
 
   # Killed after the second fine-tuning epoch, before its checkpoint (sdae.faults).
   killed = multi(SDAE_FAULT_AT="finetune_epoch_end:2")
-  single = _sweep(single_dir, cache)
+  single = _sweep(single_dir, cache, SDAE_CPU_DEVICES="2")  # one process, its members on 2 devices
   for rc, err in _finish(killed, survivor_grace=30):
     assert rc != 0, err[-3000:]
   assert not (multi_dir / "sweep.json").exists()
   done = _finish(multi() + [single])
   for rc, err in done:
     assert rc == 0, err[-3000:]
+  assert "4 models split over 2 devices (2 per device)" in done[2][1]
   for i, (_, err) in enumerate(done[:2]):  # each process contributed its own rows of the data
     assert f"process {i} of 2: training rows {500 * i}..{500 * (i + 1)} of 1000" in err
 

@@ -49,6 +49,9 @@ def train(loop, mesh, epochs=2):
 
 mesh = sharding.member_mesh(M)
 out["mesh_size"] = mesh.size
+from sdae import sweep as sweep_lib
+out["sweep_meshes"] = [None if m is None else m.size
+                       for m in (sweep_lib.members_mesh(n) for n in (8, 3, 1))]
 for loop in ("map",):
   p0, l0 = train(loop, None)
   p1, l1 = train(loop, mesh)
@@ -143,6 +146,33 @@ def test_driver_sharded_sweep_equals_unsharded(four_devices):
 
 
 # --- in-process (one device) ---------------------------------------------------------------------
+
+
+def test_sweeps_split_members_over_local_devices(four_devices):
+  # One process: the members go over the local devices (8 on 4, 3 on 3), none for one model.
+  assert four_devices["sweep_meshes"] == [4, 3, None]
+  from sdae import sweep as sweep_lib
+  assert sweep_lib.members_mesh(8) is None  # this pytest process has one device
+
+
+def test_entry_points_ask_for_one_cpu_device_per_core(monkeypatch):
+  from experiments import _cli
+  monkeypatch.delenv("SDAE_CPU_DEVICES", raising=False)
+  monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/nowhere")
+  _cli.use_cpu_cores()
+  n = _cli.cpu_device_count()
+  assert n == len(os.sched_getaffinity(0))
+  assert os.environ["XLA_FLAGS"] == (
+      f"--xla_dump_to=/tmp/nowhere --xla_force_host_platform_device_count={n}")
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")  # the user's word
+  _cli.use_cpu_cores()
+  assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=3"
+  monkeypatch.setenv("SDAE_CPU_DEVICES", "5")
+  assert _cli.cpu_device_count() == 5
+  for bad in ("0", "two", "-1"):
+    monkeypatch.setenv("SDAE_CPU_DEVICES", bad)
+    with pytest.raises(_cli.UsageError, match="SDAE_CPU_DEVICES"):
+      _cli.cpu_device_count()
 
 
 def test_member_mesh_uses_largest_divisor():
