@@ -41,13 +41,26 @@ def _devices(devices: Sequence[Any] | None) -> list:
   return list(jax.devices() if devices is None else devices)
 
 
+def interleave_processes(devices: Sequence[Any]) -> list:
+  """``devices`` reordered round-robin over their processes (first device of each process, then
+  the second of each, ...), each process's own order kept: a mesh over the first k devices then
+  spans as many processes as it can (2 members on 2 processes of 2 devices: one per process)."""
+  by_process: dict[int, list] = {}
+  for d in devices:
+    by_process.setdefault(int(getattr(d, "process_index", 0)), []).append(d)
+  queues = [by_process[p] for p in sorted(by_process)]
+  width = max((len(q) for q in queues), default=0)
+  return [q[i] for i in range(width) for q in queues if i < len(q)]
+
+
 def member_mesh(n_members: int, devices: Sequence[Any] | None = None) -> Mesh:
   """1-D mesh ``("members",)`` over the most devices (of all processes) that divide ``n_members``.
 
   With 8 members on 8 devices: one member per device; on 4 devices: two each; on 3 devices only
-  2 are used (the largest divisor of 8 that is at most 3), four members each.
+  2 are used (the largest divisor of 8 that is at most 3), four members each. The devices are
+  taken round-robin over processes (``interleave_processes``).
   """
-  devs = _devices(devices)
+  devs = interleave_processes(_devices(devices))
   if n_members < 1:
     raise ValueError(f"n_members={n_members}; accepted: a positive integer")
   k = max(d for d in range(1, len(devs) + 1) if n_members % d == 0)
@@ -88,8 +101,18 @@ def _put(value, sharding: NamedSharding):
   """
   if isinstance(value, jax.Array):
     if not value.is_fully_addressable:
-      return jax.jit(lambda a: a, out_shardings=sharding)(value)
-    if sharding.is_fully_addressable:
+      if value.sharding.device_set != sharding.device_set:
+        # A member mesh on some of the devices (2 models on 2 processes of 2 devices): a
+        # cross-host reshard needs one device set, so every process gathers the whole value.
+        from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+        value = np.asarray(multihost_utils.process_allgather(value, tiled=True))
+      elif value.sharding._device_assignment != sharding._device_assignment:  # pylint: disable=protected-access
+        # The same devices in another order (the member mesh interleaves the processes): a jit
+        # refuses two device orders, device_put reshards.
+        return jax.device_put(value, sharding)
+      else:
+        return jax.jit(lambda a: a, out_shardings=sharding)(value)
+    elif sharding.is_fully_addressable:
       return jax.device_put(value, sharding)
   host = np.asarray(value)
   return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])

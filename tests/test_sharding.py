@@ -175,6 +175,18 @@ def test_entry_points_ask_for_one_cpu_device_per_core(monkeypatch):
       _cli.cpu_device_count()
 
 
+def test_member_mesh_takes_devices_round_robin_over_processes():
+  class Dev:
+    def __init__(self, process, i):
+      self.process_index, self.name = process, f"p{process}d{i}"
+  devs = [Dev(p, i) for p in range(2) for i in range(3)]  # jax lists process 0's devices first
+  order = [d.name for d in sharding.interleave_processes(devs)]
+  assert order == ["p0d0", "p1d0", "p0d1", "p1d1", "p0d2", "p1d2"]
+  uneven = [Dev(0, 0), Dev(0, 1), Dev(1, 0)]
+  assert [d.name for d in sharding.interleave_processes(uneven)] == ["p0d0", "p1d0", "p0d1"]
+  assert sharding.interleave_processes(jax.devices()) == jax.devices()  # one process: as listed
+
+
 def test_member_mesh_uses_largest_divisor():
   devs = jax.devices()
   assert sharding.member_mesh(8, devs).size == len(devs) if 8 % len(devs) == 0 else True
