@@ -71,6 +71,7 @@ def main(argv):
   del argv
   grids = grids_from_flags()
   _cli.setup_jax()
+  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
   from sdae import table as table_lib
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
                              data_dir=FLAGS.data_dir,

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
+from sdae import distributed
 from sdae import experiment
 from sdae import sweep as sweep_lib
 
@@ -147,7 +148,10 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
 
 
 def write_table(workdir: str, rows: Sequence[dict[str, Any]], title: str = "") -> None:
-  """Writes ``workdir/table.json`` (``{"rows": [...]}``) and ``workdir/table.md``, atomically."""
+  """Writes ``workdir/table.json`` (``{"rows": [...]}``) and ``workdir/table.md``, atomically;
+  with several processes, only process 0 writes."""
+  if not distributed.is_writer():
+    return
   ckpt_lib.write_json_atomic(os.path.join(workdir, "table.json"), {"rows": list(rows)})
   text = render_markdown(rows, title)
   tmp = os.path.join(workdir, ".table.md.tmp")
@@ -222,8 +226,17 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
   finished. The table is rewritten after every dataset (rows not reached yet are left out).
   Datasets whose data cannot be loaded (``sdae.data.DataError``, a missing file) become
   ``unavailable`` rows with the reason; the others still run.
+
+  Each group's members are split over all devices (``sweep.members_mesh``). With several
+  processes (``sdae.distributed``) every process calls ``reproduce`` alike, with a shared
+  ``workdir``: a group's number of models must split over the processes (checked before any
+  training), each process contributes its rows of the data, and only process 0 writes.
   """
   from sdae.data import DataError  # pylint: disable=g-import-not-at-top
+  from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
+  for grid in grids:  # several processes: every group must split over them (before any training)
+    for group in grid.groups:
+      sweep_lib.members_mesh(len(group.points))
   os.makedirs(workdir, exist_ok=True)
   rows: list[dict[str, Any]] = []
   total = sum(len(g.groups) for g in grids)
@@ -236,12 +249,25 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
       continue
     subs = [os.path.join(workdir, ds, g.name) for g in grid.groups]
     finished = [_finished(g, sub, overwrite) for g, sub in zip(grid.groups, subs)]
+    # Several processes train each group together, so they must take the same branches: process
+    # 0's view of what finished and of whether the data loaded is everyone's (sdae.distributed).
+    if [distributed.agree(int(f is not None)) for f in finished] != [
+        int(f is not None) for f in finished]:
+      raise RunError(f"{ds}: process {distributed.process_index()} sees other finished groups "
+                     f"than process 0 under {workdir}; accepted: a --workdir all processes share")
+    error = None
     try:
       if all(finished):  # nothing to train: no need for the data
         splits, source = None, finished[0].get("data_source")
       else:
         splits, source = load_dataset(grid.groups[0].config)
     except (DataError, OSError) as e:
+      error = e
+    if distributed.agree(int(error is None)) != int(error is None):
+      raise RunError(f"{ds}: the data loaded on process 0 or here but not on both "
+                     f"({error or 'loaded here'}); accepted: the same data on every process")
+    if error is not None:
+      e = error
       log.warning("%s: unavailable: %s", ds, e)
       rows.append(unavailable_row(ds, _unavailable_reason(e, ds, data_dir)))
       done_groups += len(grid.groups)

@@ -207,3 +207,35 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
     np.testing.assert_array_equal(last[0][k], last[1][k], err_msg=k)
   run = json.loads((multi_dir / "sweep_run.json").read_text())
   assert run["mode"] == "members" and run["n_models"] == 4
+
+
+def test_reproduce_table_two_processes_agree_with_one(tmp_path):
+  """`python -m experiments.reproduce_table` as two processes of 2 CPU devices each: the group of
+  2 models takes one device of each process (round-robin mesh), only process 0 writes, and the
+  table equals the one-process table (apart from wall times)."""
+  multi_dir, single_dir, cache = tmp_path / "multi", tmp_path / "single", tmp_path / "cache"
+  flags = ["--datasets=rect", "--budget=test", "--data_source=regenerated", f"--cache_dir={cache}"]
+
+  def table(wd, **env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.reproduce_table", *flags, f"--workdir={wd}"],
+        cwd=ROOT, env=_env(SDAE_CPU_DEVICES="2", **env), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+  port = _free_port()
+  procs = [table(multi_dir, SDAE_COORDINATOR=f"127.0.0.1:{port}", SDAE_NUM_PROCESSES="2",
+                 SDAE_PROCESS_ID=str(i)) for i in range(2)]
+  done = _finish(procs + [table(single_dir)])
+  for rc, err in done:
+    assert rc == 0, err[-3000:]
+  for i, (_, err) in enumerate(done[:2]):
+    assert f"process {i} of 2: training rows" in err
+
+  def rows(wd):
+    with open(wd / "table.json") as f:
+      return [{k: v for k, v in r.items() if k not in ("seconds", "training_seconds")}
+              for r in json.load(f)["rows"]]
+
+  assert rows(multi_dir) == rows(single_dir)
+  assert rows(multi_dir)[0]["n_models"] == 2 and rows(multi_dir)[0]["verdict"] != "unavailable"
+  assert _tree(multi_dir) == _tree(single_dir)
