@@ -52,6 +52,9 @@ CASES = [
     ("missing_dataset", [], ["--dataset"]),
     ("unknown_data_source", ["--dataset=rect", "--data_source=web"], ["'web'", "original"]),
     ("unknown_optimizer", ["--dataset=rect", "--optimizer=lbfgs"], ["'lbfgs'", "sgd"]),
+    # Environment ("ENV:NAME=VALUE" items are set in the process's environment, not passed).
+    ("cpu_devices_malformed", ["ENV:SDAE_CPU_DEVICES=two", "experiments.sweep", "--dataset=rect",
+                               "--levels=0,0.1"], ["SDAE_CPU_DEVICES='two'", "positive integer"]),
     # Data errors: found when the data is read, before the workdir is created.
     ("batch_larger_than_data", ["--dataset=rect", "--data_source=regenerated", "--n_train=100",
                                 "--batch_size=200", "--hidden=8"],
@@ -125,6 +128,10 @@ def _make_data_dirs(tmp: pathlib.Path) -> None:
 
 def _run_case(tmp: pathlib.Path, cache: pathlib.Path, case) -> tuple:
   name, args, _ = case
+  env = dict(os.environ)
+  env.pop("SDAE_FAULT_AT", None)
+  env.update(a[len("ENV:"):].split("=", 1) for a in args if a.startswith("ENV:"))
+  args = [a for a in args if not a.startswith("ENV:")]
   module = "experiments.train"
   if args and args[0].startswith("experiments."):
     module, args = args[0], args[1:]
@@ -132,8 +139,6 @@ def _run_case(tmp: pathlib.Path, cache: pathlib.Path, case) -> tuple:
   argv = [a.replace("{tmp}", str(tmp)) for a in args]
   cmd = [sys.executable, "-m", module, f"--workdir={workdir}",
          f"--cache_dir={cache}", *argv]
-  env = dict(os.environ)
-  env.pop("SDAE_FAULT_AT", None)
   proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   return proc, workdir
 
