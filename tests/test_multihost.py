@@ -211,7 +211,8 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
 
 def test_reproduce_table_two_processes_agree_with_one(tmp_path):
   """`python -m experiments.reproduce_table` as two processes of 2 CPU devices each: the group of
-  2 models takes one device of each process (round-robin mesh), only process 0 writes, and the
+  2 models takes one device of each process (round-robin mesh; the first two devices in JAX's
+  order would both be process 0's, and the run would be refused), only process 0 writes, and the
   table equals the one-process table (apart from wall times)."""
   multi_dir, single_dir, cache = tmp_path / "multi", tmp_path / "single", tmp_path / "cache"
   flags = ["--datasets=rect", "--budget=test", "--data_source=regenerated", f"--cache_dir={cache}"]
