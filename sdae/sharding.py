@@ -104,8 +104,8 @@ def _put(value, sharding: NamedSharding):
       if value.sharding.device_set != sharding.device_set:
         # A member mesh on some of the devices (2 models on 2 processes of 2 devices): a
         # cross-host reshard needs one device set, so every process gathers the whole value.
-        from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-        value = np.asarray(multihost_utils.process_allgather(value, tiled=True))
+        from sdae import distributed  # pylint: disable=g-import-not-at-top
+        value = distributed.to_host(value)
       elif value.sharding._device_assignment != sharding._device_assignment:  # pylint: disable=protected-access
         # The same devices in another order (the member mesh interleaves the processes): a jit
         # refuses two device orders, device_put reshards.

@@ -234,9 +234,10 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
   """
   from sdae.data import DataError  # pylint: disable=g-import-not-at-top
   from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
-  for grid in grids:  # several processes: every group must split over them (before any training)
-    for group in grid.groups:
-      sweep_lib.members_mesh(len(group.points))
+  # Each group size's member mesh, built before any training: with several processes, a group
+  # that cannot split over them is refused here.
+  meshes = {n: sweep_lib.members_mesh(n) for n in {len(g.points) for grid in grids
+                                                   for g in grid.groups}}
   os.makedirs(workdir, exist_ok=True)
   rows: list[dict[str, Any]] = []
   total = sum(len(g.groups) for g in grids)
@@ -267,9 +268,8 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
       raise RunError(f"{ds}: the data loaded on process 0 or here but not on both "
                      f"({error or 'loaded here'}); accepted: the same data on every process")
     if error is not None:
-      e = error
-      log.warning("%s: unavailable: %s", ds, e)
-      rows.append(unavailable_row(ds, _unavailable_reason(e, ds, data_dir)))
+      log.warning("%s: unavailable: %s", ds, error)
+      rows.append(unavailable_row(ds, _unavailable_reason(error, ds, data_dir)))
       done_groups += len(grid.groups)
       write_table(workdir, rows, title)
       if on_row:
@@ -287,7 +287,7 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
         res = experiment.train_and_evaluate(
             group.config, sub, splits=splits, data_source=source,
             members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite,
-            mesh=sweep_lib.members_mesh(len(group.points)))  # members over the local devices
+            mesh=meshes[len(group.points)])
       trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
       total_seconds += float(res["seconds"]["total"])
       for p, m in zip(group.points, res["members"]):
