@@ -23,8 +23,9 @@ Range checks happen at the boundary (``validate``), never inside jitted code.
 
 The Bernoulli draws of masking, salt-and-pepper and erasure come from ``bernoulli`` below
 (Threefry-2x32, two words per hash, 24-bit thresholds), not ``jax.random.bernoulli``: the same
-role and resolution at half the cost on CPU, where ``jax.random`` made the masking noise 13% of
-a minibatch-128 dA step (notes/perf.md, "Masking noise, one CPU device per core, ...").
+role and resolution at an eighth of the cost on CPU, where ``jax.random`` made the masking noise
+13% of a minibatch-128 dA step (notes/perf.md, "Masking noise, one CPU device per core, ..." and
+"Threefry as one fused loop").
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import math
 from typing import Callable
 
 import jax
-from jax.extend.random import threefry_2x32
 import jax.numpy as jnp
 from sdae import levels as levels_lib
 
@@ -47,22 +47,66 @@ _MIN_SIGMA = 1e-3
 
 _THRESHOLD_BITS = 24  # a float32 probability has a 24-bit significand: no resolution is lost
 
+# Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
+# SC 2011): the rotation constants of its two alternating groups of 4 rounds, and the key-schedule
+# parity constant.
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_THREEFRY_PARITY = 0x1BD11BDA
+
+
+def _rotate_left(x: Array, r: int) -> Array:
+  return (x << jnp.uint32(r)) | (x >> jnp.uint32(32 - r))
+
+
+def threefry_rounds(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+  """Threefry-2x32 (20 rounds) of the uint32 word pairs ``(x0, x1)`` under the key ``(k0, k1)``."""
+  k2 = k0 ^ k1 ^ jnp.uint32(_THREEFRY_PARITY)
+  schedule = (k0, k1, k2)
+  x0, x1 = x0 + k0, x1 + k1
+  for i in range(5):  # 5 groups of 4 rounds, each followed by a key injection
+    for r in _THREEFRY_ROTATIONS[i % 2]:
+      x0 = x0 + x1
+      x1 = _rotate_left(x1, r) ^ x0
+    x0 = x0 + schedule[(i + 1) % 3]
+    x1 = x1 + schedule[(i + 2) % 3] + jnp.uint32(i + 1)
+  return x0, x1
+
+
+def counter_words(key: Array, shape: tuple[int, ...]) -> Array:
+  """uint32 words of ``shape``: ``jax.extend.random.threefry_2x32(key, iota(n + n % 2))[:n]``
+  (``n`` = the element count, row-major), bit for bit (tested), for a uint32 ``key`` [2].
+
+  That function hashes the pairs (counter ``i``, counter ``i + m``), ``m = ceil(n / 2)``, and
+  concatenates the first words of all pairs with the second words. Here each element works out
+  its own pair and keeps the word it needs: one elementwise expression, which XLA fuses into the
+  loop that consumes the words. JAX's own lowering on CPU is a rolled ``while`` loop over the
+  rounds that writes both halves to memory, and the concatenated form fused into its consumer
+  branches per element and does not vectorise: a [128, 784] mask costs 0.08 ms this way against
+  0.41 and 0.83 (notes/perf.md, "Threefry as one fused loop").
+  """
+  n = math.prod(shape)
+  m = (n + 1) // 2
+  j = jax.lax.iota(jnp.uint32, n)
+  first = j < m
+  i = jnp.where(first, j, j - jnp.uint32(m))  # the pair's first counter
+  x0, x1 = threefry_rounds(key[0], key[1], i, i + jnp.uint32(m))
+  return jnp.where(first, x0, x1).reshape(shape)
+
 
 def bernoulli(key: Array, p, shape: tuple[int, ...]) -> Array:
   """Booleans of ``shape``, each True with probability ``p`` (a scalar or broadcastable array).
 
-  Word ``i`` (row-major) is the Threefry-2x32 hash of counter ``i`` under ``key``, two words per
-  hash (``jax.extend.random.threefry_2x32`` over ``iota``); it is True when its top 24 bits are
-  below ``round(p * 2**24)``, so ``P(True) = round(p * 2**24) / 2**24`` exactly, and ``p`` = 0 and
-  1 give all False and all True. ``jax.random.bernoulli`` has the same resolution (a 23-bit
-  uniform) but its partitionable Threefry spends a whole hash per word: this costs half (a
-  [128, 784] mask: 0.33 ms instead of 0.65 on the 2-core box, notes/perf.md). Deterministic in
-  ``key``; ``jax.vmap`` over keys gives each key's own draws (XLA's ``rng_bit_generator``,
-  cheaper still on CPU, does not: its batching rule draws every member from the first key).
+  Element ``i`` (row-major) reads word ``i`` of ``counter_words`` (Threefry-2x32 of counter
+  pairs under ``key``, two words per hash); it is True when the word's top 24 bits are below
+  ``round(p * 2**24)``, so ``P(True) = round(p * 2**24) / 2**24`` exactly, and ``p`` = 0 and 1
+  give all False and all True. ``jax.random.bernoulli`` has the same resolution (a 23-bit
+  uniform) but its partitionable Threefry spends a whole hash per word, in a rolled loop on CPU:
+  a [128, 784] mask costs 0.08 ms here against 0.65 on the 2-core box (notes/perf.md).
+  Deterministic in ``key``; ``jax.vmap`` over keys gives each key's own draws (XLA's
+  ``rng_bit_generator`` does not: its batching rule draws every member from the first key).
   """
-  n = math.prod(shape)
   data = jax.random.key_data(key).reshape(-1).astype(jnp.uint32)
-  words = threefry_2x32(data[:2], jax.lax.iota(jnp.uint32, n + n % 2))[:n].reshape(shape)
+  words = counter_words(data[:2], shape)
   scale = float(1 << _THRESHOLD_BITS)
   threshold = jnp.round(jnp.clip(jnp.asarray(p, jnp.float32), 0.0, 1.0) * scale).astype(jnp.uint32)
   return (words >> (32 - _THRESHOLD_BITS)) < threshold

@@ -134,3 +134,27 @@ def test_bernoulli_extremes_statistics_and_determinism():
   b = np.asarray(C.bernoulli(key, 0.5, (n,))).astype(np.float64)
   assert abs(np.corrcoef(b[:-1], b[1:])[0, 1]) < 0.01
   assert abs(np.corrcoef(b[:n // 2], b[n // 2:])[0, 1]) < 0.01
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (11,), (3, 7), (128, 784)])
+def test_counter_words_equal_jax_threefry(shape):
+  """The fused Threefry words (fast on CPU) are JAX's own bit for bit, jitted or not, so the masks
+  did not change when they replaced ``jax.extend.random.threefry_2x32`` over ``iota``."""
+  from jax.extend.random import threefry_2x32 as reference
+  n = int(np.prod(shape))
+  for seed in (0, 7, 2**31 - 1):
+    key = jax.random.key_data(jax.random.key(seed)).reshape(-1).astype(jnp.uint32)
+    expected = np.asarray(reference(key, jnp.arange(n + n % 2, dtype=jnp.uint32))[:n])
+    expected = expected.reshape(shape)
+    np.testing.assert_array_equal(np.asarray(C.counter_words(key, shape)), expected)
+    np.testing.assert_array_equal(
+        np.asarray(jax.jit(C.counter_words, static_argnums=1)(key, shape)), expected)
+
+
+def test_threefry_known_answers():
+  """Random123's known-answer vectors for threefry2x32_20 (key and counter all 0s, all 1s)."""
+  zero, ones = jnp.uint32(0), jnp.uint32(0xFFFFFFFF)
+  np.testing.assert_array_equal(np.asarray(C.threefry_rounds(zero, zero, zero, zero)),
+                                np.array([0x6B200159, 0x99BA4EFE], np.uint32))
+  np.testing.assert_array_equal(np.asarray(C.threefry_rounds(ones, ones, ones, ones)),
+                                np.array([0x1CB996FC, 0xBB002BE7], np.uint32))
