@@ -25,7 +25,7 @@ import optax
 
 from sdae import distributed
 from sdae import model as model_lib
-from sdae.pretrain import FINETUNE, INIT, derive_key, minibatch_indices
+from sdae.pretrain import FINETUNE, INIT, derive_key, jit_epoch, minibatch_indices
 
 Array = jax.Array
 
@@ -107,7 +107,7 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
     fn = sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh)
   elif mesh is not None:
     fn = functools.partial(fn, batch_sharding=sharding.batch_sharding(mesh))
-  return jax.jit(fn, donate_argnums=(0, 1))
+  return jit_epoch(fn)
 
 
 @functools.lru_cache(maxsize=None)

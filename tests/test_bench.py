@@ -1,5 +1,5 @@
-"""experiments.bench: the output contract (one JSON object per line, exact keys and types) and
-the FLOP counts."""
+"""experiments.bench: the output contract (one JSON object per line, exact keys and types), the
+FLOP counts, and the structure of the compiled training loop."""
 
 import json
 import os
@@ -57,3 +57,28 @@ def test_flop_counts():
   sizes = [(784, 1000), (1000, 1000), (1000, 1000), (1000, 10)]
   s = 784 * 1000 + 2 * 1000 * 1000 + 1000 * 10
   assert bench.finetune_flops(1, sizes) == 2 * (3 * s - 784 * 1000)
+
+
+def test_training_epochs_do_not_copy_kernels():
+  """The fine-tuning epoch updates every kernel in place: no per-step copy of a hidden kernel in
+  the compiled loop (XLA:CPU adds one for each kernel the backward pass reads after its gradient
+  exists, unless ``jit_epoch`` turns on its copy-insertion region analysis)."""
+  import functools
+
+  import jax
+  import jax.numpy as jnp
+  from sdae import finetune as ft
+  from sdae import pretrain as pt
+  module = ft.classifier((48, 48, 48), 10, "sigmoid", None)
+  tx = pt.make_optimizer("sgd")
+  params = ft.init_classifier(module, 0, 40)
+  opt = pt.init_opt_state(tx, params, 0.1)
+  x, y = jnp.zeros((40, 40), jnp.float32), jnp.zeros((40,), jnp.int32)
+  epoch = functools.partial(ft.finetune_epoch, module=module, tx=tx, batch_size=10)
+
+  def kernel_copies(jitted):
+    hlo = jitted.lower(params, opt, x, y, jnp.int32(0), jnp.int32(0)).compile().as_text()
+    return hlo.count("f32[48,48]{1,0} copy(")
+
+  assert kernel_copies(jax.jit(epoch, donate_argnums=(0, 1))) > 0  # what the option removes
+  assert kernel_copies(pt.jit_epoch(epoch)) == 0
