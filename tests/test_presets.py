@@ -33,8 +33,9 @@ def test_cpu_grid_weighs_no_noise_against_the_papers_level(dataset):
       preset.batch_size, preset.pretrain_epochs, preset.pretrain_lr)
   if dataset in ("mnist", "rectangles", "convex"):
     assert (cfg.ft_batch_size(), cfg.finetune_lr) == (preset.ft_batch_size(), preset.finetune_lr)
-  else:
+  else:  # and all the fine-tuning epochs, the best validation epoch kept
     assert (cfg.ft_batch_size(), cfg.finetune_lr) == (100, 0.5)
+    assert cfg.patience == cfg.finetune_epochs == preset.finetune_epochs
 
 
 def test_overrides_reach_every_point():
