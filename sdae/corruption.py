@@ -23,7 +23,7 @@ Range checks happen at the boundary (``validate``), never inside jitted code.
 
 The Bernoulli draws of masking, salt-and-pepper and erasure come from ``bernoulli`` below
 (Threefry-2x32, two words per hash, 24-bit thresholds), not ``jax.random.bernoulli``: the same
-role and resolution at an eighth of the cost on CPU, where ``jax.random`` made the masking noise
+role and resolution at a tenth of the cost on CPU, where ``jax.random`` made the masking noise
 13% of a minibatch-128 dA step (notes/perf.md, "Masking noise, one CPU device per core, ..." and
 "Threefry as one fused loop").
 """
@@ -101,7 +101,7 @@ def bernoulli(key: Array, p, shape: tuple[int, ...]) -> Array:
   ``round(p * 2**24)``, so ``P(True) = round(p * 2**24) / 2**24`` exactly, and ``p`` = 0 and 1
   give all False and all True. ``jax.random.bernoulli`` has the same resolution (a 23-bit
   uniform) but its partitionable Threefry spends a whole hash per word, in a rolled loop on CPU:
-  a [128, 784] mask costs 0.08 ms here against 0.65 on the 2-core box (notes/perf.md).
+  ten times the cost of this on the 2-core box (notes/perf.md).
   Deterministic in ``key``; ``jax.vmap`` over keys gives each key's own draws (XLA's
   ``rng_bit_generator`` does not: its batching rule draws every member from the first key).
   """
