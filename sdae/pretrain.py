@@ -27,6 +27,7 @@ import optax
 
 from sdae import corruption as corruption_lib
 from sdae import model as model_lib
+from sdae import tied as tied_lib
 
 Array = jax.Array
 
@@ -107,27 +108,13 @@ def init_layer(spec: LayerSpec, seed: Array, layer: int | Array):
   return spec.module().init(key, jnp.zeros((1, spec.n_in), jnp.float32))["params"]
 
 
-def _matmul_transposed(a: Array, w: Array, compute_dtype: Any) -> Array:
-  """``a @ w.T`` as one ``dot_general`` contracting the last axes of both operands.
-
-  The same product as ``a @ w.T``, but XLA never materialises the transposed weights: on CPU,
-  ``w.T`` became a physical transposed copy of the [n_in, n_hidden] matrix in every step (and in
-  its gradient), which made the minibatch-1 step 5x slower than needed (notes/perf.md).
-  """
-  dims = (((a.ndim - 1,), (1,)), ((), ()))
-  if compute_dtype is None:
-    return jax.lax.dot_general(a, w, dims)
-  return jax.lax.dot_general(a.astype(compute_dtype), w.astype(compute_dtype), dims,
-                             preferred_element_type=jnp.float32)
-
-
 def da_logits(params, spec: LayerSpec, x_tilde: Array) -> Array:
-  """Decoder logits of the dA ``spec`` (the module's ``__call__``, tied product without ``.T``)."""
-  module = spec.module()
+  """Decoder logits of the dA ``spec``: the module's ``__call__`` (untied), or for tied weights
+  ``sdae.tied.tied_logits`` (the same function with its weight gradient as one product)."""
   if not spec.tied:
-    return module.apply({"params": params}, x_tilde)
-  y = module.apply({"params": params}, x_tilde, method="encode")
-  return _matmul_transposed(y, params["kernel"], spec.compute_dtype) + params["bias_visible"]
+    return spec.module().apply({"params": params}, x_tilde)
+  return tied_lib.tied_logits(params["kernel"], params["bias"], params["bias_visible"], x_tilde,
+                              spec.activation, spec.compute_dtype)
 
 
 def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array) -> Array:
