@@ -164,12 +164,12 @@ def bench_da(b: Bench, n_in: int, hidden: int, batch: int, compute_dtype, quick:
       p, s, _ = epoch(p, s, x, jnp.int32(0), jnp.int32(0), jnp.int32(0), level)
       return p, s
   else:
-    from sdae import corruption, model
+    from sdae import corruption
 
     def plain_step(p, s, key, xb, level):
       def loss_fn(p):
         logits = spec.module().apply({"params": p}, corruption.masking(key, xb, level))
-        return model.reconstruction_loss(logits, xb, spec.loss, spec.decoder)
+        return optax.sigmoid_binary_cross_entropy(logits, xb).sum(-1).mean()
       loss, grads = jax.value_and_grad(loss_fn)(p)
       updates, s = tx.update(grads, s, p)
       return optax.apply_updates(p, updates), s, loss

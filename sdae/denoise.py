@@ -42,6 +42,7 @@ import numpy as np
 import optax
 
 from sdae import corruption as corruption_lib
+from sdae import model as model_lib
 
 Array = jax.Array
 
@@ -330,7 +331,7 @@ def loss_fn(name: str, z: Array, target: Array, output: str = "sigmoid") -> Arra
   (linear in the target, so its minimiser is still E[t] when targets are noisy).
   """
   if name == "cross_entropy":
-    return jnp.mean(optax.sigmoid_binary_cross_entropy(z, target))
+    return jnp.mean(model_lib.sigmoid_cross_entropy(z, target))
   y = _activate(z, output)
   if name == "squared":
     return jnp.mean(jnp.square(y - target))
