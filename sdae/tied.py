@@ -15,7 +15,7 @@ that the (already efficient) products do not repay, and at one row XLA turns eac
 fused outer product, so both keep autodiff's two products.
 
 The gradient is the same sum, in a different order: results equal autodiff's to float32
-rounding, not bit for bit (tests/test_model.py checks both against each other).
+rounding, not bit for bit (tests/test_tied.py checks both against each other).
 """
 
 from __future__ import annotations

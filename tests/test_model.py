@@ -7,7 +7,6 @@ import pytest
 
 from sdae import model as M
 from sdae import pretrain as pt
-from sdae import tied
 
 
 def test_init_range_and_shapes():
@@ -136,47 +135,3 @@ def test_loss_auto_rule():
   assert (specs[0].loss, specs[0].decoder) == ("cross_entropy", "sigmoid")
   assert (specs[1].loss, specs[1].decoder) == ("squared", "linear")
 
-
-@pytest.mark.parametrize("batch", [1, 5, 20, 40])
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
-def test_tied_logits_hand_written_gradient_equals_autodiff(batch, activation):
-  """``sdae.tied``'s backward pass (one stacked product for 2..32 rows, two products otherwise)
-  gives autodiff's gradient of the module, in float64 to rounding, for every input."""
-  with jax.enable_x64(True):
-    module = M.DenoisingAutoencoder(n_in=7, n_hidden=6, activation=activation,
-                                    dtype=jnp.float64)
-    p = module.init(jax.random.key(3), jnp.zeros((1, 7), jnp.float64))["params"]
-    p = {**p, "bias": p["bias"] + 0.1, "bias_visible": p["bias_visible"] - 0.2}
-    x = jax.random.uniform(jax.random.key(batch), (batch, 7), jnp.float64)
-    target = jax.random.uniform(jax.random.key(99), (batch, 7), jnp.float64)
-
-    def reference(params, xt):
-      return M.reconstruction_loss(module.apply({"params": params}, xt), target, "cross_entropy")
-
-    def ours(params, xt):
-      logits = tied.tied_logits(params["kernel"], params["bias"], params["bias_visible"], xt,
-                                activation)
-      return M.reconstruction_loss(logits, target, "cross_entropy")
-
-    np.testing.assert_allclose(float(ours(p, x)), float(reference(p, x)), rtol=1e-12)
-    g_ref = jax.grad(reference, argnums=(0, 1))(p, x)
-    g_ours = jax.grad(ours, argnums=(0, 1))(p, x)
-    for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
-      assert a.dtype == b.dtype == jnp.float64
-      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13)
-
-
-def test_tied_weight_gradient_is_one_stacked_product_for_small_minibatches():
-  """At 20 rows the kernel's gradient is one product contracting 40 rows; at 40 rows (above
-  ``CONCAT_MAX_BATCH``) it is autodiff's two products over 40."""
-  spec = pt.layer_specs(12, (8,))[0]
-  p = pt.init_layer(spec, 0, 0)
-
-  def backward_program(batch):
-    x = jnp.zeros((batch, 12), jnp.float32)
-    grad = jax.grad(lambda params: pt.da_loss(params, spec, jax.random.key(0), x, 0.25))
-    return str(jax.make_jaxpr(grad)(p))
-
-  small, big = backward_program(20), backward_program(40)
-  assert "f32[40,12]" in small and "concatenate" in small
-  assert "concatenate" not in big and "f32[80,12]" not in big
