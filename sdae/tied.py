@@ -10,9 +10,10 @@ writes the two products and their sum. On CPU a product whose contraction is a s
 runs at half the speed of one over 64 rows or more (XLA's Eigen kernels pack the contraction
 dimension; notes/perf.md, "The tied weight gradient as one product"), so for minibatches of 2 to
 ``CONCAT_MAX_BATCH`` rows the backward pass here stacks the operands and does one product of
-twice the depth: the minibatch-20 dA step runs ~15% faster. Above that, stacking costs two copies
-that the (already efficient) products do not repay, and at one row XLA turns each product into a
-fused outer product, so both keep autodiff's two products.
+twice the depth: the 8-model sweep's minibatch-20 step (each core trains one member at a time)
+runs ~15% faster; a single model's, whose two products XLA already ran one per core, 1-4%.
+Above that, stacking costs two copies that the (already efficient) products do not repay, and at
+one row XLA turns each product into a fused outer product, so both keep autodiff's two products.
 
 The gradient is the same sum, in a different order: results equal autodiff's to float32
 rounding, not bit for bit (tests/test_tied.py checks both against each other).
