@@ -36,6 +36,7 @@ Array = jax.Array
 # 32, 1.15x at 50).
 CONCAT_MAX_BATCH = 32
 
+_CONTRACT_INNER = (((1,), (0,)), ((), ()))  # a b for a [B, p], b [p, q]
 _CONTRACT_ROWS = (((0,), (0,)), ((), ()))  # a^T b for a [B, p], b [B, q]
 _CONTRACT_LAST = (((1,), (1,)), ((), ()))  # a b^T for a [B, q], b [p, q]
 
@@ -49,7 +50,7 @@ def _dot(a: Array, b: Array, dims, compute_dtype: Any) -> Array:
 
 
 def _forward(kernel, bias, bias_visible, x, activation, compute_dtype):
-  pre = _dot(x, kernel, (((1,), (0,)), ((), ())), compute_dtype) + bias
+  pre = _dot(x, kernel, _CONTRACT_INNER, compute_dtype) + bias
   h = model_lib.ACTIVATIONS[activation](pre)
   # ``h W^T`` as one dot_general contracting the last axes of both: XLA:CPU made ``W.T`` a
   # physical transposed copy in every step, 5x the minibatch-1 step's time (notes/perf.md).
@@ -77,7 +78,7 @@ def _tied_logits_bwd(activation, compute_dtype, residuals, g):
   kernel, x, pre, h = residuals
   batch = x.shape[0]
   d_bias_visible = g.sum(0)
-  dh = _dot(g, kernel, (((1,), (0,)), ((), ())), compute_dtype)  # [B, n_hidden]
+  dh = _dot(g, kernel, _CONTRACT_INNER, compute_dtype)  # [B, n_hidden]
   _, act_vjp = jax.vjp(model_lib.ACTIVATIONS[activation], pre)
   dpre, = act_vjp(dh)
   d_bias = dpre.sum(0)

@@ -134,4 +134,3 @@ def test_loss_auto_rule():
   specs = pt.layer_specs(10, (5, 5), activation="tanh")
   assert (specs[0].loss, specs[0].decoder) == ("cross_entropy", "sigmoid")
   assert (specs[1].loss, specs[1].decoder) == ("squared", "linear")
-
