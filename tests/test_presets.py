@@ -16,15 +16,18 @@ def test_paper_grid_is_the_protocols():
 
 
 @pytest.mark.parametrize("dataset", list(table_lib.PAPER))
-def test_cpu_grid_weighs_no_noise_against_the_papers_level(dataset):
+def test_cpu_grid_weighs_the_papers_levels(dataset):
   g = presets.grid_for(dataset, "cpu")
   (grp,) = g.groups
   levels = [p.level for p in grp.points]
   if dataset == "tzanetakis":
     assert levels == [0.05, 0.10]
+  elif dataset == "mnist":
+    assert levels == [0.0, 0.25]
   else:
-    expected = {0.0, table_lib.PAPER[dataset].level, C.preset(dataset).level}
-    assert levels == sorted(expected) and len(levels) in (2, 3)
+    expected = {0.0, 0.10, 0.25, 0.40, C.preset(dataset).level}
+    assert table_lib.PAPER[dataset].level in levels
+    assert levels == sorted(expected) and len(levels) in (4, 5)
   cfg = grp.config
   assert cfg.hidden == (1000, 1000, 1000)
   preset = C.preset(dataset)
