@@ -132,6 +132,28 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
   app.run(wrapped, flags_parser=_parse_flags)
 
 
+def check_output_dir(flag: str, path: str) -> str:
+  """Refuses a ``--flag`` folder that cannot be written, before any data is read or trained.
+
+  The folder itself may not exist yet (the run creates it); then its nearest existing ancestor
+  must be a writable folder. Nothing is created here.
+  """
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    where = "" if probe == os.path.abspath(path) else f" (its parent {probe} is a file)"
+    raise UsageError(f"--{flag}={path} is not a folder{where}; expected a folder for the "
+                     "run's outputs")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise UsageError(f"--{flag}={path}: {probe} is not writable; expected a folder this user "
+                     "can write to")
+  return path
+
+
 def _parse_list(flag: str, values: Sequence[str] | None, cast, kind: str, example: str):
   """Parses a list flag with ``cast``, naming the flag and value on error."""
   if values is None:

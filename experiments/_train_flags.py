@@ -82,7 +82,7 @@ def overrides(fv: flags.FlagValues, exclude: tuple[str, ...] = ()) -> dict:
 def require_workdir(fv: flags.FlagValues) -> str:
   if not fv.workdir:
     raise _cli.UsageError("--workdir is required: a folder for results and checkpoints")
-  return fv.workdir
+  return _cli.check_output_dir("workdir", fv.workdir)
 
 
 def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):

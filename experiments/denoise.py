@@ -92,6 +92,7 @@ def main(argv, f=None):
   if f.apply.value:
     if not f.input.value or not f.output.value:
       raise _cli.UsageError("--apply needs --input=FOLDER_OR_FILE and --output=DIR")
+    _cli.check_output_dir("output", f.output.value)
     try:
       written = denoise.restore_images(f.workdir.value, f.input.value, f.output.value)
     except (ValueError, FileNotFoundError) as e:
@@ -100,6 +101,7 @@ def main(argv, f=None):
     return
   if not f.dataset.value:
     raise _cli.UsageError("--dataset is required (e.g. --dataset=mnist)")
+  _cli.check_output_dir("workdir", f.workdir.value)
   try:
     config = denoise.validate(_config(f))
   except ValueError as e:

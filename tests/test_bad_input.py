@@ -97,6 +97,14 @@ CASES = [
      ["'nope'", "rect"]),
     ("table_unknown_budget", ["experiments.reproduce_table", "--datasets=rect", "--budget=huge"],
      ["'huge'", "quick"]),
+    # An output folder that cannot be one (a later --workdir overrides the harness's).
+    ("workdir_is_a_file", ["--dataset=rect", "--workdir={tmp}/a_file"],
+     ["--workdir={tmp}/a_file", "not a folder"]),
+    ("sweep_workdir_under_a_file", ["experiments.sweep", "--dataset=rect", "--levels=0.1",
+                                    "--workdir={tmp}/a_file/run"],
+     ["--workdir={tmp}/a_file/run", "{tmp}/a_file is a file"]),
+    ("table_workdir_is_a_file", ["experiments.reproduce_table", "--datasets=rect",
+                                 "--workdir={tmp}/a_file"], ["--workdir={tmp}/a_file"]),
 ]
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -105,6 +113,7 @@ MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 
 def _make_data_dirs(tmp: pathlib.Path) -> None:
   (tmp / "empty").mkdir()
+  (tmp / "a_file").write_text("not a folder\n")
   # A well-formed IDX file (magic 2051, 2 images of 28x28) whose content is not MNIST's.
   idx = struct.pack(">BBBBIII", 0, 0, 8, 3, 2, 28, 28) + bytes(2 * 28 * 28)
   for name, payload, compress in (("bad_md5", idx, True),
