@@ -393,9 +393,11 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     epoch += 1
     seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
-    log.info("finetune epoch %d/%d loss %s valid error %s%%  best %s%%  %.0f ex/s",
-                 epoch, config.finetune_epochs, np.round(losses.mean(-1), 4), np.round(v, 2),
-                 np.round(best_valid * 100, 2), examples_per_epoch / dt)
+    # At most: early stopping may end the run before finetune_epochs.
+    log.info("finetune epoch %d/%d loss %s valid error %s%%  best %s%%  %.0f ex/s  "
+             "fine-tuning ETA <= %.0fs", epoch, config.finetune_epochs,
+             np.round(losses.mean(-1), 4), np.round(v, 2), np.round(best_valid * 100, 2),
+             examples_per_epoch / dt, (config.finetune_epochs - epoch) * dt)
     metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
                   examples_per_s=examples_per_epoch / dt, seconds=dt)
     faults.maybe_fail("finetune_epoch_end")
