@@ -17,9 +17,9 @@ too, and on Slurm, Open MPI or Cloud TPU ``jax.distributed.initialize()`` needs 
 ``SDAE_DISTRIBUTED=1`` to call it with no arguments there. Nothing set: a single process, and
 ``maybe_initialize`` does nothing.
 
-Data: each process reads only its block of rows (``shard_rows``) and ``global_rows`` assembles
-the blocks into one global array split over the processes' devices (``sharding.replicate`` then
-gathers it where every member needs all of it). Results: fetch with ``to_host`` (all processes
+Data: every process reads the files, puts only its block of rows (``shard_rows``) on its
+devices, and ``global_rows`` assembles the blocks into one global array split over the processes'
+devices (``sharding.replicate`` then gathers it where every member needs all of it). Results: fetch with ``to_host`` (all processes
 must call it: it is a collective when the array spans processes) and write only where
 ``is_writer()`` (process 0). ``agree`` gives every process process 0's value of a host-side
 decision that precedes a collective (e.g. whether a checkpoint is due); ``barrier`` waits for
