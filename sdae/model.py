@@ -98,10 +98,36 @@ class DenoisingAutoencoder(nn.Module):
     return self.decode_logits(self.encode(x))
 
 
+class Dense(nn.Module):
+  """``x @ kernel + bias`` with float32 parameters, ``[batch, n_in] -> [batch, n_out]``.
+
+  With ``compute_dtype`` (e.g. bfloat16) only the product's operands are cast; it accumulates
+  and returns float32, and the bias and everything after it stay float32. (``nn.Dense(dtype=
+  bfloat16)`` would also round its output and the bias to bfloat16.) Parameter names and
+  initialisation are ``nn.Dense``'s, so checkpoints and pretrained layers fit either.
+  """
+
+  features: int
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  compute_dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+    if self.compute_dtype is None:
+      y = x @ kernel
+    else:
+      y = jnp.matmul(x.astype(self.compute_dtype), kernel.astype(self.compute_dtype),
+                     preferred_element_type=jnp.float32)
+    return y + bias
+
+
 class SdAClassifier(nn.Module):
   """Stacked encoders under a softmax layer; returns class logits ``[batch, n_classes]``.
 
   The softmax (``head``) layer is initialised to zero, as in the Theano SdA tutorial.
+  ``compute_dtype``: the matrix products' operand dtype (``Dense``); float32 elsewhere.
   """
 
   hidden: Sequence[int]
@@ -114,12 +140,10 @@ class SdAClassifier(nn.Module):
     act = ACTIVATIONS[self.activation]
     n_in = x.shape[-1]
     for k, h in enumerate(self.hidden):
-      dense = nn.Dense(h, name=f"encoder_{k}", kernel_init=uniform_init(n_in, h, self.activation),
-                       dtype=self.compute_dtype)
-      x = act(dense(x)).astype(jnp.float32)
+      x = act(Dense(h, uniform_init(n_in, h, self.activation), self.compute_dtype,
+                    name=f"encoder_{k}")(x))
       n_in = h
-    return nn.Dense(self.n_classes, name="head", kernel_init=nn.initializers.zeros,
-                    dtype=self.compute_dtype)(x).astype(jnp.float32)
+    return Dense(self.n_classes, nn.initializers.zeros, self.compute_dtype, name="head")(x)
 
 
 def stack_params(da_params: Sequence[Params], head: Params) -> Params:

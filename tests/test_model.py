@@ -130,6 +130,32 @@ def test_classifier_head_zero_and_stack_params():
   assert out.shape == (2, 3)
 
 
+def test_classifier_bfloat16_rounds_only_the_products_operands():
+  """compute_dtype=bfloat16: bf16 operands, float32 accumulation, bias and activations."""
+  module16 = M.SdAClassifier((64, 32), 10, compute_dtype=jnp.bfloat16)
+  module32 = M.SdAClassifier((64, 32), 10)
+  x = jax.random.uniform(jax.random.key(0), (8, 50))
+  p = module32.init(jax.random.key(1), x)["params"]
+  p = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(2), a.shape), p)
+  assert jax.tree.structure(module16.init(jax.random.key(1), x)["params"]) == \
+      jax.tree.structure(p)
+  jaxpr = jax.make_jaxpr(lambda q: module16.apply({"params": q}, x))(p).jaxpr
+  dots = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
+  assert len(dots) == 3
+  for e in dots:
+    assert [v.aval.dtype for v in e.invars] == [jnp.bfloat16] * 2
+    assert e.outvars[0].aval.dtype == jnp.float32
+  # Nothing else computes in bfloat16 (only the casts into the products produce it).
+  produced16 = {e.primitive.name for e in jaxpr.eqns
+                if any(v.aval.dtype == jnp.bfloat16 for v in e.outvars)}
+  assert produced16 == {"convert_element_type"}, produced16
+  out16 = module16.apply({"params": p}, x)
+  out32 = module32.apply({"params": p}, x)
+  assert out16.dtype == jnp.float32
+  err = float(jnp.abs(out16 - out32).max())
+  assert 0 < err < 0.05 * float(jnp.abs(out32).max()), err  # bf16 keeps 8 bits of mantissa
+
+
 def test_loss_auto_rule():
   specs = pt.layer_specs(10, (5, 5), activation="tanh")
   assert (specs[0].loss, specs[0].decoder) == ("cross_entropy", "sigmoid")
