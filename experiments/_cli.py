@@ -76,6 +76,11 @@ def setup_jax() -> None:
   """One CPU device per core (``use_cpu_cores``), the persistent compilation cache (repeat runs
   skip compilation) and quiet library logs. Call before any JAX computation."""
   use_cpu_cores()
+  from sdae import sharding
+  try:
+    sharding.loop_from_env()  # a bad SDAE_MEMBER_LOOP is refused before anything runs
+  except ValueError as e:
+    raise UsageError(str(e)) from None
   import jax
   cache = os.environ.get("SDAE_JAX_CACHE",
                          os.path.join(os.path.expanduser("~"), ".cache", "sdae", "jax"))

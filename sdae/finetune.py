@@ -25,6 +25,7 @@ import optax
 
 from sdae import distributed
 from sdae import model as model_lib
+from sdae import sharding
 from sdae.pretrain import FINETUNE, INIT, derive_key, jit_epoch, minibatch_indices
 
 Array = jax.Array
@@ -95,13 +96,12 @@ def predict(params, x: Array, *, module: model_lib.SdAClassifier) -> Array:
   return jnp.argmax(module.apply({"params": params}, x), axis=-1)
 
 
-@functools.lru_cache(maxsize=None)
+@sharding.cache_by_loop
 def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientTransformation,
                             batch_size: int, members: bool = False, *, loop: str | None = None,
                             mesh: Any = None) -> Callable:
   """Jitted ``finetune_epoch`` with donation; ``members``, ``loop`` and ``mesh`` as in
   ``sdae.pretrain.compiled_pretrain_epoch``."""
-  from sdae import sharding  # light; only jax
   fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size)
   if members:
     fn = sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh)
@@ -110,7 +110,7 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
   return jit_epoch(fn)
 
 
-@functools.lru_cache(maxsize=None)
+@sharding.cache_by_loop
 def compiled_error_count(module: model_lib.SdAClassifier, members: bool = False,
                          chunk: int = 2000, *, loop: str | None = None,
                          mesh: Any = None) -> Callable:
@@ -118,7 +118,6 @@ def compiled_error_count(module: model_lib.SdAClassifier, members: bool = False,
   ``sdae.sharding.over_members`` runs them (on CPU: one after another, as each alone)."""
   fn = functools.partial(error_count, module=module, chunk=chunk)
   if members:
-    from sdae import sharding  # light; only jax
     fn = sharding.over_members(fn, (0, None, None), loop, mesh)
   return jax.jit(fn)
 

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from sdae import corruption as corruption_lib
+from sdae import sharding
 from sdae import model as model_lib
 from sdae import tied as tied_lib
 
@@ -185,7 +186,7 @@ def jit_epoch(fn: Callable) -> Callable:
   return jax.jit(fn, donate_argnums=(0, 1), compiler_options=options)
 
 
-@functools.lru_cache(maxsize=None)
+@sharding.cache_by_loop
 def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, batch_size: int,
                             members: bool = False, shared_data: bool = True, *,
                             loop: str | None = None, mesh: Any = None) -> Callable:
@@ -200,7 +201,6 @@ def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, b
   first axis (``shard_map``; each device trains its M / n_devices members); without members, the
   minibatch is split over it (data parallelism; see ``sdae.sharding``).
   """
-  from sdae import sharding  # light; only jax
   fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size)
   if members:
     in_axes = (0, 0, None if shared_data else 0, 0, None, None, 0)
@@ -211,7 +211,7 @@ def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, b
   return jit_epoch(fn)
 
 
-@functools.lru_cache(maxsize=None)
+@sharding.cache_by_loop
 def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = True,
                     chunk: int = 5000, *, loop: str | None = None, mesh: Any = None) -> Callable:
   """Jitted clean encoding ``[n, n_in] -> [n, n_hidden]`` in chunks (bounded memory).
@@ -236,6 +236,5 @@ def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = 
     return jnp.concatenate(parts, 0) if len(parts) > 1 else parts[0]
 
   if members:
-    from sdae import sharding  # light; only jax
     encode = sharding.over_members(encode, (0, None if shared_data else 0), loop, mesh)
   return jax.jit(encode)

@@ -23,6 +23,7 @@ picks by platform (notes/perf.md has the measurements).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import jax
@@ -137,10 +138,42 @@ def is_trivial(mesh: Mesh | None) -> bool:
 # --- members on a device -----------------------------------------------------------------------
 
 
+LOOP_ENV = "SDAE_MEMBER_LOOP"
+
+
+def loop_from_env() -> str | None:
+  """``SDAE_MEMBER_LOOP`` (``vmap`` or ``map``) if set: every sweep then runs its members that
+  way on any platform (e.g. to profile the accelerators' vmapped programs on a CPU)."""
+  import os  # pylint: disable=g-import-not-at-top
+  raw = os.environ.get(LOOP_ENV, "").strip()
+  if not raw:
+    return None
+  if raw not in LOOPS:
+    raise ValueError(f"{LOOP_ENV}={raw!r}; accepted: {', '.join(LOOPS)} (unset: by platform)")
+  return raw
+
+
 def default_loop(mesh: Mesh | None = None) -> str:
-  """``"map"`` on CPU, ``"vmap"`` on accelerators (see the module docstring)."""
+  """``SDAE_MEMBER_LOOP`` if set, else ``"map"`` on CPU and ``"vmap"`` on accelerators (see the
+  module docstring)."""
+  forced = loop_from_env()
+  if forced:
+    return forced
   platform = mesh.devices.flat[0].platform if mesh is not None else jax.default_backend()
   return "map" if platform == "cpu" else "vmap"
+
+
+def cache_by_loop(build: Callable) -> Callable:
+  """``functools.lru_cache`` for a builder of compiled member programs whose ``loop=None`` means
+  ``default_loop(mesh)``: the loop is resolved before the cache is consulted, so a program built
+  for one loop is never handed out after ``SDAE_MEMBER_LOOP`` asks for the other."""
+  cached = functools.lru_cache(maxsize=None)(build)
+
+  @functools.wraps(build)
+  def wrapper(*args, loop: str | None = None, mesh: Mesh | None = None, **kwargs):
+    return cached(*args, loop=default_loop(mesh) if loop is None else loop, mesh=mesh, **kwargs)
+
+  return wrapper
 
 
 def map_members(fn: Callable, in_axes: Sequence[int | None]) -> Callable:

@@ -12,6 +12,7 @@ from sdae import config as C
 from sdae import experiment as E
 from sdae import finetune as ft
 from sdae import pretrain as pt
+from sdae import sharding
 from helpers import count_epochs, toy_splits
 
 
@@ -134,6 +135,41 @@ def test_members_equal_models_trained_one_by_one():
     assert m["test_error_pct"] == one["test_error_pct"]
     assert m["valid_error_pct"] == one["valid_error_pct"]
     assert m["best_epoch"] == one["best_epoch"]
+
+
+def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
+  """The accelerators' loop (SDAE_MEMBER_LOOP=vmap: batched products over the members, forced
+  here on CPU) against each member alone, through pretraining, fine-tuning, early stopping and
+  evaluation. Batched products may round differently, so: errors within one example."""
+  cfg = TINY.replace(finetune_epochs=3)
+  levels, seeds = [0.0, 0.3, 0.3], [0, 0, 1]
+  members = E.Members(seeds=seeds, levels=[[l, l] for l in levels],
+                      pretrain_lr=[0.05] * 3, finetune_lr=[0.1] * 3)
+  monkeypatch.setenv("SDAE_MEMBER_LOOP", "vmap")
+  loops, over_members = [], sharding.over_members
+
+  def spy(fn, in_axes, loop=None, mesh=None):
+    loops.append(loop)
+    return over_members(fn, in_axes, loop, mesh)
+
+  with monkeypatch.context() as m:
+    m.setattr(sharding, "over_members", spy)
+    many = E.train_and_evaluate(cfg, None, splits=toy_splits(), members=members)
+  # Programs built for this run (at least the two layers' and the fine-tuning epochs), all vmap:
+  # none handed out from a cache filled with lax.map programs.
+  assert len(loops) >= 3 and set(loops) == {"vmap"}, loops
+  splits = toy_splits()
+  one_example = {k: 100.0 / len(splits[k][1]) for k in ("valid", "test")}
+  for mem, l, s in zip(many["members"], levels, seeds):
+    one = E.train_and_evaluate(cfg.replace(level=l, seed=s), None, splits=toy_splits())
+    for k in ("valid", "test"):
+      assert abs(mem[f"{k}_error_pct"] - one[f"{k}_error_pct"]) <= one_example[k] + 1e-6, (k, mem, one)
+
+
+def test_bad_member_loop_env_is_refused(monkeypatch):
+  monkeypatch.setenv("SDAE_MEMBER_LOOP", "pmap")
+  with pytest.raises(ValueError, match="SDAE_MEMBER_LOOP='pmap'; accepted: vmap, map"):
+    sharding.default_loop()
 
 
 def test_early_stopping_keeps_best_and_extends_patience():
