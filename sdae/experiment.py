@@ -121,7 +121,10 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
-    if _identity(old) != _identity(config_dict):
+    new = _identity(config_dict)
+    if "data_source_used" not in old:  # written before the source was recorded: not known
+      new.pop("data_source_used", None)
+    if _identity(old) != new:
       if not overwrite:
         diff = sorted(k for k in set(old) | set(config_dict)
                       if k not in _RUNTIME_ONLY and old.get(k) != config_dict.get(k))
@@ -206,6 +209,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                            "finetune_lr": list(map(float, members.finetune_lr))}
   if splits is None:
     splits, data_source = load_data(config)
+  # The source actually read is part of the run's identity: a workdir trained on regenerated data
+  # is not resumed (or read back by reproduce_table) on the original files, or the other way.
+  cfg_dict["data_source_used"] = data_source or "arrays"
   n = len(splits["train"][1][:config.n_train or None])
   for flag, size in (("batch_size", config.batch_size),
                      ("finetune_batch_size", config.finetune_batch_size)):

@@ -211,10 +211,34 @@ def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
       "levels": [list(map(float, l)) for l in members.levels],
       "pretrain_lr": list(map(float, members.pretrain_lr)),
       "finetune_lr": list(map(float, members.finetune_lr))})
-  same = experiment._identity(done.get("config", {})) == experiment._identity(want)  # pylint: disable=protected-access
+  # The data source actually used is checked against this run's in ``reproduce``.
+  got = {k: v for k, v in done.get("config", {}).items() if k != "data_source_used"}
+  same = experiment._identity(got) == experiment._identity(want)  # pylint: disable=protected-access
   if same and len(done.get("members", [])) == len(group.points):
     return done
   return None
+
+
+def _source_to_use(config: config_lib.TrainConfig) -> str | None:
+  """The source ``load`` would read for ``config`` (None when that cannot be told unloaded)."""
+  try:
+    from sdae import data as data_lib  # pylint: disable=g-import-not-at-top
+    return data_lib.pick_source(config.dataset, config.data_source, config.data_dir,
+                                cache_dir=config.cache_dir)
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+def _check_same_source(ds: str, finished: list[dict[str, Any]], source: str | None,
+                       workdir: str) -> None:
+  """Refuses to mix data sources in one row: the finished groups read back must have used the
+  data this run uses (``source``)."""
+  from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
+  used = sorted({str(f.get("data_source")) for f in finished})
+  if finished and source is not None and used != [source]:
+    raise RunError(f"{ds}: the finished groups under {workdir} used {'/'.join(used)} data and "
+                   f"this run would use {source}; use another --workdir, pass "
+                   f"--data_source={used[0]}, or --overwrite")
 
 
 def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = False,
@@ -267,6 +291,9 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
     if distributed.agree(int(error is None)) != int(error is None):
       raise RunError(f"{ds}: the data loaded on process 0 or here but not on both "
                      f"({error or 'loaded here'}); accepted: the same data on every process")
+    if error is None:
+      now = _source_to_use(grid.groups[0].config) if all(finished) else source
+      _check_same_source(ds, [f for f in finished if f is not None], now, workdir)
     if error is not None:
       log.warning("%s: unavailable: %s", ds, error)
       rows.append(unavailable_row(ds, _unavailable_reason(error, ds, data_dir)))

@@ -68,6 +68,12 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
   run_main(ARGS + [f"--workdir={cut}"])  # all finished: nothing trains
   assert calls["n"] == 0 and table(cut) == rows
 
+  # The same workdir where the original files would now be read: refused, not mixed.
+  from sdae import table as table_lib
+  monkeypatch.setattr(table_lib, "_source_to_use", lambda config: "original")
+  with pytest.raises(E.RunError, match="used regenerated data and this run would use original"):
+    run_main(ARGS + [f"--workdir={cut}"])
+
 
 @pytest.mark.parametrize("argv, match", [
     (["--datasets=rect,nope"], "unknown dataset 'nope'"),

@@ -121,6 +121,27 @@ def test_workdir_of_other_config_is_refused(tmp_path):
     assert json.load(f)["config"]["seed"] == 3 == r["config"]["seed"]
 
 
+def test_workdir_trained_on_other_data_is_refused(tmp_path):
+  """A workdir resumes only on the data source it was trained on (e.g. not on the original files
+  after a regenerated run, when --data_dir is added)."""
+  cfg = TINY.replace(finetune_epochs=1, pretrain_epochs=1)
+  E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), data_source="regenerated",
+                       write_images=False)
+  with open(tmp_path / "config.json") as f:
+    assert json.load(f)["data_source_used"] == "regenerated"
+  with pytest.raises(E.RunError, match="data_source_used: 'regenerated' -> 'original'"):
+    E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), data_source="original",
+                         write_images=False)
+  # A workdir written before the source was recorded resumes as before.
+  with open(tmp_path / "config.json") as f:
+    old = json.load(f)
+  del old["data_source_used"]
+  with open(tmp_path / "config.json", "w") as f:
+    json.dump(old, f)
+  E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), data_source="original",
+                       write_images=False)
+
+
 def test_members_equal_models_trained_one_by_one():
   """A vmapped sweep of (level, seed) members equals each member trained alone."""
   cfg = TINY.replace(finetune_epochs=3)
