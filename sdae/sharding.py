@@ -64,17 +64,19 @@ def member_mesh(n_members: int, devices: Sequence[Any] | None = None) -> Mesh:
   devs = interleave_processes(_devices(devices))
   if n_members < 1:
     raise ValueError(f"n_members={n_members}; accepted: a positive integer")
-  k = max(d for d in range(1, len(devs) + 1) if n_members % d == 0)
-  return Mesh(np.asarray(devs[:k]), (MEMBERS,))
+  return Mesh(np.asarray(devs[:most_dividing(n_members, len(devs))]), (MEMBERS,))
 
 
 def data_mesh(batch_size: int | None = None, devices: Sequence[Any] | None = None) -> Mesh:
   """1-D mesh ``("data",)`` for data parallelism (the most devices that divide ``batch_size``)."""
   devs = _devices(devices)
-  k = len(devs)
-  if batch_size is not None:
-    k = max(d for d in range(1, len(devs) + 1) if batch_size % d == 0)
+  k = len(devs) if batch_size is None else most_dividing(batch_size, len(devs))
   return Mesh(np.asarray(devs[:k]), (DATA,))
+
+
+def most_dividing(n: int, n_devices: int) -> int:
+  """The largest device count ``<= n_devices`` that divides ``n`` (``n`` members or rows)."""
+  return max(d for d in range(1, n_devices + 1) if n % d == 0)
 
 
 # --- shardings and placement ---------------------------------------------------------------------

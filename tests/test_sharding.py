@@ -188,9 +188,12 @@ def test_member_mesh_takes_devices_round_robin_over_processes():
 
 
 def test_member_mesh_uses_largest_divisor():
+  # (members, devices) -> devices used: 8 on 8, 4 or 3 devices: 8, 4, 2; 3 on 2: 1; 6 on 4: 3.
+  for (n, k), used in {(8, 8): 8, (8, 4): 4, (8, 3): 2, (3, 2): 1, (6, 4): 3, (1, 4): 1}.items():
+    assert sharding.most_dividing(n, k) == used, (n, k)
   devs = jax.devices()
-  assert sharding.member_mesh(8, devs).size == len(devs) if 8 % len(devs) == 0 else True
   assert sharding.member_mesh(3, devs[:1]).size == 1
+  assert sharding.member_mesh(len(devs), devs).size == len(devs)
   with pytest.raises(ValueError, match="n_members"):
     sharding.member_mesh(0)
 
