@@ -12,11 +12,19 @@ experiments/_train_flags.py (shared with experiments.sweep and experiments.repro
 This file is intentionally short: the logic lives in sdae.experiment.
 """
 
+import math
+
+from absl import flags
+
 from experiments import _cli
 from experiments import _train_flags
 
 # The global FLAGS when run as a program; a private FlagValues when imported.
 FLAGS = _train_flags.define(_train_flags.flag_values(__name__))
+flags.DEFINE_boolean(
+    "data_parallel", False, "Split every minibatch over this process's devices (GPUs): data "
+    "parallelism for one model, with the gradients summed across devices. Off by default: on a "
+    "CPU it is slower than one device using every core (BUILD_NOTES.md).", flag_values=FLAGS)
 
 
 def config_from_flags():
@@ -30,9 +38,19 @@ def main(argv):
   _cli.setup_jax()
   # With SDAE_COORDINATOR etc. set, every process trains the same model (one model is not split
   # over processes; a sweep is) and only process 0 writes.
-  _cli.init_distributed()
+  several = _cli.init_distributed()
+  if FLAGS.data_parallel and several:
+    raise _cli.UsageError("--data_parallel splits one model's minibatches over this process's "
+                          "devices; with several processes, run a sweep (experiments.sweep)")
   from sdae import experiment
-  results = experiment.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite)
+  mesh = None
+  if FLAGS.data_parallel:  # the most local devices that divide both minibatch sizes
+    import jax
+    from sdae import sharding
+    mesh = sharding.data_mesh(math.gcd(config.batch_size, config.ft_batch_size()),
+                              devices=jax.local_devices())
+  results = experiment.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite,
+                                          mesh=mesh)
   print(f"test error {results['test_error_pct']:.2f}% +- {results['test_ci95_pct']:.2f} "
         f"(valid {results['valid_error_pct']:.2f}%, {results['data_source']} data) -> "
         f"{FLAGS.workdir}/results.json")
