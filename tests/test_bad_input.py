@@ -97,6 +97,9 @@ CASES = [
      ["'nope'", "rect"]),
     ("table_unknown_budget", ["experiments.reproduce_table", "--datasets=rect", "--budget=huge"],
      ["'huge'", "quick"]),
+    ("table_batch_larger_than_a_set", ["experiments.reproduce_table",
+                                       "--datasets=convex,rect", "--batch_size=1500"],
+     ["--batch_size=1500", "rectangles", "1000"]),
     # An output folder that cannot be one (a later --workdir overrides the harness's).
     ("workdir_is_a_file", ["--dataset=rect", "--workdir={tmp}/a_file"],
      ["--workdir={tmp}/a_file", "not a folder"]),
