@@ -291,9 +291,6 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
     if distributed.agree(int(error is None)) != int(error is None):
       raise RunError(f"{ds}: the data loaded on process 0 or here but not on both "
                      f"({error or 'loaded here'}); accepted: the same data on every process")
-    if error is None:
-      now = _source_to_use(grid.groups[0].config) if all(finished) else source
-      _check_same_source(ds, [f for f in finished if f is not None], now, workdir)
     if error is not None:
       log.warning("%s: unavailable: %s", ds, error)
       rows.append(unavailable_row(ds, _unavailable_reason(error, ds, data_dir)))
@@ -302,6 +299,8 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
       if on_row:
         on_row(rows[-1])
       continue
+    now = _source_to_use(grid.groups[0].config) if all(finished) else source
+    _check_same_source(ds, [f for f in finished if f is not None], now, workdir)
     candidates = []
     trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
     for group, sub, res in zip(grid.groups, subs, finished):
