@@ -24,6 +24,7 @@ picks by platform (notes/perf.md has the measurements).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable, Sequence
 
 import jax
@@ -146,7 +147,6 @@ LOOP_ENV = "SDAE_MEMBER_LOOP"
 def loop_from_env() -> str | None:
   """``SDAE_MEMBER_LOOP`` (``vmap`` or ``map``) if set: every sweep then runs its members that
   way on any platform (e.g. to profile the accelerators' vmapped programs on a CPU)."""
-  import os  # pylint: disable=g-import-not-at-top
   raw = os.environ.get(LOOP_ENV, "").strip()
   if not raw:
     return None
