@@ -68,16 +68,14 @@ def grids_from_flags():
   grids = [presets.grid_for(n, FLAGS.budget, overrides, FLAGS.grid_seeds) for n in names]
   # A minibatch larger than a set's training split is refused now, not after the sets before it
   # have trained (sizes of the published splits; tzanetakis' is the user's, checked when read).
+  from sdae import config as config_lib
   from sdae.data import registry
   for grid in grids:
     n = registry.spec(grid.dataset).n_train
     for group in grid.groups:
-      n_used = min(n, group.config.n_train or n)
-      for flag, size in (("batch_size", group.config.batch_size),
-                         ("finetune_batch_size", group.config.ft_batch_size())):
-        if n_used and size > n_used:
-          raise _cli.UsageError(f"--{flag}={size} is larger than {grid.dataset}'s {n_used} "
-                                f"training examples; accepted: 1..{n_used}")
+      if n:
+        config_lib.check_batches_fit(group.config, min(n, group.config.n_train or n),
+                                     grid.dataset)
   return grids
 
 

@@ -123,6 +123,16 @@ def _positive_float(name: str, value) -> None:
     raise ConfigError(f"--{name}={value!r} is invalid; accepted: a positive finite number")
 
 
+def check_batches_fit(config: TrainConfig, n_train: int, dataset: str | None = None) -> None:
+  """Raises ``ConfigError`` when a minibatch size exceeds the ``n_train`` training examples."""
+  of = f" of {dataset}" if dataset else ""
+  for flag, size in (("batch_size", config.batch_size),
+                     ("finetune_batch_size", config.finetune_batch_size)):
+    if size > n_train:
+      raise ConfigError(f"--{flag}={size} is larger than the {n_train} training examples{of}; "
+                        f"accepted: 1..{n_train}")
+
+
 def validate(config: TrainConfig) -> TrainConfig:
   """Checks every field; returns the config unchanged or raises ConfigError (one line)."""
   if not config.hidden:

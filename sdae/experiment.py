@@ -212,12 +212,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # The source actually read is part of the run's identity: a workdir trained on regenerated data
   # is not resumed (or read back by reproduce_table) on the original files, or the other way.
   cfg_dict["data_source_used"] = data_source or "arrays"
-  n = len(splits["train"][1][:config.n_train or None])
-  for flag, size in (("batch_size", config.batch_size),
-                     ("finetune_batch_size", config.finetune_batch_size)):
-    if size > n:  # before anything touches a device (no backend logs, one line)
-      raise config_lib.ConfigError(
-          f"--{flag}={size} is larger than the {n} training examples; accepted: 1..{n}")
+  # Before anything touches a device (no backend logs, one line).
+  config_lib.check_batches_fit(config, len(splits["train"][1][:config.n_train or None]))
   data = _device_splits(splits, config.n_train, mesh)
   x_train, y_train = data["train"]
   n, d = x_train.shape

@@ -51,6 +51,15 @@ def uniform_init(n_in: int, n_out: int, activation: str) -> Callable:
   return init
 
 
+def matmul(a: Array, b: Array, compute_dtype: Any = None) -> Array:
+  """``a @ b``; with ``compute_dtype`` (e.g. bfloat16) the operands are cast to it and the
+  product accumulates and returns float32 (mixed precision: only the product is lowered)."""
+  if compute_dtype is None:
+    return a @ b
+  return jnp.matmul(a.astype(compute_dtype), b.astype(compute_dtype),
+                    preferred_element_type=jnp.float32)
+
+
 class DenoisingAutoencoder(nn.Module):
   """One dA layer: ``y = s(x~ W + b)``, ``z = s'(y W' + b')`` with ``W' = W^T`` when tied.
 
@@ -77,10 +86,7 @@ class DenoisingAutoencoder(nn.Module):
                                        self.dtype)
 
   def _dot(self, a: Array, b: Array) -> Array:
-    if self.compute_dtype is None:
-      return a @ b
-    return jnp.matmul(a.astype(self.compute_dtype), b.astype(self.compute_dtype),
-                      preferred_element_type=jnp.float32)
+    return matmul(a, b, self.compute_dtype)
 
   def encode(self, x: Array) -> Array:
     """Code ``[batch, n_hidden]`` of inputs ``[batch, n_in]``."""
@@ -115,12 +121,7 @@ class Dense(nn.Module):
   def __call__(self, x: Array) -> Array:
     kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    if self.compute_dtype is None:
-      y = x @ kernel
-    else:
-      y = jnp.matmul(x.astype(self.compute_dtype), kernel.astype(self.compute_dtype),
-                     preferred_element_type=jnp.float32)
-    return y + bias
+    return matmul(x, kernel, self.compute_dtype) + bias
 
 
 class SdAClassifier(nn.Module):
