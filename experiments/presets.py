@@ -102,43 +102,93 @@ def _test_config(dataset: str) -> config_lib.TrainConfig:
       checkpoint_every_secs=0.0, level=0.0 if dataset != "tzanetakis" else 0.05)
 
 
-def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
-             seeds: int = 1) -> table_lib.DatasetGrid:
-  """The grid of ``dataset`` (canonical name) under ``budget``; ``overrides`` (train flags given
-  on the command line) apply to every grid point; ``overrides["hidden"]`` replaces the sizes."""
-  overrides = dict(overrides or {})
+def _base_and_grid(dataset: str, budget: str):
+  """(base config, hidden sizes, levels, pretraining lrs, fine-tuning lrs) of the SdA grid."""
   gaussian = dataset == "tzanetakis"
   if budget == "paper":
-    base = _paper_config(dataset)
-    hiddens = [(h, h, h) for h in PAPER_HIDDEN]
-    levels = PAPER_GAUSSIAN if gaussian else PAPER_MASKING
-    plrs, flrs = PAPER_PRETRAIN_LRS, PAPER_FINETUNE_LRS
-  elif budget == "quick":
+    return (_paper_config(dataset), [(h, h, h) for h in PAPER_HIDDEN],
+            PAPER_GAUSSIAN if gaussian else PAPER_MASKING, PAPER_PRETRAIN_LRS, PAPER_FINETUNE_LRS)
+  if budget == "quick":
     base = _quick_config(dataset)
-    hiddens = [base.hidden]
-    levels = _QUICK.get(dataset, _QUICK_DEFAULT)[0]
-    plrs = flrs = None
-  elif budget == "cpu":
+    return base, [base.hidden], _QUICK.get(dataset, _QUICK_DEFAULT)[0], None, None
+  if budget == "cpu":
     base = _cpu_config(dataset)
-    hiddens = [base.hidden]
-    levels = _cpu_levels(dataset)
-    plrs = flrs = None
-  elif budget == "test":
+    return base, [base.hidden], _cpu_levels(dataset), None, None
+  if budget == "test":
     base = _test_config(dataset)
-    hiddens = [base.hidden]
-    levels = (0.05, 0.3) if gaussian else (0.0, 0.3)
-    plrs = flrs = None
-  else:
-    raise ValueError(f"unknown budget {budget!r}")
+    return base, [base.hidden], (0.05, 0.3) if gaussian else (0.1, 0.3), None, None
+  raise ValueError(f"unknown budget {budget!r}")
+
+
+# Deep belief networks: RBM pretraining learning rates (CD-1, plain SGD on minibatch means; the
+# 2006 and 2007 DBNs used 0.05-0.1) and the one-layer network's sizes.
+RBM_LRS = {"paper": (0.01, 0.05, 0.1), "cpu": (0.05, 0.1), "quick": (0.1,), "test": (0.05, 0.1)}
+DBN1_HIDDEN = {"paper": ((1000,), (2000,), (3000,)), "cpu": ((1000,),), "quick": ((1000,),),
+               "test": ((16,),)}
+
+# SVM_rbf: C, and gamma as multiples of 1 / (n_features var(x)). The paper budget is a 5 x 5 log
+# grid around the scale; cpu a 3 x 2 one (libsvm's fits dominate: ~30-45 s each on 10000
+# examples here); MNIST's 50000 examples make one fit take many minutes, so its cpu and quick
+# budgets fit one pair, on the training split only.
+SVM_GRIDS = {"paper": ((0.1, 1.0, 10.0, 100.0, 1000.0), (0.25, 0.5, 1.0, 2.0, 4.0)),
+             "cpu": ((1.0, 10.0, 100.0), (1.0, 2.0)),
+             "quick": ((10.0,), (1.0,)),
+             "test": ((1.0, 10.0), (1.0,))}
+
+
+def _svm_grid(dataset: str, budget: str):
+  from sdae import svm  # pylint: disable=g-import-not-at-top
+  if dataset == "mnist" and budget in ("cpu", "quick"):
+    return svm.SVMGrid((10.0,), (1.0,), retrain_on_valid=False)
+  Cs, gammas = SVM_GRIDS[budget]
+  return svm.SVMGrid(Cs, gammas)
+
+
+def _method_grid(method: str, dataset: str, budget: str, base, hiddens, levels, plrs, flrs):
+  """(base config, hidden sizes, levels, pretraining lrs, fine-tuning lrs) of ``method``."""
+  if method == "sda3":
+    # SAE-3 is its own column: the SdA's grid weighs the non-zero noise levels.
+    return base, hiddens, tuple(l for l in levels if l > 0), plrs, flrs
+  if method == "sae3":
+    sae_plrs = plrs or ((base.pretrain_lr,) if budget == "quick"
+                        else (base.pretrain_lr / 2, base.pretrain_lr))
+    return base, hiddens, (0.0,), sae_plrs, flrs
+  if method in ("dbn1", "dbn3"):
+    rbm = base.replace(pretraining="rbm", corruption="masking")
+    dbn_hiddens = hiddens if method == "dbn3" else list(DBN1_HIDDEN[budget])
+    if method == "dbn1" and budget == "test":
+      dbn_hiddens = [base.hidden[:1]]
+    return rbm, dbn_hiddens, (0.0,), RBM_LRS[budget], flrs
+  if method == "mlp3":
+    none = base.replace(pretraining="none", pretrain_epochs=0, corruption="masking")
+    return none, hiddens, (0.0,), None, flrs
+  raise ValueError(f"unknown method {method!r}")
+
+
+def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
+             seeds: int = 1, method: str = "sda3") -> table_lib.DatasetGrid:
+  """The grid of ``method`` on ``dataset`` (canonical name) under ``budget``; ``overrides``
+  (train flags given on the command line) apply to every grid point; ``overrides["hidden"]``
+  replaces the sizes."""
+  overrides = dict(overrides or {})
+  base, hiddens, levels, plrs, flrs = _base_and_grid(dataset, budget)
+  if method == "svm_rbf":
+    data_keys = ("data_source", "data_dir", "cache_dir", "n_train")
+    cfg = base.replace(**{k: v for k, v in overrides.items() if k in data_keys})
+    return table_lib.DatasetGrid(dataset, (), "svm_rbf", _svm_grid(dataset, budget),
+                                 config_lib.validate(cfg))
+  base, hiddens, levels, plrs, flrs = _method_grid(method, dataset, budget, base, hiddens, levels,
+                                                   plrs, flrs)
   if "hidden" in overrides:
-    hiddens = [tuple(overrides.pop("hidden"))]
+    hidden = tuple(overrides.pop("hidden"))
+    hiddens = [hidden[:1] if method == "dbn1" else hidden]
   groups = []
   for hidden in hiddens:
     cfg = config_lib.validate(base.replace(hidden=hidden, **overrides))
     points = tuple(sweep_lib.grid(levels, seeds, plrs, flrs))
     sweep_lib.validate_points(cfg, points)
     groups.append(table_lib.Group(f"hidden={'x'.join(map(str, hidden))}", cfg, points))
-  return table_lib.DatasetGrid(dataset, tuple(groups))
+  return table_lib.DatasetGrid(dataset, tuple(groups), method)
 
 
 def _train_presets() -> dict[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   dataset: str = "mnist"
+  pretraining: str = "denoising"  # the greedy layer objective: denoising | rbm | none
   data_source: str | None = None  # None: original where the files are at hand, else regenerated
   data_dir: str | None = None
   cache_dir: str | None = None
@@ -44,6 +45,7 @@ class TrainConfig:
   patience: int = 10  # epochs (Theano SdA tutorial rule, see sdae.finetune)
   patience_increase: float = 2.0
   improvement_threshold: float = 0.995
+  cd_steps: int = 1  # k of CD-k (pretraining=rbm)
   precision: str = "float32"  # float32 | bfloat16 (products only; params stay float32)
   n_train: int = 0  # 0: the whole training split; else its first n_train examples
   checkpoint_every_secs: float = 60.0
@@ -67,6 +69,11 @@ class TrainConfig:
 
   def replace(self, **kw) -> "TrainConfig":
     return dataclasses.replace(self, **kw)
+
+
+#: Fields left out of a run's identity while at these values, so that a workdir written before
+#: the field existed still matches (``sdae.experiment.prepare_workdir``).
+OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1}
 
 
 # Per-dataset defaults. The paper's Table 3 level (chosen on validation) is used as the masking
@@ -176,6 +183,13 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(f"--loss={config.loss!r} is invalid; accepted: auto, cross_entropy, squared")
   if config.precision not in ("float32", "bfloat16"):
     raise ConfigError(f"--precision={config.precision!r} is invalid; accepted: float32, bfloat16")
+  if config.pretraining not in ("denoising", "rbm", "none"):
+    raise ConfigError(f"--pretraining={config.pretraining!r} is invalid; "
+                      "accepted: denoising, rbm, none")
+  _positive_int("cd_steps", config.cd_steps)
+  if config.pretraining == "rbm" and config.activation != "sigmoid":
+    raise ConfigError(f"--activation={config.activation!r} with --pretraining=rbm; accepted: "
+                      "sigmoid (an RBM's hidden units are Bernoulli, their mean a sigmoid)")
   if config.data_source not in (None, "original", "regenerated"):
     raise ConfigError(f"--data_source={config.data_source!r} is invalid; "
                       "accepted: original, regenerated")

@@ -112,7 +112,9 @@ _RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache
 
 def _identity(cfg: dict) -> dict:
   """The part of a config that defines the run (runtime-only settings may change on resume)."""
-  return {k: v for k, v in cfg.items() if k not in _RUNTIME_ONLY}
+  optional = config_lib.OPTIONAL_AT_DEFAULT
+  return {k: v for k, v in cfg.items()
+          if k not in _RUNTIME_ONLY and not (k in optional and optional[k] == v)}
 
 
 def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
@@ -221,7 +223,6 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     prepare_workdir(workdir, cfg_dict, overwrite)
   n_classes = n_classes_of(splits, config.dataset)
   many = members is not None
-  n_layers = len(config.hidden)
   compute_dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
 
   # Per-member (or scalar) traced hyperparameters.
@@ -244,8 +245,13 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     x_train, y_train = data["train"]
   layer_level = (lambda k: levels[:, k]) if many else (lambda k: levels[k])
 
-  specs = pt.layer_specs(d, tuple(config.hidden), config.corruption, config.tied,
-                         config.activation, config.loss, compute_dtype)
+  # The greedy layer objectives (dA, RBM, or none at all): the driver only calls their
+  # init / step / encode (``sdae.pretrain.LayerObjective``).
+  objectives = pt.layer_objectives(
+      config.pretraining, d, tuple(config.hidden), corruption=config.corruption, tied=config.tied,
+      activation=config.activation, loss=config.loss, compute_dtype=compute_dtype,
+      cd_steps=config.cd_steps)
+  n_pretrained = len(objectives)
   tx = pt.make_optimizer(config.optimizer)
   module = ft.classifier(config.hidden, n_classes, config.activation, compute_dtype)
   init_opt = jax.jit(_vmap_if(functools.partial(pt.init_opt_state, tx), many, (0, 0)))
@@ -267,14 +273,17 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   restored = checkpointer.restore_latest() if checkpointer else None
 
   def fresh_layer(k):
-    init = _vmap_if(lambda s: pt.init_layer(specs[k], s, k), many, (0,))
+    init = _vmap_if(lambda s: pt.init_layer(objectives[k], s, k), many, (0,))
     p = jax.jit(init)(seeds)
     return p, init_opt(p, pre_lr)
 
   def fresh_finetune():
-    head = _vmap_if(lambda s: ft.init_head(s, config.hidden[-1], n_classes), many, (0,))(seeds)
-    # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
-    p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
+    if not objectives:  # no pretraining: the randomly initialised deep network
+      p = jax.jit(_vmap_if(lambda s: ft.init_classifier(module, s, d), many, (0,)))(seeds)
+    else:
+      head = _vmap_if(lambda s: ft.init_head(s, config.hidden[-1], n_classes), many, (0,))(seeds)
+      # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
+      p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
     return p, init_opt(p, fine_lr), _vmap_if(lambda q: ft.init_early_stopping(q, config.patience),
                                              many, (0,))(p)
 
@@ -321,12 +330,12 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if phase == "pretrain":
     t_phase = time.monotonic()
     codes, depth = x_train, 0  # clean codes of the frozen layers 1..depth
-    while layer < n_layers:
-      spec = specs[layer]
+    while layer < n_pretrained:
+      spec = objectives[layer]
       # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
       # of them after a resume), never once per epoch.
       while depth < layer:
-        codes = pt.compiled_encode(specs[depth], many, shared_data=(depth == 0), mesh=mesh)(
+        codes = pt.compiled_encode(objectives[depth], many, shared_data=(depth == 0), mesh=mesh)(
             done_layers[depth], codes)
         depth += 1
       if cur_params is None:
@@ -346,9 +355,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         mean_loss = losses.mean(axis=-1)
         epoch += 1
         seconds["pretrain"] += dt
-        left = (n_layers - layer - 1) * pre_epochs + (pre_epochs - epoch)
+        left = (n_pretrained - layer - 1) * pre_epochs + (pre_epochs - epoch)
         log.info("pretrain layer %d/%d epoch %d/%d loss %s  %.0f ex/s  pretraining ETA %.0fs",
-                     layer + 1, n_layers, epoch, pre_epochs, np.round(mean_loss, 3),
+                     layer + 1, n_pretrained, epoch, pre_epochs, np.round(mean_loss, 3),
                      examples_per_epoch / dt, left * dt)
         metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
                       examples_per_s=examples_per_epoch / dt, seconds=dt)
@@ -377,7 +386,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   ft_batch = config.ft_batch_size()
   ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh)
   examples_per_epoch = (n // ft_batch) * ft_batch * n_models
-  base_step = n_layers * pre_epochs
+  base_step = n_pretrained * pre_epochs
   n_valid = x_valid.shape[0]
   inv_n_valid = np.float32(1.0 / n_valid)
   while not ft.should_stop(es, epoch, config.finetune_epochs):
@@ -409,9 +418,13 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # ---- evaluation of the best-validation parameters ----
   best = es["best_params"]
   n_test = int(x_test.shape[0])
-  test_err, valid_best, best_epoch = distributed.to_host(
-      (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"]))
+  # The mean validation cross-entropy of the chosen parameters breaks ties in validation error
+  # when a table or sweep selects a model (``sweep.select``).
+  valid_xent = ft.compiled_nll_sum(module, many, mesh=mesh)(best, x_valid, y_valid)
+  test_err, valid_best, best_epoch, valid_xent = distributed.to_host(
+      (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"], valid_xent))
   test_err, best_epoch = test_err / n_test, best_epoch + 1
+  valid_xent = valid_xent * inv_n_valid
   total = seconds["pretrain"] + seconds["finetune"]
   results: dict[str, Any] = {
       "dataset": config.dataset,
@@ -430,25 +443,28 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
          "finetune_lr": float(fl), "valid_error_pct": float(ve * 100),
          "test_error_pct": float(te * 100), "test_ci95_pct": ft.ci95_pct(float(te), n_test),
-         "best_epoch": int(be)}
-        for s, lv, pl, fl, ve, te, be in zip(members.seeds, members.levels, members.pretrain_lr,
-                                             members.finetune_lr, valid_best, test_err,
-                                             best_epoch)]
+         "best_epoch": int(be), "valid_xent": float(vx)}
+        for s, lv, pl, fl, ve, te, be, vx in zip(members.seeds, members.levels,
+                                                 members.pretrain_lr, members.finetune_lr,
+                                                 valid_best, test_err, best_epoch, valid_xent)]
   else:
     results.update({
         "test_error_pct": round(float(test_err) * 100, 4),
         "test_ci95_pct": round(ft.ci95_pct(float(test_err), n_test), 4),
         "valid_error_pct": round(float(valid_best) * 100, 4),
         "best_epoch": int(best_epoch),
+        "valid_xent": round(float(valid_xent), 6),
     })
   if checkpointer is not None:
     results["checkpoint_seconds"] = round(checkpointer.seconds_saving, 3)
     checkpointer.close()
   if workdir is not None:
     if write_images and d > 1:
-      first_layer, host_levels = distributed.to_host((done_layers[0], levels))  # all processes
+      # With no pretraining, the filters are the fine-tuned first layer's.
+      first_layer = done_layers[0] if objectives else best["encoder_0"]
+      first_layer, host_levels = distributed.to_host((first_layer, levels))  # all processes
       if distributed.is_writer():
-        write_pictures(workdir, first_layer, specs[0],
+        write_pictures(workdir, first_layer, objectives[0] if objectives else None,
                        np.asarray(splits["test"][0][:12], np.float32),
                        float(host_levels[(0, 0) if many else 0]), many)
     faults.maybe_fail("results_write")
@@ -457,9 +473,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   return results
 
 
-def write_pictures(workdir: str, first_layer, spec: pt.LayerSpec, x: np.ndarray, level: float,
-                   many: bool) -> None:
-  """filters.png (first-layer filters) and reconstructions.png (clean / corrupted / rebuilt)."""
+def write_pictures(workdir: str, first_layer, objective: pt.LayerObjective | None,
+                   x: np.ndarray, level: float, many: bool) -> None:
+  """filters.png (first-layer filters) and, for a pretrained first layer, reconstructions.png
+  (rows: clean, what the layer sees (corrupted for a dA), its reconstruction)."""
   from sdae import viz
   import math
   if many:
@@ -468,8 +485,9 @@ def write_pictures(workdir: str, first_layer, spec: pt.LayerSpec, x: np.ndarray,
   if side * side != x.shape[1]:
     return
   viz.save_filters(np.asarray(first_layer["kernel"]), os.path.join(workdir, "filters.png"))
+  if objective is None:
+    return
   key = pt.derive_key(0, pt.EVAL)
-  x_tilde = corruption_lib.get(spec.corruption)(key, jnp.asarray(x), level)
-  rebuilt = spec.module().apply({"params": first_layer}, x_tilde, method="reconstruct")
-  viz.save_rows([x, np.asarray(x_tilde), np.asarray(rebuilt)],
+  seen, rebuilt = objective.reconstruct(first_layer, key, jnp.asarray(x), jnp.float32(level))
+  viz.save_rows([x, np.asarray(seen), np.asarray(rebuilt)],
                 os.path.join(workdir, "reconstructions.png"))

@@ -92,6 +92,26 @@ def error_count(params, x: Array, y: Array, *, module: model_lib.SdAClassifier,
   return parts.sum()
 
 
+def nll_sum(params, x: Array, y: Array, *, module: model_lib.SdAClassifier,
+            chunk: int = 2000) -> Array:
+  """Summed softmax cross-entropy (nats, float32 scalar) of the labels ``y`` [n] given ``x``
+  [n, d], evaluated in chunks of ``chunk``."""
+  n = x.shape[0]
+  pad = (-n) % chunk
+  xp = jnp.pad(x, ((0, pad), (0, 0)))
+  yp = jnp.pad(y, (0, pad))
+  valid = jnp.arange(n + pad) < n
+
+  def body(inputs):
+    xb, yb, vb = inputs
+    nll = optax.softmax_cross_entropy_with_integer_labels(module.apply({"params": params}, xb), yb)
+    return jnp.sum(jnp.where(vb, nll, 0.0))
+
+  parts = jax.lax.map(body, (xp.reshape(-1, chunk, x.shape[1]), yp.reshape(-1, chunk),
+                             valid.reshape(-1, chunk)))
+  return parts.sum()
+
+
 def predict(params, x: Array, *, module: model_lib.SdAClassifier) -> Array:
   return jnp.argmax(module.apply({"params": params}, x), axis=-1)
 
@@ -117,6 +137,16 @@ def compiled_error_count(module: model_lib.SdAClassifier, members: bool = False,
   """Jitted ``error_count``; with ``members``, one count per member, the members run as
   ``sdae.sharding.over_members`` runs them (on CPU: one after another, as each alone)."""
   fn = functools.partial(error_count, module=module, chunk=chunk)
+  if members:
+    fn = sharding.over_members(fn, (0, None, None), loop, mesh)
+  return jax.jit(fn)
+
+
+@sharding.cache_by_loop
+def compiled_nll_sum(module: model_lib.SdAClassifier, members: bool = False, chunk: int = 2000,
+                     *, loop: str | None = None, mesh: Any = None) -> Callable:
+  """Jitted ``nll_sum``; with ``members``, one sum per member (as ``compiled_error_count``)."""
+  fn = functools.partial(nll_sum, module=module, chunk=chunk)
   if members:
     fn = sharding.over_members(fn, (0, None, None), loop, mesh)
   return jax.jit(fn)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -44,9 +44,39 @@ def derive_key(seed: Array, *path: int | Array) -> Array:
   return key
 
 
+class LayerObjective(Protocol):
+  """What the greedy driver needs of a layer's pretraining objective.
+
+  A frozen (hashable) dataclass that fixes the compiled program's shapes; its methods are pure
+  functions of their arguments. ``LayerSpec`` (the denoising autoencoder) and
+  ``sdae.rbm.RBMSpec`` (the RBM of a deep belief network) implement it.
+  """
+
+  name: ClassVar[str]
+  n_in: int
+  n_hidden: int
+
+  def init(self, key: Array) -> Any:
+    """Fresh layer parameters (with ``kernel [n_in, n_hidden]`` and ``bias [n_hidden]``, the
+    encoder the classifier takes over)."""
+
+  def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
+           level: Array) -> tuple[Any, Any, Array]:
+    """One update on the minibatch ``x`` [B, n_in]: (params, opt_state, loss)."""
+
+  def encode(self, params, x: Array) -> Array:
+    """Clean codes [B, n_hidden] of ``x`` [B, n_in]: the next layer's training input."""
+
+  def reconstruct(self, params, key: Array, x: Array, level: Array) -> tuple[Array, Array]:
+    """(the input the layer sees, its reconstruction), both [B, n_in], for the pictures."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerSpec:
-  """Static description of one dA layer (what fixes the compiled program's shapes)."""
+  """One denoising-autoencoder layer as a layer objective (``LayerObjective``): the static
+  description that fixes the compiled program's shapes."""
+
+  name: ClassVar[str] = "denoising"
 
   n_in: int
   n_hidden: int
@@ -61,6 +91,21 @@ class LayerSpec:
     return model_lib.DenoisingAutoencoder(
         n_in=self.n_in, n_hidden=self.n_hidden, tied=self.tied, activation=self.activation,
         decoder=self.decoder, compute_dtype=self.compute_dtype)
+
+  def init(self, key: Array):
+    return self.module().init(key, jnp.zeros((1, self.n_in), jnp.float32))["params"]
+
+  def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
+           level: Array):
+    return da_step(params, opt_state, self, tx, key, x, level)
+
+  def encode(self, params, x: Array) -> Array:
+    return self.module().apply({"params": params}, x, method="encode")
+
+  def reconstruct(self, params, key: Array, x: Array, level: Array) -> tuple[Array, Array]:
+    """(the corrupted ``x``, its reconstruction): what the dA learns to undo."""
+    x_tilde = corruption_lib.get(self.corruption)(key, x, level)
+    return x_tilde, self.module().apply({"params": params}, x_tilde, method="reconstruct")
 
 
 def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking", tied: bool = True,
@@ -80,6 +125,30 @@ def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking",
     specs.append(LayerSpec(width, h, corruption, tied, activation, lo, dec, compute_dtype))
     prev_act, width = activation, h
   return specs
+
+
+PRETRAININGS = ("denoising", "rbm", "none")
+
+
+def layer_objectives(pretraining: str, n_in: int, hidden: tuple[int, ...], *,
+                     corruption: str = "masking", tied: bool = True, activation: str = "sigmoid",
+                     loss: str = "auto", compute_dtype: Any = None,
+                     cd_steps: int = 1) -> list[LayerObjective]:
+  """The greedy driver's layer objectives for a stack ``n_in -> hidden[0] -> ... -> hidden[-1]``.
+
+  ``denoising``: a dA per layer (``layer_specs``; level 0 makes it a plain autoencoder);
+  ``rbm``: a Bernoulli RBM per layer trained by CD-``cd_steps`` (a deep belief network);
+  ``none``: no layer is pretrained (the classifier starts from its random initialisation).
+  """
+  if pretraining == "denoising":
+    return list(layer_specs(n_in, hidden, corruption, tied, activation, loss, compute_dtype))
+  if pretraining == "rbm":
+    from sdae import rbm  # pylint: disable=g-import-not-at-top
+    widths = (n_in,) + tuple(hidden[:-1])
+    return [rbm.RBMSpec(w, h, cd_steps, compute_dtype) for w, h in zip(widths, hidden)]
+  if pretraining == "none":
+    return []
+  raise ValueError(f"unknown pretraining {pretraining!r}; accepted: {', '.join(PRETRAININGS)}")
 
 
 def make_optimizer(name: str = "sgd", momentum: float = 0.9) -> optax.GradientTransformation:
@@ -103,10 +172,9 @@ def init_opt_state(tx: optax.GradientTransformation, params, learning_rate):
   return state
 
 
-def init_layer(spec: LayerSpec, seed: Array, layer: int | Array):
-  """Fresh parameters of dA layer ``layer`` for the model with integer ``seed``."""
-  key = derive_key(seed, INIT, layer)
-  return spec.module().init(key, jnp.zeros((1, spec.n_in), jnp.float32))["params"]
+def init_layer(spec: LayerObjective, seed: Array, layer: int | Array):
+  """Fresh parameters of layer ``layer`` for the model with integer ``seed``."""
+  return spec.init(derive_key(seed, INIT, layer))
 
 
 def da_logits(params, spec: LayerSpec, x_tilde: Array) -> Array:
@@ -144,10 +212,10 @@ def minibatch_indices(key: Array, n: int, batch_size: int) -> Array:
 
 
 def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch: Array,
-                   level: Array, *, spec: LayerSpec, tx: optax.GradientTransformation,
+                   level: Array, *, spec: LayerObjective, tx: optax.GradientTransformation,
                    batch_size: int, batch_sharding: Any = None):
-  """One epoch of dA training over ``x`` [n, n_in] (on device); returns (params, opt_state,
-  per-minibatch losses [n // batch_size]).
+  """One epoch of layer training (``spec.step`` per minibatch) over ``x`` [n, n_in] (on device);
+  returns (params, opt_state, per-minibatch losses [n // batch_size]).
 
   ``batch_sharding`` (optional): each minibatch is laid out with it (e.g. split over a mesh's
   devices), so the step runs data-parallel; the same arithmetic, reductions ordered per device.
@@ -161,7 +229,7 @@ def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch
     xb = jnp.take(x, idx, axis=0)
     if batch_sharding is not None:
       xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
-    p, s, loss = da_step(p, s, spec, tx, jax.random.fold_in(noise_key, i), xb, level)
+    p, s, loss = spec.step(p, s, tx, jax.random.fold_in(noise_key, i), xb, level)
     return (p, s), loss
 
   (params, opt_state), losses = jax.lax.scan(
@@ -187,7 +255,7 @@ def jit_epoch(fn: Callable) -> Callable:
 
 
 @sharding.cache_by_loop
-def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, batch_size: int,
+def compiled_pretrain_epoch(spec: LayerObjective, tx: optax.GradientTransformation, batch_size: int,
                             members: bool = False, shared_data: bool = True, *,
                             loop: str | None = None, mesh: Any = None) -> Callable:
   """Jitted ``pretrain_epoch`` over a leading member axis when ``members``, with donation.
@@ -212,7 +280,7 @@ def compiled_pretrain_epoch(spec: LayerSpec, tx: optax.GradientTransformation, b
 
 
 @sharding.cache_by_loop
-def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = True,
+def compiled_encode(spec: LayerObjective, members: bool = False, shared_data: bool = True,
                     chunk: int = 5000, *, loop: str | None = None, mesh: Any = None) -> Callable:
   """Jitted clean encoding ``[n, n_in] -> [n, n_hidden]`` in chunks (bounded memory).
 
@@ -222,17 +290,16 @@ def compiled_encode(spec: LayerSpec, members: bool = False, shared_data: bool = 
   """
 
   def encode(params, x):
-    module = spec.module()
     n = x.shape[0]
     n_full = (n // chunk) * chunk
     parts = []
     if n_full:
       xs = x[:n_full].reshape(n // chunk, chunk, x.shape[1])
       parts.append(jax.lax.map(
-          lambda xb: module.apply({"params": params}, xb, method="encode"), xs
+          lambda xb: spec.encode(params, xb), xs
       ).reshape(n_full, spec.n_hidden))
     if n > n_full:
-      parts.append(module.apply({"params": params}, x[n_full:], method="encode"))
+      parts.append(spec.encode(params, x[n_full:]))
     return jnp.concatenate(parts, 0) if len(parts) > 1 else parts[0]
 
   if members:

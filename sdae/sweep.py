@@ -19,9 +19,8 @@ Caveat: early stopping in a members run stops when *every* member has run out of
 member whose patience ran out is frozen from then on (``sdae.finetune.update_early_stopping``),
 so it ends as it would have alone.
 
-Model selection (``select``) takes the lowest validation error; ties go to the earliest point in
-grid order (``grid`` orders by learning rates, then level, then seed, smallest first), never to
-the test error, which model selection must not see.
+Model selection (``select``) takes the lowest validation error; ties go to the lower mean
+validation cross-entropy, never to the test error, which model selection must not see.
 """
 
 from __future__ import annotations
@@ -109,6 +108,7 @@ def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
           "test_error_pct": round(float(r["test_error_pct"]), 4),
           "test_ci95_pct": round(float(r["test_ci95_pct"]), 4),
           "best_epoch": int(r["best_epoch"]),
+          "valid_xent": None if r.get("valid_xent") is None else round(float(r["valid_xent"]), 6),
           "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
           "layer_levels": [point.level] * n_layers}
 
@@ -206,19 +206,23 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
 # --- model selection and summaries -------------------------------------------------------------
 
 
-def select(rows: Sequence[dict[str, Any]], key: str = "valid_error_pct") -> dict[str, Any]:
-  """The row with the lowest ``key`` (validation error); ties go to the earliest row.
+def select(rows: Sequence[dict[str, Any]], key: str = "valid_error_pct",
+           tie_key: str = "valid_xent") -> dict[str, Any]:
+  """The row with the lowest ``key`` (validation error); among equal ones the lowest
+  ``tie_key`` (mean validation cross-entropy, a finer measure of the same validation set);
+  rows equal in both (or lacking ``tie_key``) go to the earliest.
 
-  Rows are expected in grid order, so a tie picks the smallest learning rates, then the lowest
-  level, then the lowest seed. Rows whose ``key`` is missing or not finite are skipped.
+  Rows whose ``key`` is missing or not finite (a diverged model) are skipped.
   """
-  best, best_val = None, math.inf
+  best, best_val = None, (math.inf, math.inf)
   for r in rows:
     v = r.get(key)
     if v is None or not math.isfinite(float(v)):
       continue
-    if float(v) < best_val:  # strict: the first of equal rows is kept
-      best, best_val = r, float(v)
+    t = r.get(tie_key)
+    t = math.inf if t is None or not math.isfinite(float(t)) else float(t)
+    if (float(v), t) < best_val:  # strict: the first of equal rows is kept
+      best, best_val = r, (float(v), t)
   if best is None:
     raise ValueError(f"no row has a finite {key!r}")
   return best

@@ -1,19 +1,17 @@
-"""Vincent et al. (2010), Table 3: the paper's SdA-3 column, verdicts, and the reproduction driver.
+"""Vincent et al. (2010), Table 3 reproduced: every method's grid, model selection on
+validation, and the rows of ``table.json``.
 
-``PAPER`` holds the SdA-3 column as printed (test error %, 95% half-width, noise level chosen on
-validation; ../shared/reference/vincent2010-table3.md). ``verdict`` compares our test error with
-the paper's interval. ``reproduce`` runs, per dataset, a grid of member groups (points sharing
-shapes are one vmapped program each, in their own sub-workdir), selects the model on validation
-error and writes ``table.md`` and ``table.json`` (atomically) after every dataset, so an
-interrupted run shows the rows finished so far and a rerun resumes: a group whose
-``results.json`` matches its configuration is read back, not retrained; an unfinished group
-resumes from its checkpoint.
-
-Verdicts (DESIGN.md): with the paper's error ``p`` and half-width ``c``, ours ``e`` is
-``better`` when ``e < p - c``, ``within`` when ``p - c <= e <= p + c`` and ``worse`` when
-``e > p + c``; the bounds are inclusive up to 1e-9 (so 1.87 against 1.99 +- 0.12 is within,
-whatever the float rounding of 1.99 - 0.12). ``unavailable``: no data here; the row carries a
-``note`` saying why.
+``reproduce`` runs, per dataset, each method's grid (``DatasetGrid``, one per (dataset, method);
+``experiments/presets.py`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
+``dbn3``, ``mlp3``) member groups, points sharing shapes trained as one vmapped program each in
+``workdir/<dataset>/<method>/<group>``; for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
+``workdir/<dataset>/svm_rbf``. Each method's model is chosen on validation error (ties: lower
+validation cross-entropy, or for the SVM the larger validation margin; never grid order or the
+test set) and its test error reported with a 95% interval beside the paper's figure for that
+column (``sdae.paper``). ``table.md``, ``table.json`` and ``table.png`` are rewritten after
+every dataset (``sdae.table_report``), so an interrupted run shows the rows finished so far and a
+rerun resumes: a finished group or SVM grid is read back, an unfinished group resumes from its
+checkpoint.
 """
 
 from __future__ import annotations
@@ -28,128 +26,67 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import experiment
+from sdae import paper
 from sdae import sweep as sweep_lib
+from sdae import table_report
 
 log = logging.getLogger("sdae")
 
 
-@dataclasses.dataclass(frozen=True)
-class PaperRow:
-  dataset: str   # canonical name (sdae.data)
-  alias: str     # the paper's row name
-  error_pct: float
-  ci95_pct: float
-  level: float   # masking fraction (images) or Gaussian std (tzanetakis)
-  corruption: str = "masking"
-
-
-#: Table 3, SdA-3 (v) column, in the paper's row order.
-PAPER: dict[str, PaperRow] = {r.dataset: r for r in [
-    PaperRow("mnist", "MNIST", 1.28, 0.22, 0.25),
-    PaperRow("mnist_basic", "basic", 2.84, 0.15, 0.10),
-    PaperRow("mnist_rot", "rot", 9.53, 0.26, 0.25),
-    PaperRow("mnist_bg_rand", "bg-rand", 10.30, 0.27, 0.40),
-    PaperRow("mnist_bg_img", "bg-img", 16.68, 0.33, 0.25),
-    PaperRow("mnist_bg_img_rot", "bg-img-rot", 43.76, 0.43, 0.25),
-    PaperRow("rectangles", "rect", 1.99, 0.12, 0.10),
-    PaperRow("rectangles_images", "rect-img", 21.59, 0.36, 0.25),
-    PaperRow("convex", "convex", 19.06, 0.34, 0.10),
-    PaperRow("tzanetakis", "tzanetakis", 16.02, 1.04, 0.05, "gaussian"),
-]}
-
-VERDICTS = ("better", "within", "worse", "unavailable")
-_EPS = 1e-9
-
-
-def verdict(ours_pct: float | None, paper_pct: float, paper_ci95_pct: float) -> str:
-  """``better`` / ``within`` / ``worse`` than the paper's interval; ``unavailable`` for None."""
-  if ours_pct is None:
-    return "unavailable"
-  lo, hi = paper_pct - paper_ci95_pct, paper_pct + paper_ci95_pct
-  if ours_pct < lo - _EPS:
-    return "better"
-  if ours_pct > hi + _EPS:
-    return "worse"
-  return "within"
+#: The paper's rows (all five columns), by canonical dataset name, in the paper's order.
+PAPER = paper.TABLE3
+PaperRow = paper.PaperRow
+VERDICTS = paper.VERDICTS
+verdict = paper.verdict
 
 
 # --- rows and writers ----------------------------------------------------------------------------
 
 
+def _paper_fields(dataset: str, method: str) -> dict[str, Any]:
+  p, c = PAPER[dataset], paper.cell(dataset, method)
+  return {"dataset": dataset, "method": method,
+          "paper_error_pct": None if c is None else c.error_pct,
+          "paper_ci95_pct": None if c is None else c.ci95_pct,
+          "paper_level": p.level if method == "sda3" else None}
+
+
 def result_row(dataset: str, *, test_error_pct: float, test_ci95_pct: float,
                valid_error_pct: float, chosen: dict[str, Any], data_source: str,
-               **extra) -> dict[str, Any]:
-  """A ``table.json`` row for a dataset we trained on."""
-  p = PAPER[dataset]
-  row = {"dataset": dataset, "paper_error_pct": p.error_pct, "paper_ci95_pct": p.ci95_pct,
-         "paper_level": p.level, "test_error_pct": round(float(test_error_pct), 4),
-         "test_ci95_pct": round(float(test_ci95_pct), 4),
-         "valid_error_pct": round(float(valid_error_pct), 4), "chosen": dict(chosen),
-         "data_source": data_source,
-         "verdict": verdict(float(test_error_pct), p.error_pct, p.ci95_pct), "alias": p.alias}
+               method: str = "sda3", **extra) -> dict[str, Any]:
+  """A ``table.json`` row for a (dataset, method) we trained."""
+  row = _paper_fields(dataset, method)
+  row.update({"test_error_pct": round(float(test_error_pct), 4),
+              "test_ci95_pct": round(float(test_ci95_pct), 4),
+              "valid_error_pct": round(float(valid_error_pct), 4), "chosen": dict(chosen),
+              "data_source": data_source,
+              "verdict": verdict(float(test_error_pct), row["paper_error_pct"],
+                                 row["paper_ci95_pct"]),
+              "alias": PAPER[dataset].alias})
+  if row["paper_error_pct"] is None:
+    row["note"] = f"the paper's Table 3 has no {paper.TITLES[method]} column"
   row.update(extra)
   return row
 
 
 def unavailable_row(dataset: str, note: str, data_source: str | None = None,
-                    **extra) -> dict[str, Any]:
-  """A row for a dataset whose data cannot be had here; ``note`` says why."""
-  p = PAPER[dataset]
-  row = {"dataset": dataset, "paper_error_pct": p.error_pct, "paper_ci95_pct": p.ci95_pct,
-         "paper_level": p.level, "test_error_pct": None, "test_ci95_pct": None,
-         "valid_error_pct": None, "chosen": {}, "data_source": data_source,
-         "verdict": "unavailable", "alias": p.alias, "note": " ".join(str(note).split())}
+                    method: str = "sda3", **extra) -> dict[str, Any]:
+  """A row for a (dataset, method) with no result here; ``note`` says why."""
+  row = _paper_fields(dataset, method)
+  row.update({"test_error_pct": None, "test_ci95_pct": None, "valid_error_pct": None,
+              "chosen": {}, "data_source": data_source, "verdict": "unavailable",
+              "alias": PAPER[dataset].alias, "note": " ".join(str(note).split())})
   row.update(extra)
   return row
 
 
-def _fmt(x: float | None, digits: int = 2) -> str:
-  return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _fmt_chosen(chosen: dict[str, Any]) -> str:
-  if not chosen:
-    return "-"
-  parts = []
-  for k in ("level", "hidden", "pretrain_lr", "finetune_lr", "seed", "best_epoch"):
-    if k in chosen:
-      v = chosen[k]
-      v = "x".join(map(str, v)) if isinstance(v, (list, tuple)) else f"{v:g}" if isinstance(
-          v, float) else v
-      parts.append(f"{k}={v}")
-  return ", ".join(parts)
-
-
-def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
-  """``table.md``: one line per dataset, the paper's SdA-3 next to ours."""
-  lines = []
-  if title:
-    lines += [f"# {title}", ""]
-  lines += ["| dataset | paper SdA-3 (%) | paper level | ours (%) | ours valid (%) | chosen "
-            "| data | verdict |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-  notes = []
-  for r in rows:
-    ours = ("-" if r["test_error_pct"] is None
-            else f"{r['test_error_pct']:.2f} ±{r['test_ci95_pct']:.2f}")
-    verdict_cell = r["verdict"]
-    if r.get("note"):
-      notes.append(f"- {r.get('alias', r['dataset'])}: {r['note']}")
-      verdict_cell += f" [{len(notes)}]"
-    lines.append(
-        f"| {r.get('alias', r['dataset'])} | {r['paper_error_pct']:.2f} ±{r['paper_ci95_pct']:.2f}"
-        f" | {r['paper_level']:g} | {ours} | {_fmt(r['valid_error_pct'])} "
-        f"| {_fmt_chosen(r['chosen'])} | {r['data_source'] or '-'} | {verdict_cell} |")
-  lines += ["", "Intervals: 95%, 1.96 sqrt(p(1-p)/n) over the test set. Verdict: better = ours "
-            "below the paper's interval, within = inside it, worse = above it."]
-  if notes:
-    lines += ["", "Notes:", ""] + notes
-  return "\n".join(lines) + "\n"
+_fmt_chosen = table_report.fmt_chosen
+render_markdown = table_report.render_markdown
 
 
 def write_table(workdir: str, rows: Sequence[dict[str, Any]], title: str = "") -> None:
-  """Writes ``workdir/table.json`` (``{"rows": [...]}``) and ``workdir/table.md``, atomically;
-  with several processes, only process 0 writes."""
+  """Writes ``workdir/table.json`` (``{"rows": [...]}``), ``table.md`` and ``table.png`` (with
+  ``table.pdf``), atomically; with several processes, only process 0 writes."""
   if not distributed.is_writer():
     return
   ckpt_lib.write_json_atomic(os.path.join(workdir, "table.json"), {"rows": list(rows)})
@@ -160,6 +97,7 @@ def write_table(workdir: str, rows: Sequence[dict[str, Any]], title: str = "") -
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, os.path.join(workdir, "table.md"))
+  table_report.plot(rows, os.path.join(workdir, "table.png"), title)
 
 
 # --- the reproduction driver ---------------------------------------------------------------------
@@ -176,10 +114,18 @@ class Group:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetGrid:
-  """The grid of one table row: member groups (e.g. one per hidden size)."""
+  """The grid of one (dataset, method) cell: member groups (e.g. one per hidden size) for a
+  network, or ``svm`` (an ``sdae.svm.SVMGrid``) for ``svm_rbf``; ``config`` then carries the
+  data settings (dataset, source, folders)."""
 
   dataset: str
   groups: tuple[Group, ...]
+  method: str = "sda3"
+  svm: Any = None
+  config: config_lib.TrainConfig | None = None
+
+  def data_config(self) -> config_lib.TrainConfig:
+    return self.config if self.config is not None else self.groups[0].config
 
   def n_models(self) -> int:
     return sum(len(g.points) for g in self.groups)
@@ -241,13 +187,109 @@ def _check_same_source(ds: str, finished: list[dict[str, Any]], source: str | No
                    f"--data_source={used[0]}, or --overwrite")
 
 
+def _candidates(group: Group, res: dict[str, Any]) -> list[dict[str, Any]]:
+  """One selection candidate per member of a finished group run."""
+  out = []
+  for p, m in zip(group.points, res["members"]):
+    p = p.resolved(group.config)
+    valid = m.get("valid_error_pct")
+    out.append({
+        "level": p.level, "hidden": list(group.config.hidden), "pretrain_lr": p.pretrain_lr,
+        "finetune_lr": p.finetune_lr, "seed": p.seed,
+        "pretraining": group.config.pretraining,
+        "pretrain_epochs": group.config.pretrain_epochs,
+        "finetune_epochs": group.config.finetune_epochs,
+        "batch_size": group.config.batch_size,
+        "finetune_batch_size": group.config.ft_batch_size(),
+        "corruption": group.config.corruption,
+        "best_epoch": int(m["best_epoch"]), "group": group.name,
+        # Rounded: float32 artifacts (4.9999995) must not decide a tie on validation.
+        "valid_error_pct": None if valid is None else round(float(valid), 4),
+        "valid_xent": m.get("valid_xent"),
+        "diverged": bool(m.get("diverged", False)),
+        "test_error_pct": None if m.get("test_error_pct") is None
+                          else round(float(m["test_error_pct"]), 4),
+        "test_ci95_pct": None if m.get("test_ci95_pct") is None
+                         else round(float(m["test_ci95_pct"]), 4)})
+  return out
+
+
+def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, source,
+                 overwrite: bool, meshes: dict) -> dict[str, Any]:
+  """Trains (or reads back) a network method's groups and selects its model."""
+  candidates = []
+  trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
+  for group, sub, res in zip(grid.groups, subs, finished):
+    log.info("%s %s: group %s (%d models in one program)", grid.dataset, grid.method,
+             group.name, len(group.points))
+    if res is not None:
+      log.info("group %s already finished: read from %s/results.json", group.name, sub)
+    else:
+      res = experiment.train_and_evaluate(
+          group.config, sub, splits=splits, data_source=source,
+          members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite,
+          mesh=meshes[len(group.points)])
+    trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
+    total_seconds += float(res["seconds"]["total"])
+    candidates.extend(_candidates(group, res))
+  diverged = sum(c["diverged"] for c in candidates)
+  extra = {"n_models": len(candidates), "training_seconds": round(trained_seconds, 1),
+           "seconds": round(total_seconds, 1),
+           "grid": [{k: c[k] for k in ("level", "hidden", "pretrain_lr", "finetune_lr", "seed",
+                                       "valid_error_pct", "valid_xent", "test_error_pct",
+                                       "diverged")} for c in candidates]}
+  if diverged:
+    extra["n_diverged"] = diverged
+  try:
+    best = sweep_lib.select([c for c in candidates if not c["diverged"]])
+  except ValueError:
+    return unavailable_row(grid.dataset, f"all {len(candidates)} models diverged",
+                           source, method=grid.method, **extra)
+  chosen = {k: v for k, v in best.items()
+            if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
+  if diverged:
+    extra["note"] = f"{diverged} of {len(candidates)} models diverged (never selected)"
+  return result_row(grid.dataset, test_error_pct=best["test_error_pct"],
+                    test_ci95_pct=best["test_ci95_pct"], valid_error_pct=best["valid_error_pct"],
+                    chosen=chosen, data_source=source, method=grid.method, **extra)
+
+
+def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]:
+  from sdae import svm  # pylint: disable=g-import-not-at-top
+  if res is None:
+    n_train = grid.data_config().n_train
+    if n_train:
+      splits = dict(splits, train=tuple(a[:n_train] for a in splits["train"]))
+    res = svm.select_and_test(splits, grid.svm, sub if distributed.is_writer() else None)
+    if distributed.is_writer():
+      ckpt_lib.write_json_atomic(os.path.join(sub, "results.json"),
+                                 dict(res, data_source=source))
+  else:
+    source = res.get("data_source", source)
+  return result_row(grid.dataset, test_error_pct=res["test_error_pct"],
+                    test_ci95_pct=res["test_ci95_pct"], valid_error_pct=res["valid_error_pct"],
+                    chosen=res["chosen"], data_source=source, method="svm_rbf",
+                    n_models=len(res["grid"]), seconds=res["seconds"]["total"],
+                    grid=svm.summarize_grid(res["grid"]))
+
+
+def _finished_cell(grid: DatasetGrid, workdir: str, overwrite: bool):
+  """(sub-workdirs, per-group or SVM results read back or None) of one (dataset, method)."""
+  root = os.path.join(workdir, grid.dataset, grid.method)
+  if grid.svm is not None:
+    from sdae import svm  # pylint: disable=g-import-not-at-top
+    os.makedirs(root, exist_ok=True)
+    return [root], [None if overwrite else svm.finished(root, grid.svm)]
+  subs = [os.path.join(root, g.name) for g in grid.groups]
+  return subs, [_finished(g, sub, overwrite) for g, sub in zip(grid.groups, subs)]
+
+
 def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = False,
               data_dir: str | None = None, title: str = "",
               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-  """Runs every grid, selects on validation error, writes ``table.md``/``table.json``.
+  """Runs every (dataset, method) grid, selects on validation, writes the table.
 
-  Each group trains in ``workdir/<dataset>/<group name>``; its ``results.json`` records it as
-  finished. The table is rewritten after every dataset (rows not reached yet are left out).
+  Grids of one dataset share its data (loaded once, only if something is left to train).
   Datasets whose data cannot be loaded (``sdae.data.DataError``, a missing file) become
   ``unavailable`` rows with the reason; the others still run.
 
@@ -264,28 +306,27 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
                                                    for g in grid.groups}}
   os.makedirs(workdir, exist_ok=True)
   rows: list[dict[str, Any]] = []
-  total = sum(len(g.groups) for g in grids)
-  done_groups = 0
-  for grid in grids:
-    ds = grid.dataset
-    if not grid.groups:
-      rows.append(unavailable_row(ds, "no grid for this dataset"))
+  datasets = list(dict.fromkeys(g.dataset for g in grids))
+  for ds in datasets:
+    cells = [g for g in grids if g.dataset == ds]
+    if any(not g.groups and g.svm is None for g in cells):
+      rows.extend(unavailable_row(ds, "no grid for this dataset", method=g.method)
+                  for g in cells)
       write_table(workdir, rows, title)
       continue
-    subs = [os.path.join(workdir, ds, g.name) for g in grid.groups]
-    finished = [_finished(g, sub, overwrite) for g, sub in zip(grid.groups, subs)]
+    state = [_finished_cell(g, workdir, overwrite) for g in cells]
+    flat = [f is not None for _, fin in state for f in fin]
     # Several processes train each group together, so they must take the same branches: process
     # 0's view of what finished and of whether the data loaded is everyone's (sdae.distributed).
-    if [distributed.agree(int(f is not None)) for f in finished] != [
-        int(f is not None) for f in finished]:
+    if [distributed.agree(int(f)) for f in flat] != [int(f) for f in flat]:
       raise RunError(f"{ds}: process {distributed.process_index()} sees other finished groups "
                      f"than process 0 under {workdir}; accepted: a --workdir all processes share")
-    error = None
+    error = splits = source = None
     try:
-      if all(finished):  # nothing to train: no need for the data
-        splits, source = None, finished[0].get("data_source")
+      if all(flat):  # nothing to train: no need for the data
+        source = next(f for _, fin in state for f in fin).get("data_source")
       else:
-        splits, source = load_dataset(grid.groups[0].config)
+        splits, source = load_dataset(cells[0].data_config())
     except (DataError, OSError) as e:
       error = e
     if distributed.agree(int(error is None)) != int(error is None):
@@ -293,61 +334,33 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
                      f"({error or 'loaded here'}); accepted: the same data on every process")
     if error is not None:
       log.warning("%s: unavailable: %s", ds, error)
-      rows.append(unavailable_row(ds, _unavailable_reason(error, ds, data_dir)))
-      done_groups += len(grid.groups)
+      for g in cells:
+        rows.append(unavailable_row(ds, _unavailable_reason(error, ds, data_dir),
+                                    method=g.method))
+        if on_row:
+          on_row(rows[-1])
       write_table(workdir, rows, title)
-      if on_row:
-        on_row(rows[-1])
       continue
-    now = _source_to_use(grid.groups[0].config) if all(finished) else source
-    _check_same_source(ds, [f for f in finished if f is not None], now, workdir)
-    candidates = []
-    trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
-    for group, sub, res in zip(grid.groups, subs, finished):
-      done_groups += 1
-      log.info("grid point %d/%d: %s %s (%d models in one program)", done_groups, total, ds,
-               group.name, len(group.points))
-      if res is not None:
-        log.info("grid group %s already finished: read from %s/results.json", group.name, sub)
+    if splits is not None and len(splits["valid"][1]) == 0:
+      raise config_lib.ConfigError(
+          f"{ds} has no validation split, and every method of the table chooses its "
+          f"hyperparameters on one ({', '.join(g.method for g in cells)}); accepted: data with "
+          "train, valid and test rows (tzanetakis: a 'split' array with 1s, or none for 60/20/20)")
+    now = _source_to_use(cells[0].data_config()) if all(flat) else source
+    _check_same_source(ds, [f for _, fin in state for f in fin if f is not None], now, workdir)
+    for grid, (subs, fin) in zip(cells, state):
+      if grid.svm is not None:
+        row = _svm_row(grid, subs[0], fin[0], splits, source)
       else:
-        res = experiment.train_and_evaluate(
-            group.config, sub, splits=splits, data_source=source,
-            members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite,
-            mesh=meshes[len(group.points)])
-      trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
-      total_seconds += float(res["seconds"]["total"])
-      for p, m in zip(group.points, res["members"]):
-        p = p.resolved(group.config)
-        candidates.append({
-            "level": p.level, "hidden": list(group.config.hidden), "pretrain_lr": p.pretrain_lr,
-            "finetune_lr": p.finetune_lr, "seed": p.seed,
-            "pretrain_epochs": group.config.pretrain_epochs,
-            "finetune_epochs": group.config.finetune_epochs,
-            "batch_size": group.config.batch_size,
-            "finetune_batch_size": group.config.ft_batch_size(),
-            "corruption": group.config.corruption,
-            "best_epoch": int(m["best_epoch"]), "group": group.name,
-            # Rounded: float32 artifacts (4.9999995) must not decide a tie on validation.
-            "valid_error_pct": round(float(m["valid_error_pct"]), 4),
-            "test_error_pct": round(float(m["test_error_pct"]), 4),
-            "test_ci95_pct": round(float(m["test_ci95_pct"]), 4)})
+        row = _network_row(grid, subs, fin, splits, source, overwrite, meshes)
+      rows.append(row)
+      write_table(workdir, rows, title)
+      if row["test_error_pct"] is not None:
+        log.info("%s %s: chose %s: test %.2f%% +- %.2f (paper %s): %s", ds, grid.method,
+                 _fmt_chosen(row["chosen"]), row["test_error_pct"], row["test_ci95_pct"],
+                 "-" if row["paper_error_pct"] is None else
+                 f"{row['paper_error_pct']:.2f} +- {row['paper_ci95_pct']:.2f}", row["verdict"])
+      if on_row:
+        on_row(row)
     del splits
-    best = sweep_lib.select(candidates)
-    chosen = {k: v for k, v in best.items()
-              if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct")}
-    row = result_row(ds, test_error_pct=best["test_error_pct"],
-                     test_ci95_pct=best["test_ci95_pct"], valid_error_pct=best["valid_error_pct"],
-                     chosen=chosen, data_source=source, n_models=len(candidates),
-                     training_seconds=round(trained_seconds, 1),
-                     seconds=round(total_seconds, 1),
-                     grid=[{k: c[k] for k in ("level", "hidden", "pretrain_lr", "finetune_lr",
-                                              "seed", "valid_error_pct", "test_error_pct")}
-                           for c in candidates])
-    rows.append(row)
-    write_table(workdir, rows, title)
-    log.info("%s: chose %s: test %.2f%% +- %.2f (paper %.2f +- %.2f): %s", ds,
-             _fmt_chosen(chosen), row["test_error_pct"], row["test_ci95_pct"],
-             row["paper_error_pct"], row["paper_ci95_pct"], row["verdict"])
-    if on_row:
-      on_row(row)
   return rows

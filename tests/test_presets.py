@@ -11,8 +11,29 @@ def test_paper_grid_is_the_protocols():
   g = presets.grid_for("mnist_rot", "paper")
   assert [grp.config.hidden for grp in g.groups] == [(1000,) * 3, (2000,) * 3, (3000,) * 3]
   for grp in g.groups:
-    assert len(grp.points) == 4 * 2 * 2  # levels x pretraining lr x fine-tuning lr
-    assert sorted({p.level for p in grp.points}) == [0.0, 0.10, 0.25, 0.40]
+    assert len(grp.points) == 3 * 2 * 2  # non-zero levels x pretraining lr x fine-tuning lr
+    assert sorted({p.level for p in grp.points}) == [0.10, 0.25, 0.40]
+  # SAE-3: the same grid at level 0 only (a column of its own).
+  g = presets.grid_for("mnist_rot", "paper", method="sae3")
+  assert [len(grp.points) for grp in g.groups] == [4, 4, 4]
+  assert {p.level for grp in g.groups for p in grp.points} == {0.0}
+
+
+@pytest.mark.parametrize("method", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"])
+def test_every_method_has_a_grid_of_its_own(method):
+  for budget in ("test", "quick", "cpu", "paper"):
+    g = presets.grid_for("convex", budget, method=method)
+    assert g.method == method
+    if method == "svm_rbf":
+      assert not g.groups and len(g.svm.points()) >= 1
+      continue
+    cfgs = [grp.config for grp in g.groups]
+    pre = {"dbn1": "rbm", "dbn3": "rbm", "mlp3": "none"}.get(method, "denoising")
+    assert {c.pretraining for c in cfgs} == {pre}
+    depth = 1 if method == "dbn1" else (2 if budget == "test" else 3)
+    assert {len(c.hidden) for c in cfgs} == {depth}
+    levels = {p.level for grp in g.groups for p in grp.points}
+    assert (min(levels) > 0) if method == "sda3" else (levels == {0.0})
 
 
 @pytest.mark.parametrize("dataset", list(table_lib.PAPER))
@@ -23,11 +44,11 @@ def test_cpu_grid_weighs_the_papers_levels(dataset):
   if dataset == "tzanetakis":
     assert levels == [0.05, 0.10]
   elif dataset == "mnist":
-    assert levels == [0.0, 0.25]
+    assert levels == [0.25]
   else:
-    expected = {0.0, 0.10, 0.25, 0.40, C.preset(dataset).level}
+    expected = {0.10, 0.25, 0.40, C.preset(dataset).level}
     assert table_lib.PAPER[dataset].level in levels
-    assert levels == sorted(expected) and len(levels) in (4, 5)
+    assert levels == sorted(expected) and len(levels) in (3, 4)
   cfg = grp.config
   assert cfg.hidden == (1000, 1000, 1000)
   preset = C.preset(dataset)

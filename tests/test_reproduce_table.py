@@ -35,7 +35,7 @@ def table(workdir):
   return [{k: v for k, v in r.items() if k not in timing} for r in rows]
 
 
-ARGS = ["--datasets=rect,tzanetakis,convex", "--budget=test"]
+ARGS = ["--datasets=rect,tzanetakis,convex", "--budget=test", "--methods=sda3"]
 
 
 def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypatch):
@@ -45,10 +45,10 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
   assert [r["dataset"] for r in rows] == ["rectangles", "tzanetakis", "convex"]
   assert [r["verdict"] != "unavailable" for r in rows] == [True, False, True]
   assert "tzanetakis" in rows[1]["note"] and "--data_dir" in rows[1]["note"]
-  assert rows[0]["chosen"]["level"] in (0.0, 0.3) and rows[0]["data_source"] == "regenerated"
+  assert rows[0]["chosen"]["level"] in (0.1, 0.3) and rows[0]["data_source"] == "regenerated"
   assert rows[0]["valid_error_pct"] == min(g["valid_error_pct"] for g in rows[0]["grid"])
   assert (ref / "table.md").exists()
-  assert (ref / "rectangles" / "hidden=16x8" / "metrics.jsonl").exists()
+  assert (ref / "rectangles" / "sda3" / "hidden=16x8" / "metrics.jsonl").exists()
 
   # Killed in the middle of convex's pretraining (rect takes 2x2 + 3 = 7 epochs).
   cut = tmp_path / "cut"
@@ -57,7 +57,7 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
     run_main(ARGS + [f"--workdir={cut}"])
   partial = table(cut)
   assert [r["dataset"] for r in partial] == ["rectangles", "tzanetakis"]
-  assert not (cut / "convex" / "hidden=16x8" / "results.json").exists()
+  assert not (cut / "convex" / "sda3" / "hidden=16x8" / "results.json").exists()
 
   calls = count_epochs(monkeypatch)
   run_main(ARGS + [f"--workdir={cut}"])
@@ -81,6 +81,7 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
     (["--datasets=rect", "--level=0.1"], "--level does not apply"),
     (["--datasets=rect", "--pretrain_epochs=-1"], "--pretrain_epochs=-1"),
     (["--budget=quick"], "--datasets is required"),
+    (["--datasets=rect", "--methods=sda3,svm"], "--methods has 'svm'; accepted: svm_rbf"),
 ])
 def test_bad_input_one_line_no_output(tmp_path, monkeypatch, capsys, argv, match):
   wd = tmp_path / "wd"
@@ -104,3 +105,47 @@ def test_command_line_bad_input_subprocess(tmp_path):
   assert p.returncode == 2
   assert p.stderr.strip().startswith("error: unknown dataset 'nope'")
   assert len(p.stderr.strip().splitlines()) == 1 and not wd.exists()
+
+
+ALL_COLUMNS = ["--datasets=rect", "--budget=test", "--pretrain_epochs=6", "--finetune_epochs=12",
+               "--patience=12", "--methods=sda3,svm_rbf,dbn3,sae3,dbn1,mlp3"]
+
+
+@pytest.mark.slow
+def test_every_column_through_the_entry_point(tmp_path, toy_data, monkeypatch):
+  """DBN-1, DBN-3, SAE-3, SdA-3, MLP-3 and the SVM on a toy problem: five paper columns and
+  the bonus one, each chosen on validation, each well below chance (50%)."""
+  wd = tmp_path / "t"
+  run_main(ALL_COLUMNS + [f"--workdir={wd}"])
+  rows = table(wd)
+  assert [r["method"] for r in rows] == ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"]
+  for r in rows:
+    assert r["test_error_pct"] < 20, r
+    assert r["valid_error_pct"] == min(g["valid_error_pct"] for g in r["grid"]), r
+  assert rows[0]["chosen"].keys() >= {"C", "gamma"} and rows[0]["n_models"] == 2
+  assert rows[1]["chosen"]["hidden"] == [16] and rows[1]["chosen"]["pretraining"] == "rbm"
+  assert rows[3]["chosen"]["pretraining"] == "rbm" and rows[2]["chosen"]["level"] == 0.0
+  assert rows[5]["chosen"]["pretraining"] == "none" and rows[5]["verdict"] == "unavailable"
+  assert (wd / "rectangles" / "svm_rbf" / "svm_grid.json").exists()
+  assert (wd / "rectangles" / "dbn3" / "hidden=16x8" / "filters.png").exists()
+  md = (wd / "table.md").read_text()
+  assert "| dataset | SVM_rbf | DBN-1 | SAE-3 | DBN-3 | SdA-3 | MLP-3 | data |" in md
+  # A rerun reads every finished grid back, the SVM's too.
+  from sdae import svm
+  calls = count_epochs(monkeypatch)
+  monkeypatch.setattr(svm, "fit", lambda *a, **k: pytest.fail("the SVM was fitted again"))
+  run_main(ALL_COLUMNS + [f"--workdir={wd}"])
+  assert table(wd) == rows and calls["n"] == 0
+
+
+def test_no_validation_split_is_one_line(tmp_path, monkeypatch, capsys):
+  from experiments import reproduce_table as entry
+  def no_valid(c):
+    s = toy_splits()
+    return dict(s, valid=(s["valid"][0][:0], s["valid"][1][:0])), "regenerated"
+  monkeypatch.setattr(E, "load_data", no_valid)
+  status = run_cli(entry, ["--datasets=convex", "--budget=test", "--methods=svm_rbf",
+                           f"--workdir={tmp_path / 'wd'}"])
+  err = capsys.readouterr().err.strip()
+  assert status == 2 and len(err.splitlines()) == 1, err
+  assert "convex has no validation split" in err

@@ -1,4 +1,5 @@
-"""sdae.table: the paper's SdA-3 column, verdicts at their boundaries, table.md/table.json."""
+"""sdae.table and sdae.paper: the paper's five columns, verdicts at their boundaries, the
+table's files."""
 
 import json
 import pathlib
@@ -34,21 +35,34 @@ def test_verdict_bounds_of_every_paper_row_are_within():
     assert T.verdict(r.error_pct + r.ci95_pct + 0.002, r.error_pct, r.ci95_pct) == "worse"
 
 
-def test_paper_column_matches_reference_and_binomial_intervals():
+def test_paper_columns_match_reference_and_binomial_intervals():
   # The intervals are 1.96 sqrt(p(1-p)/n), n = 10000 for MNIST and 50000 for the others.
+  from sdae import paper
   for r in T.PAPER.values():
     if r.dataset == "tzanetakis":
       continue
     n = 10000 if r.dataset == "mnist" else 50000
-    assert ft.ci95_pct(r.error_pct / 100, n) == pytest.approx(r.ci95_pct, abs=0.006), r
+    for m in paper.METHODS:
+      c = r.cells[m]
+      assert ft.ci95_pct(c.error_pct / 100, n) == pytest.approx(c.ci95_pct, abs=0.006), (r, m)
   if not REFERENCE.exists():
     pytest.skip("reference table not on this machine")
   text = REFERENCE.read_text()
   for r in T.PAPER.values():
     line = next(l for l in text.splitlines() if l.startswith(f"| {r.alias} |"))
-    sda = line.strip("| ").split("|")[-1].strip()
+    cells = [c.strip() for c in line.strip("| ").split("|")[1:]]
     level = f"{r.level * 100:g}%" if r.corruption == "masking" else f"{r.level:g}"
-    assert sda == f"{r.error_pct:.2f} ±{r.ci95_pct:.2f} ({level})", (sda, r)
+    assert cells[-1] == f"{r.error_pct:.2f} ±{r.ci95_pct:.2f} ({level})", (cells, r)
+    for m, got in zip(paper.METHODS[:-1], cells[:-1]):
+      c = r.cells[m]
+      assert got == f"{c.error_pct:.2f} ±{c.ci95_pct:.2f}", (r.alias, m, got)
+
+
+def test_difference_interval():
+  from sdae import paper
+  d, c = paper.difference(2.0, 0.3, 3.0, 0.4)
+  assert d == pytest.approx(-1.0) and c == pytest.approx(0.5)
+  assert paper.difference(None, None, 1.0, 0.1) is None
 
 
 def test_writers_rows_and_keys(tmp_path):
@@ -61,6 +75,13 @@ def test_writers_rows_and_keys(tmp_path):
                    chosen={"level": 0.0}, data_source="original"),
       T.unavailable_row("tzanetakis", "no tzanetakis features here;\n put them in --data_dir"),
   ]
+  rows += [T.result_row("rectangles", method="svm_rbf", test_error_pct=2.1, test_ci95_pct=0.12,
+                        valid_error_pct=1.5, chosen={"C": 10.0, "gamma": 0.02},
+                        data_source="regenerated"),
+           T.result_row("rectangles", method="sae3", test_error_pct=2.5, test_ci95_pct=0.14,
+                        valid_error_pct=2.0, chosen={"level": 0.0}, data_source="regenerated"),
+           T.result_row("rectangles", method="mlp3", test_error_pct=3.0, test_ci95_pct=0.15,
+                        valid_error_pct=2.5, chosen={"level": 0.0}, data_source="regenerated")]
   T.write_table(str(tmp_path), rows, title="t")
   with open(tmp_path / "table.json") as f:
     out = json.load(f)
@@ -69,11 +90,24 @@ def test_writers_rows_and_keys(tmp_path):
               "test_ci95_pct", "valid_error_pct", "chosen", "data_source", "verdict"}
   for r in out["rows"]:
     assert required <= set(r)
-  assert [r["verdict"] for r in out["rows"]] == ["better", "within", "worse", "unavailable"]
+  required.add("method")
+  assert [r["verdict"] for r in out["rows"]] == ["better", "within", "worse", "unavailable",
+                                                 "within", "within", "unavailable"]
+  assert [r["method"] for r in out["rows"]] == ["sda3"] * 4 + ["svm_rbf", "sae3", "mlp3"]
+  assert out["rows"][4]["paper_error_pct"] == 2.15 and out["rows"][4]["paper_level"] is None
+  assert out["rows"][6]["paper_error_pct"] is None and "no MLP-3 column" in out["rows"][6]["note"]
   assert out["rows"][3]["note"] == "no tzanetakis features here; put them in --data_dir"
   assert "note" not in out["rows"][0]
   assert out["rows"][0]["paper_error_pct"] == 1.99 and out["rows"][0]["paper_level"] == 0.1
   md = (tmp_path / "table.md").read_text()
-  assert "| rect | 1.99 ±0.12 | 0.1 | 1.50 ±0.11 |" in md
-  assert "unavailable [1]" in md and "- tzanetakis: no tzanetakis features" in md
-  assert not list(tmp_path.glob("*.tmp"))
+  # The five columns side by side (and mlp3 after them), the paper's figure under ours.
+  assert "| dataset | SVM_rbf | SAE-3 | SdA-3 | MLP-3 | data |" in md
+  rect = next(l for l in md.splitlines() if l.startswith("| rect |"))
+  assert rect.startswith("| rect | 2.10 ±0.12 =<br>paper 2.15 ±0.13 | 2.50 ±0.14 =<br>paper "
+                         "2.41 ±0.13 | 1.50 ±0.11 ▲<br>paper 1.99 ±0.12 |"), rect
+  # The finding: SdA-3 - SAE-3, ours (1.50 - 2.50) and the paper's (1.99 - 2.41).
+  assert "| rect | -1.00 ±0.18 | -0.42 ±0.18 | - | -0.61 ±0.18 |" in md
+  assert "- tzanetakis, SdA-3: no tzanetakis features" in md
+  assert (tmp_path / "table.png").stat().st_size > 10000
+  assert (tmp_path / "table.pdf").stat().st_size > 1000
+  assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*tmp"))

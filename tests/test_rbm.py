@@ -1,0 +1,114 @@
+"""RBM layers (CD-k) and deep belief networks through the greedy driver."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sdae import config as C
+from sdae import experiment as E
+from sdae import pretrain as pt
+from sdae import rbm
+from helpers import toy_splits
+
+
+def _sigmoid(z):
+  return 1.0 / (1.0 + math.exp(-z))
+
+
+def test_cd1_gradient_matches_a_hand_computation_on_a_3x2_rbm():
+  """CD-1 on a 3-visible, 2-hidden RBM and a minibatch of two, every sum written out."""
+  W = [[0.5, -0.3], [0.2, 0.8], [-0.6, 0.1]]
+  b = [0.1, -0.2]
+  c = [0.05, -0.1, 0.2]
+  v0 = [[1.0, 0.0, 0.7], [0.2, 0.9, 0.0]]
+  u = [[0.3, 0.9], [0.6, 0.1]]  # the hidden units' uniform draws
+  B, nv, nh = 2, 3, 2
+  h0 = [[_sigmoid(sum(v0[n][i] * W[i][j] for i in range(nv)) + b[j]) for j in range(nh)]
+        for n in range(B)]
+  hs = [[1.0 if u[n][j] < h0[n][j] else 0.0 for j in range(nh)] for n in range(B)]
+  v1 = [[_sigmoid(sum(hs[n][j] * W[i][j] for j in range(nh)) + c[i]) for i in range(nv)]
+        for n in range(B)]
+  h1 = [[_sigmoid(sum(v1[n][i] * W[i][j] for i in range(nv)) + b[j]) for j in range(nh)]
+        for n in range(B)]
+  dW = [[-sum(v0[n][i] * h0[n][j] - v1[n][i] * h1[n][j] for n in range(B)) / B
+         for j in range(nh)] for i in range(nv)]
+  db = [-sum(h0[n][j] - h1[n][j] for n in range(B)) / B for j in range(nh)]
+  dc = [-sum(v0[n][i] - v1[n][i] for n in range(B)) / B for i in range(nv)]
+  # The monitor: cross-entropy of v0 from the reconstruction, summed over units, batch mean.
+  loss = -sum(v0[n][i] * math.log(v1[n][i]) + (1 - v0[n][i]) * math.log(1 - v1[n][i])
+              for n in range(B) for i in range(nv)) / B
+  assert hs != [[1.0] * nh] * B and hs != [[0.0] * nh] * B  # the draws do decide something
+
+  params = {"kernel": jnp.asarray(W, jnp.float32), "bias": jnp.asarray(b, jnp.float32),
+            "bias_visible": jnp.asarray(c, jnp.float32)}
+  grads, got_loss = rbm.cd_gradients(params, jnp.asarray(v0, jnp.float32),
+                                     jnp.asarray([u], jnp.float32))
+  np.testing.assert_allclose(grads["kernel"], dW, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(grads["bias"], db, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(grads["bias_visible"], dc, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(float(got_loss), loss, rtol=1e-5)
+
+
+def test_cd_k_runs_k_gibbs_steps():
+  """CD-2 differs from CD-1 on the same first draws (a second sampling step happens)."""
+  key = jax.random.key(1)
+  params = rbm.init_params(key, 5, 4, std=0.5)
+  v0 = jax.random.uniform(jax.random.key(2), (6, 5))
+  u = jax.random.uniform(jax.random.key(3), (2, 6, 4))
+  g1, _ = rbm.cd_gradients(params, v0, u[:1])
+  g2, _ = rbm.cd_gradients(params, v0, u)
+  assert not np.allclose(g1["kernel"], g2["kernel"])
+
+
+def test_rbm_reconstruction_loss_falls():
+  x = jnp.asarray(toy_splits()["train"][0])
+  spec = rbm.RBMSpec(36, 16)
+  tx = pt.make_optimizer("sgd")
+  p = pt.init_layer(spec, 0, 0)
+  s = pt.init_opt_state(tx, p, 0.1)
+  epoch = pt.compiled_pretrain_epoch(spec, tx, 10)
+  means = []
+  for e in range(8):
+    p, s, losses = epoch(p, s, x, jnp.int32(0), jnp.int32(0), jnp.int32(e), jnp.float32(0.0))
+    means.append(float(losses.mean()))
+  assert means[-1] < 0.95 * means[0], means
+
+
+TINY_DBN = C.TrainConfig(dataset="toy", hidden=(16, 8), pretrain_epochs=4, finetune_epochs=10,
+                         batch_size=10, pretraining="rbm", pretrain_lr=0.1, patience=10)
+
+
+def test_dbn_trains_end_to_end_and_beats_chance(tmp_path):
+  r = E.train_and_evaluate(TINY_DBN, str(tmp_path), splits=toy_splits())
+  assert r["test_error_pct"] < 15.0, r  # chance is 50%
+  assert r["config"]["pretraining"] == "rbm"
+  assert (tmp_path / "filters.png").stat().st_size > 0
+  assert (tmp_path / "reconstructions.png").stat().st_size > 0
+
+
+def test_pretraining_objective_changes_the_starting_point():
+  """rbm, denoising and none start fine-tuning from different weights; none pretrains nothing."""
+  seen = []
+  for pre in ("rbm", "denoising", "none"):
+    cfg = TINY_DBN.replace(pretraining=pre, finetune_epochs=1, patience=1, level=0.2)
+    r = E.train_and_evaluate(cfg, None, splits=toy_splits())
+    seen.append(r["valid_xent"])
+  assert len(set(seen)) == 3, seen
+  assert pt.layer_objectives("none", 36, (16, 8)) == []
+  assert [o.name for o in pt.layer_objectives("rbm", 36, (16, 8))] == ["rbm", "rbm"]
+  assert [(o.n_in, o.n_hidden) for o in pt.layer_objectives("rbm", 36, (16, 8))] == [(36, 16),
+                                                                                      (16, 8)]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(pretraining="boltzmann"), "--pretraining='boltzmann'"),
+    (dict(pretraining="rbm", activation="relu"), "--activation='relu' with --pretraining=rbm"),
+    (dict(cd_steps=0), "--cd_steps=0"),
+])
+def test_bad_pretraining_settings_are_one_line(bad, message):
+  with pytest.raises(C.ConfigError, match=message.replace("(", r"\(")) as e:
+    C.validate(TINY_DBN.replace(**bad))
+  assert "\n" not in str(e.value)

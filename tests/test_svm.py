@@ -1,0 +1,71 @@
+"""sdae.svm: libsvm's predictions from matrix products, the selection protocol, resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sdae import svm
+from helpers import toy_splits
+
+
+def _blobs(n, n_classes, d=12, seed=0):
+  rng = np.random.default_rng(seed)
+  y = rng.integers(0, n_classes, n)
+  x = rng.random((n, d)) * 0.8
+  x[np.arange(n), y] += 0.6  # class k lights feature k
+  return x.astype(np.float32), y.astype(np.int32)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+def test_predict_equals_libsvm(n_classes):
+  x, y = _blobs(500, n_classes)
+  model = svm.fit(x[:300], y[:300], C=3.0, gamma=0.2)
+  ours, theirs = svm.predict(model, x[300:]), model.predict(np.asarray(x[300:], np.float64))
+  np.testing.assert_array_equal(ours, theirs)
+  assert 0 < np.mean(ours != y[300:]) < 0.5  # a real task: neither trivial nor chance
+  # Decision values: scikit-learn's own, pair by pair (its sign convention is libsvm's for
+  # several classes and flipped for two).
+  d = svm.decision_values(model, x[300:])
+  sk = model.decision_function(np.asarray(x[300:], np.float64)) if n_classes == 2 else None
+  if n_classes == 2:
+    np.testing.assert_allclose(d[:, 0], -sk, rtol=1e-6, atol=1e-9)
+  else:
+    model.decision_function_shape = "ovo"
+    np.testing.assert_allclose(d, model.decision_function(np.asarray(x[300:], np.float64)),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_margin_prefers_the_better_separating_model():
+  x, y = _blobs(400, 3)
+  good = svm.fit(x[:300], y[:300], C=10.0, gamma=0.2)
+  weak = svm.fit(x[:300], y[:300], C=0.01, gamma=0.2)
+  assert svm.mean_margin(good, x[300:], y[300:]) > svm.mean_margin(weak, x[300:], y[300:])
+
+
+def test_select_and_test_protocol_and_resume(tmp_path, monkeypatch):
+  splits = toy_splits()
+  grid = svm.SVMGrid((0.1, 10.0), (1.0, 4.0))
+  res = svm.select_and_test(splits, grid, str(tmp_path))
+  assert len(res["grid"]) == 4
+  best = min(res["grid"], key=lambda r: (r["valid_error_pct"], -r["valid_margin"]))
+  assert res["chosen"]["C"] == best["C"] and res["chosen"]["gamma_factor"] == best["gamma_factor"]
+  assert res["valid_error_pct"] == best["valid_error_pct"]
+  assert res["test_error_pct"] < 10 and res["chosen"]["retrained_on_valid"]
+  saved = json.loads((tmp_path / "svm_grid.json").read_text())
+  assert [(r["C"], r["gamma_factor"]) for r in saved] == grid.points()
+  assert svm.finished(str(tmp_path), grid)["test_error_pct"] == res["test_error_pct"]
+  assert svm.finished(str(tmp_path), svm.SVMGrid((1.0,), (1.0,))) is None
+  # A rerun fits only the final model: every grid point is read back.
+  fits = []
+  real = svm.fit
+  monkeypatch.setattr(svm, "fit", lambda *a, **k: (fits.append(a[2:]), real(*a, **k))[1])
+  again = svm.select_and_test(splits, grid, str(tmp_path))
+  assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
+
+
+def test_no_validation_split_is_refused():
+  s = toy_splits()
+  s["valid"] = (s["valid"][0][:0], s["valid"][1][:0])
+  with pytest.raises(ValueError, match="needs a validation split"):
+    svm.select_and_test(s, svm.SVMGrid((1.0,), (1.0,)))
