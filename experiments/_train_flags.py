@@ -26,6 +26,10 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   flags.DEFINE_string("workdir", None, "Output folder; rerun with the same one to resume.", **d)
   flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see sdae/config.py "
                       "PRESETS and experiments/presets.py TRAIN_PRESETS.", **d)
+  flags.DEFINE_string("pretraining", None, "Greedy layer objective: denoising (stacked dAs; "
+                      "level 0: plain autoencoders), rbm (a deep belief network, CD-k), none.",
+                      **d)
+  flags.DEFINE_integer("cd_steps", None, "k of CD-k (--pretraining=rbm).", **d)
   flags.DEFINE_list("hidden", None, "Hidden layer sizes, e.g. 1000,1000,1000.", **d)
   flags.DEFINE_string("corruption", None, "Corruption: masking, gaussian, salt_pepper, ...",
                       **d)
@@ -61,7 +65,7 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   return fv
 
 
-SCALARS = ("corruption", "level", "pretrain_epochs", "finetune_epochs", "batch_size",
+SCALARS = ("pretraining", "cd_steps", "corruption", "level", "pretrain_epochs", "finetune_epochs", "batch_size",
            "finetune_batch_size",
            "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
            "patience", "precision", "n_train", "data_source", "data_dir", "cache_dir",

@@ -73,6 +73,19 @@ def test_select_picks_lowest_validation_error_ties_to_first():
     S.select(rows[3:])
 
 
+def test_select_breaks_validation_ties_on_cross_entropy_not_order():
+  """The rect row's case: two levels with the same validation errors; the lower mean
+  validation cross-entropy wins, whichever comes first, and the test error plays no part."""
+  rows = [{"level": 0.4, "valid_error_pct": 1.5, "valid_xent": 0.061, "test_error_pct": 1.0},
+          {"level": 0.6, "valid_error_pct": 1.5, "valid_xent": 0.048, "test_error_pct": 9.0},
+          {"level": 0.1, "valid_error_pct": 2.0, "valid_xent": 0.010, "test_error_pct": 0.5}]
+  assert S.select(rows)["level"] == 0.6
+  assert S.select(rows[::-1])["level"] == 0.6
+  # A row without the finer measure (an older results file) loses a tie to one with it.
+  rows[1] = dict(rows[1], valid_xent=None)
+  assert S.select(rows)["level"] == 0.4
+
+
 def test_summary_over_seeds():
   rows = [{"level": 0.1, "seed": s, "valid_error_pct": v, "test_error_pct": t,
            "test_ci95_pct": 0.3} for s, v, t in ((0, 2.0, 3.0), (1, 4.0, 5.0))]
