@@ -28,6 +28,18 @@ Budgets for ``experiments.reproduce_table --budget=NAME``:
   more epochs). Far from the paper's training length: expect worse errors.
 - ``test`` (hidden; for the tests): 2 tiny layers, 2 levels, 2 + 3 epochs.
 
+Each column of Table 3 (``--methods``) has a grid of its own, built on the budget's base
+configuration (same layer sizes, epochs, minibatches and fine-tuning):
+
+- ``sda3``: the budget's noise levels above 0 (the paper's SdA-3 column always reports one).
+- ``sae3``: noise level 0 (plain autoencoders), pretraining learning rate in {lr/2, lr} (lr: the
+  preset's; the paper budget: its own lr grid), so it is chosen on validation like the others.
+- ``dbn3`` / ``dbn1``: RBMs by CD-1 (``--pretraining=rbm``) with learning rates ``RBM_LRS``;
+  DBN-1 is one layer of 1000 units (paper budget: 1000, 2000 or 3000).
+- ``mlp3`` (not in the paper's table): no pretraining, the preset's fine-tuning.
+- ``svm_rbf``: ``SVM_GRIDS``, C and gamma (as multiples of the data's scale) on a log grid,
+  retrained on train + valid; MNIST's cpu and quick budgets fit one pair on the training split.
+
 ``TRAIN_PRESETS`` names single-model configurations for ``experiments.train --preset=NAME``:
 ``<dataset>_quick``, ``<dataset>_cpu`` and ``<dataset>_paper`` are the base configuration of that
 budget's grid at the paper's chosen level; ``mnist_filters`` is the short one-layer run whose
