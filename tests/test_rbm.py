@@ -112,3 +112,36 @@ def test_bad_pretraining_settings_are_one_line(bad, message):
   with pytest.raises(C.ConfigError, match=message.replace("(", r"\(")) as e:
     C.validate(TINY_DBN.replace(**bad))
   assert "\n" not in str(e.value)
+
+
+def test_dbn_resumes_bit_for_bit(tmp_path, monkeypatch):
+  """Killed in the second RBM's pretraining and again in fine-tuning, the DBN ends as the run
+  that was never interrupted (its validation cross-entropy, a float, to the last bit)."""
+  from helpers import count_epochs
+  cfg = TINY_DBN.replace(checkpoint_every_secs=0.0, finetune_epochs=4, patience=4)
+  ref = E.train_and_evaluate(cfg, str(tmp_path / "ref"), splits=toy_splits(), write_images=False)
+  for stop_after in (6, 2):
+    count_epochs(monkeypatch, stop_after)
+    with pytest.raises(KeyboardInterrupt):
+      E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
+    monkeypatch.undo()
+  out = E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
+  for k in ("test_error_pct", "valid_error_pct", "best_epoch", "valid_xent"):
+    assert out[k] == ref[k], k
+
+
+def test_dbn_members_equal_models_trained_one_by_one():
+  """A DBN grid over learning rates and seeds, trained as members, equals each model alone."""
+  cfg = TINY_DBN.replace(finetune_epochs=3, patience=3)
+  plrs, seeds = [0.05, 0.1, 0.1], [0, 0, 1]
+  members = E.Members(seeds=seeds, levels=[[0.0, 0.0]] * 3, pretrain_lr=plrs,
+                      finetune_lr=[0.1] * 3)
+  many = E.train_and_evaluate(cfg, None, splits=toy_splits(), members=members)
+  xents = set()
+  for m, lr, s in zip(many["members"], plrs, seeds):
+    one = E.train_and_evaluate(cfg.replace(pretrain_lr=lr, seed=s), None, splits=toy_splits())
+    assert m["valid_xent"] == pytest.approx(one["valid_xent"], rel=1e-6)
+    assert round(m["valid_error_pct"], 4) == one["valid_error_pct"]
+    assert m["best_epoch"] == one["best_epoch"]
+    xents.add(m["valid_xent"])
+  assert len(xents) == 3  # the members did differ
