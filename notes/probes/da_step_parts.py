@@ -1,5 +1,5 @@
 """Where a dA step's time goes on this CPU: the probe behind notes/perf.md, "The tied weight
-gradient as one product, and the reconstruction loss" (fourth session, 2026-11-29).
+gradient as one product" and "The reconstruction loss".
 
     python notes/probes/da_step_parts.py [--batches=2,5,10,20,32,50,64,100,128]
 
