@@ -17,11 +17,11 @@ Budgets for ``experiments.reproduce_table --budget=NAME``:
   fine-tuning uses minibatches of 100 at learning rate 0.5 (pretraining keeps the preset's
   minibatch of 20): on MNIST that reaches the validation error of minibatch 20 at 0.1 to within
   0.05 points in about half the time per epoch, and on mnist_basic its validation error is lower
-  (BUILD_NOTES.md). Those sets also run all their fine-tuning epochs (patience = the epoch count)
+  (notes/experiments.md, "The cpu budget"). Those sets also run all their fine-tuning epochs (patience = the epoch count)
   and keep the best validation epoch's parameters: the Theano patience rule stopped them at twice
   the best epoch on validation curves that move by 0.5 points from epoch to epoch, and on
   mnist_basic the full run found lower validation (and test) error for both levels
-  (BUILD_NOTES.md). About 2 minutes per model for the 10000-example sets on a 2-core CPU (4 with
+  (notes/experiments.md). About 2 minutes per model for the 10000-example sets on a 2-core CPU (4 with
   60 pretraining epochs: bg-rand, rect-img).
 - ``quick``: SdA-3 of 1000 units, 3 or 4 masking levels, one learning rate pair, a few epochs: a
   few minutes per dataset on a 2-core CPU (the rectangles set is small, so it gets 4 levels and

@@ -81,29 +81,28 @@ OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1
 # run fits the time budgets in BUILD_NOTES.md on a 2-core CPU.
 PRESETS: dict[str, dict[str, Any]] = {
     # MNIST: the baselines' SdA-3 (masking 0.25, minibatch 20, lr 0.05 for pretraining), with
-    # fine-tuning at minibatch 50 and lr 0.25: the validation error of minibatch 20 at lr 0.1
-    # (1.45%) in 12 rather than 19 minutes on a 2-core CPU (BUILD_NOTES.md). 90 fine-tuning epochs,
-    # chosen on the validation curve of the 100-epoch run (best 1.44% at epoch 82, no later epoch
-    # below 1.45): the same model in 9.6 rather than 10.15 minutes.
+    # fine-tuning at minibatch 50 and lr 0.25, which reaches the validation error of minibatch 20
+    # at lr 0.1 in two thirds of the time; 90 fine-tuning epochs, chosen on the validation curve
+    # of a 100-epoch run (best at epoch 82). notes/experiments.md, "MNIST".
     "mnist": dict(level=0.25, pretrain_epochs=15, finetune_epochs=90, batch_size=20,
                   finetune_batch_size=50, pretrain_lr=0.05, finetune_lr=0.25),
     "mnist_basic": dict(level=0.10, pretrain_epochs=30, finetune_epochs=100),
     "mnist_rot": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
     # bg-rand: 60 pretraining epochs at lr 0.1, chosen on validation at level 0.4, seed 0, the cpu
-    # budget's fine-tuning: 10.90% against 10.95 (60 epochs, lr 0.05) and 12.25 (30, lr 0.05;
-    # notes/experiments.md, fourth session). mnist_rot did not gain from 60 (11.85 against 11.70).
+    # budget's fine-tuning: 10.90% against 10.95 (60 epochs, lr 0.05) and 12.25 (30, lr 0.05).
+    # mnist_rot did not gain from 60 (11.85 against 11.70). notes/experiments.md, "bg-rand and
+    # rect-img: 60 pretraining epochs at lr 0.1".
     "mnist_bg_rand": dict(level=0.40, pretrain_epochs=60, pretrain_lr=0.1, finetune_epochs=100),
     "mnist_bg_img": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
     "mnist_bg_img_rot": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
     # Regenerated rectangles: level 0.6 chosen on validation (mean of seeds 0 and 1) over levels
     # {0.1, 0.25, 0.4, 0.5, 0.6}, 30 pretraining epochs at lr 0.1 and 150 fine-tuning epochs kept
-    # whole (patience 150: the best validation epoch is kept); see BUILD_NOTES.md. The paper chose
+    # whole (patience 150: the best validation epoch is kept); notes/experiments.md. The paper chose
     # 0.1 on the original files.
     "rectangles": dict(level=0.60, pretrain_epochs=30, finetune_epochs=150, batch_size=20,
                        pretrain_lr=0.1, finetune_lr=0.1, patience=150),
     # rect-img: 60 pretraining epochs at lr 0.1, chosen on validation at level 0.25, seed 0, the
-    # cpu budget's fine-tuning: 25.10% against 26.15 (30 epochs, lr 0.05; notes/experiments.md,
-    # fourth session), as for bg-rand.
+    # cpu budget's fine-tuning: 25.10% against 26.15 (30 epochs, lr 0.05), as for bg-rand.
     "rectangles_images": dict(level=0.25, pretrain_epochs=60, pretrain_lr=0.1,
                               finetune_epochs=100),
     "convex": dict(level=0.10, pretrain_epochs=30, finetune_epochs=100),
