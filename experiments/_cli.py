@@ -47,8 +47,7 @@ def cpu_device_count() -> int:
 
   One XLA:CPU device per core lets a sweep's member axis be split over the cores (each core
   trains its share of the members concurrently, their weights in its own cache): 1.34x the
-  8-model minibatch-20 sweep on the 2-core box (notes/perf.md, "Masking noise, one CPU device
-  per core, ..."). A single model still runs on device 0 and its products still use every core.
+  8-model minibatch-20 sweep on the 2-core box (notes/perf.md, "One CPU device per core"). A single model still runs on device 0 and its products still use every core.
   """
   raw = os.environ.get("SDAE_CPU_DEVICES", "").strip()
   if raw:

@@ -24,7 +24,7 @@ Range checks happen at the boundary (``validate``), never inside jitted code.
 The Bernoulli draws of masking, salt-and-pepper and erasure come from ``bernoulli`` below
 (Threefry-2x32, two words per hash, 24-bit thresholds), not ``jax.random.bernoulli``: the same
 role and resolution at a tenth of the cost on CPU, where ``jax.random`` made the masking noise
-13% of a minibatch-128 dA step (notes/perf.md, "Masking noise, one CPU device per core, ..." and
+13% of a minibatch-128 dA step (notes/perf.md, "Masking noise" and
 "Threefry as one fused loop").
 """
 
