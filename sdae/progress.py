@@ -249,9 +249,13 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
            f"{config.activation}, {loss}, {config.optimizer}")
   if members is not None:
     per_model = sorted({tuple(map(float, l)) for l in members.levels})
-    lv = "; ".join(_levels_text(l) if len(set(l)) > 1 else f"{l[0]:g}" for l in per_model)
-    corruption = (f"{config.corruption}, levels {lv} ({len(members)} models, seeds "
-                  f"{_levels_text(sorted(set(map(int, members.seeds))))})")
+    if all(len(set(l)) == 1 for l in per_model):  # one level for every layer of a model
+      lv = _levels_text([l[0] for l in per_model])
+    else:
+      lv = "; ".join(f"({_levels_text(l)})" for l in per_model)
+    seeds = sorted(set(map(int, members.seeds)))
+    corruption = (f"{config.corruption}, levels {lv} ({len(members)} models, "
+                  f"seed{'s' * (len(seeds) > 1)} {_levels_text(seeds)})")
   else:
     lv = config.levels()
     corruption = (f"{config.corruption} {lv[0]:g}" if len(set(lv)) == 1
@@ -259,7 +263,8 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   ft_batch = config.finetune_batch_size or config.batch_size
   training = (f"pretrain {config.pretrain_epochs} epochs per layer (minibatch "
               f"{config.batch_size}, lr {config.pretrain_lr:g}); fine-tune at most "
-              f"{config.finetune_epochs} epochs (minibatch {ft_batch}, lr "
+              f"{config.finetune_epochs} epoch{'s' * (config.finetune_epochs != 1)} (minibatch "
+              f"{ft_batch}, lr "
               f"{config.finetune_lr:g}, early stopping)")
   n_train = f"{sizes[0]}" + (f" (first {config.n_train})" if config.n_train else "")
   fields = {

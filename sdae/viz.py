@@ -99,6 +99,13 @@ def tile_images(images: np.ndarray, image_shape: tuple[int, int] | None = None,
 # --- writing -----------------------------------------------------------------------------------
 
 
+def _file_mode() -> int:
+  """The mode ``open()`` would give a new file (0666 less the umask): mkstemp's is 0600."""
+  umask = os.umask(0)
+  os.umask(umask)
+  return 0o666 & ~umask
+
+
 def _atomic(path: str, write) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
@@ -106,6 +113,7 @@ def _atomic(path: str, write) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       write(f)
+    os.chmod(tmp, _file_mode())  # pictures are for sharing, like any file the user writes
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -75,6 +75,9 @@ def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
   pdf = (tmp_path / "filters.pdf").read_bytes()
   assert pdf[:4] == b"%PDF" and len(pdf) > 5000
   assert sorted(os.listdir(tmp_path)) == ["filters.pdf", "filters.png"]  # no temporaries
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_level_text():
