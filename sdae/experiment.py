@@ -261,7 +261,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   prog = progress_lib.Progress(enabled=None if distributed.is_writer() else False)
   prog.header(progress_lib.run_header(
       config, data_source=data_source,
-      sizes=(n, len(splits["valid"][1]), len(splits["test"][1])), n_in=d, n_classes=n_classes,
+      sizes=tuple(len(splits[k][1]) for k in ("train", "valid", "test")), n_in=d,
+      n_classes=n_classes,
       members=members, device=_device_text(mesh), workdir=workdir))
 
   # ---- state, fresh or restored ----

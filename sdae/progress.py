@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import sys
 import time
 from typing import Any, Callable, Mapping, Sequence, TextIO
@@ -123,7 +124,10 @@ class Progress:
   def _rewrite(self, text: str) -> None:
     if not self.enabled:
       return
-    self.stream.write("\r" + text + "\x1b[K")
+    # A line wider than the terminal wraps, and the carriage return would then rewrite only its
+    # last row: cut it to the width.
+    width = shutil.get_terminal_size((200, 24)).columns
+    self.stream.write("\r" + text[:max(width - 1, 20)] + "\x1b[K")
     self.stream.flush()
     self._open = True
 
@@ -239,7 +243,7 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
                n_classes: int, members=None, device: str = "",
                workdir: str | None = None) -> dict[str, str]:
   """The header fields of an SdA run (``sdae.config.TrainConfig`` ``config``; ``sizes`` =
-  (train, valid, test) example counts; ``members``: ``sdae.experiment.Members`` or None)."""
+  (train, valid, test) example counts of the splits, before ``config.n_train`` cuts the first; ``members``: ``sdae.experiment.Members`` or None)."""
   source = data_source or "arrays"
   where = f" from {config.data_dir}" if config.data_dir and source == "original" else ""
   layers = "-".join(str(h) for h in (n_in, *config.hidden))
@@ -266,7 +270,8 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
               f"{config.finetune_epochs} epoch{'s' * (config.finetune_epochs != 1)} (minibatch "
               f"{ft_batch}, lr "
               f"{config.finetune_lr:g}, early stopping)")
-  n_train = f"{sizes[0]}" + (f" (first {config.n_train})" if config.n_train else "")
+  n_train = (f"{min(config.n_train, sizes[0])} (the first, of {sizes[0]})"
+             if config.n_train and config.n_train < sizes[0] else f"{sizes[0]}")
   fields = {
       "dataset": f"{config.dataset}, {source} data{where}",
       "examples": f"train {n_train}, valid {sizes[1]}, test {sizes[2]}",

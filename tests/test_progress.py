@@ -144,3 +144,22 @@ def test_driver_header_progress_and_summary(tmp_path, capsys, caplog):
   rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["phase"] for r in rows].count("pretrain") == 4 and rows[-1]["phase"] == "finetune"
   assert len(err.splitlines()) < 30
+
+
+def test_run_header_says_data_sizes_model_and_levels():
+  from sdae import config as C
+  from sdae import experiment as E
+  cfg = C.TrainConfig(dataset="mnist", hidden=(500,), level=0.3, n_train=20000,
+                      data_dir="/data/mnist", finetune_epochs=1)
+  h = P.run_header(cfg, data_source="original", sizes=(50000, 10000, 10000), n_in=784,
+                   n_classes=10, device="cpu (2 devices)")
+  assert h["dataset"] == "mnist, original data from /data/mnist"
+  assert h["examples"] == "train 20000 (the first, of 50000), valid 10000, test 10000"
+  assert h["model"].startswith("784-500 (1 dA layer) + 10-way softmax; tied weights")
+  assert h["corruption"] == "masking 0.3" and "at most 1 epoch (" in h["training"]
+  members = E.Members(seeds=[0, 1, 0, 1], levels=[[0.0], [0.0], [0.3], [0.3]],
+                      pretrain_lr=[0.1] * 4, finetune_lr=[0.1] * 4)
+  h = P.run_header(cfg.replace(n_train=0), data_source="regenerated", sizes=(1, 2, 3), n_in=4,
+                   n_classes=2, members=members)
+  assert h["corruption"] == "masking, levels 0, 0.3 (4 models, seeds 0, 1)"
+  assert h["examples"] == "train 1, valid 2, test 3"
