@@ -20,7 +20,6 @@ in [0, 1]); writes the restored images under the same names:
 
 from __future__ import annotations
 
-import logging
 import types
 from typing import Sequence
 
@@ -108,6 +107,7 @@ def main(argv, f=None):
     raise _cli.UsageError(str(e)) from None
   _cli.setup_jax()
   from sdae import data
+  from sdae.progress import Progress
   name = data.resolve_name(f.dataset.value)
   source = data.pick_source(name, f.data_source.value, f.data_dir.value)
   splits = data.load(name, source=source, data_dir=f.data_dir.value)
@@ -117,12 +117,12 @@ def main(argv, f=None):
     raise _cli.UsageError(str(e)) from None
   r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
                   train_size=f.train_size.value, test_size=f.test_size.value,
-                  log=logging.getLogger("sdae").info)
+                  progress=Progress())
   base = (f", bilinear {r['psnr_baseline_db']:.2f} dB" if r["psnr_baseline_db"] is not None
           else "")
   print(f"PSNR corrupted {r['psnr_corrupted_db']:.2f} dB -> restored "
         f"{r['psnr_restored_db']:.2f} dB{base} ({r['n_test']} test images); "
-        f"wrote {f.workdir.value}/denoise.json")
+        f"wrote {f.workdir.value}/denoise.json, denoise.png (+ .pdf)")
 
 
 def main_args(args: Sequence[str]) -> None:

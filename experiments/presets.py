@@ -42,9 +42,9 @@ configuration (same layer sizes, epochs, minibatches and fine-tuning):
 
 ``TRAIN_PRESETS`` names single-model configurations for ``experiments.train --preset=NAME``:
 ``<dataset>_quick``, ``<dataset>_cpu`` and ``<dataset>_paper`` are the base configuration of that
-budget's grid at the paper's chosen level; ``mnist_filters`` is the short one-layer run whose
-filters show the effect of masking (python -m experiments.sweep --preset=mnist_filters
---levels=0,0.25,0.5 ...).
+budget's grid at the paper's chosen level; ``mnist_tutorial_filters`` (alias ``mnist_filters``)
+is the Theano dA tutorial's one-layer run, whose filters show the effect of masking
+(python -m experiments.sweep --preset=mnist_tutorial_filters --levels=0,0.3 ...).
 """
 
 from __future__ import annotations
@@ -212,11 +212,25 @@ def _train_presets() -> dict[str, dict[str, Any]]:
       d["hidden"] = tuple(d["hidden"])
       d.pop("layer_levels")
       out[f"{ds}_{budget}"] = d
-  out["mnist_filters"] = dict(
-      config_lib.TrainConfig(dataset="mnist", hidden=(1000,), level=0.25, pretrain_epochs=5,
-                             finetune_epochs=1, n_train=20000).to_dict(), hidden=(1000,),
-      layer_levels=None)
+  out[TUTORIAL_FILTERS] = tutorial_filters_config().to_dict() | {"hidden": (500,)}
+  out["mnist_filters"] = out[TUTORIAL_FILTERS]  # the older name: the same run
   return out
+
+
+#: The Theano dA tutorial's run (deeplearning.net/tutorial/dA.html), whose filters at 0% and 30%
+#: masking are the best-known picture of what corruption does to first-layer features.
+TUTORIAL_FILTERS = "mnist_tutorial_filters"
+
+
+def tutorial_filters_config() -> config_lib.TrainConfig:
+  """The tutorial's dA: 784-500, tied weights, sigmoid, cross-entropy, plain SGD at lr 0.1 on
+  minibatches of 20, 15 epochs over all 50000 training digits, masking 0.3 (sweep it with
+  --levels=0,0.3). The tutorial does not fine-tune; one epoch here, because the entry points
+  always fit and evaluate the classifier on top."""
+  return config_lib.TrainConfig(
+      dataset="mnist", hidden=(500,), corruption="masking", level=0.3, tied=True,
+      activation="sigmoid", loss="cross_entropy", optimizer="sgd", pretrain_lr=0.1,
+      batch_size=20, pretrain_epochs=15, n_train=0, finetune_epochs=1, patience=1)
 
 
 #: Single-model presets for ``experiments.train --preset=NAME`` (see the module docstring).

@@ -1,13 +1,17 @@
-r"""Previews a dataset as a PNG grid of examples with their labels.
+r"""Previews a dataset as a grid of examples, each labelled with its class and what it means.
 
     python -m experiments.preview --dataset=rect [--split=train] [--n=100] \
         [--data_source=original|regenerated] [--data_dir=DIR] [--cache_dir=DIR] \
-        [--seed=0] [--out=preview_rect.png]
+        [--seed=0] [--out=preview_rectangles.png]
+
+Writes the PNG (default ``preview_<canonical dataset name>.png`` in the current folder: for
+``--dataset=rect``, ``preview_rectangles.png``) and a PDF beside it. Under each example: its
+label, and for the two-class sets what the label means (rectangles: 0 wide, 1 tall; convex:
+0 non-convex, 1 convex); the MNIST sets' labels are the digits.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 
@@ -22,48 +26,58 @@ _SOURCE = flags.DEFINE_enum("data_source", None, ["original", "regenerated"],
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder holding the published files.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache folder for prepared arrays.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the regenerated set.")
-_OUT = flags.DEFINE_string("out", None, "Output PNG (default preview_<dataset>.png).")
-_SCALE = flags.DEFINE_integer("scale", 2, "Pixels per image pixel.")
+_OUT = flags.DEFINE_string("out", None, "Output PNG (default preview_<canonical dataset "
+                           "name>.png, e.g. preview_rectangles.png for --dataset=rect); a PDF "
+                           "is written beside it.")
+
+# What a label means, where it is not the digit itself (reference/dataset-facts.md: rectangles
+# label 1 is tall, 0 wide; convex label 1 is convex, 0 non-convex).
+LABEL_NAMES: dict[str, dict[int, str]] = {
+    "rectangles": {0: "wide", 1: "tall"},
+    "rectangles_images": {0: "wide", 1: "tall"},
+    "convex": {0: "non-convex", 1: "convex"},
+}
 
 
-def render_grid(x: np.ndarray, y: np.ndarray, scale: int = 2, side: int = 28):
-  """A Pillow image: examples as tiles, each label printed under its tile."""
-  from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
-  n = len(x)
-  cols = max(1, math.ceil(math.sqrt(n)))
-  rows = max(1, math.ceil(n / cols))
-  tile, strip, pad = side * scale, 12, 2
-  w, h = tile + 2 * pad, tile + strip + 2 * pad
-  canvas = Image.new("L", (cols * w, rows * h), 64)
-  draw = ImageDraw.Draw(canvas)
-  for i in range(n):
-    r, c = divmod(i, cols)
-    img = np.clip(np.asarray(x[i], np.float32).reshape(side, side), 0, 1)
-    im = Image.fromarray((img * 255).round().astype(np.uint8)).resize((tile, tile),
-                                                                       Image.NEAREST)
-    canvas.paste(im, (c * w + pad, r * h + pad))
-    draw.text((c * w + pad + 2, r * h + pad + tile), str(int(y[i])), fill=255)
-  return canvas
+def default_out(name: str) -> str:
+  """The PNG written when --out is not given, for the canonical dataset ``name``."""
+  return f"preview_{name}.png"
+
+
+def label_legend(name: str) -> str:
+  """What the labels of dataset ``name`` mean, for the figure's title."""
+  names = LABEL_NAMES.get(name)
+  if names:
+    return "label " + ", ".join(f"{k} = {v}" for k, v in sorted(names.items()))
+  if name.startswith("mnist"):
+    return "label = the digit"
+  return "label = class index"
+
+
+def preview_figure(name: str, x: np.ndarray, y: np.ndarray, split: str, source: str):
+  """The figure: examples ``x`` [n, d] (square images) with labels ``y`` [n]."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  title = (f"{name} ({source} data), {split} split: the first {len(x)} examples\n"
+           f"{label_legend(name)}")
+  return viz.examples_figure(x, y, title=title, label_names=LABEL_NAMES.get(name))
 
 
 def preview(dataset: str, out: str | None = None, split: str = "train", n: int = 100,
             source: str | None = None, data_dir: str | None = None,
-            cache_dir: str | None = None, seed: int = 0, scale: int = 2) -> str:
-  """Loads ``dataset`` and writes the grid PNG; returns its path."""
+            cache_dir: str | None = None, seed: int = 0) -> str:
+  """Loads ``dataset`` and writes the grid (PNG, and a PDF beside it); returns the PNG's path."""
   from sdae import data  # pylint: disable=g-import-not-at-top
-  from sdae.data import cache  # pylint: disable=g-import-not-at-top
+  from sdae import viz  # pylint: disable=g-import-not-at-top
   name = data.resolve_name(dataset)
   if n < 1:
     raise data.DataError(f"--n={n}: need at least one example")
   src = data.pick_source(name, source, data_dir, cache_dir)
   x, y = data.load(name, source=src, data_dir=data_dir, seed=seed, cache_dir=cache_dir)[split]
-  side = int(round(math.sqrt(x.shape[1])))
-  if side * side != x.shape[1]:
+  if viz.square_side(x.shape[1]) is None:
     raise data.DataError(f"{name} has {x.shape[1]} features per example, not a square "
                          f"image; nothing to preview")
-  out = out or f"preview_{name}.png"
-  img = render_grid(x[:n], y[:n], scale, side)
-  cache.atomic_write(os.path.abspath(out), lambda f: img.save(f, format="PNG"))
+  out = out or default_out(name)
+  viz.save_figure(preview_figure(name, x[:n], y[:n], split, src), os.path.abspath(out))
   return out
 
 
@@ -76,7 +90,7 @@ def main(argv):
     return 2
   try:
     path = preview(_DATASET.value, _OUT.value, _SPLIT.value, _N.value, _SOURCE.value,
-                   _DATA_DIR.value, _CACHE_DIR.value, _SEED.value, _SCALE.value)
+                   _DATA_DIR.value, _CACHE_DIR.value, _SEED.value)
   except DataError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -10,7 +10,8 @@ DIR/sweep.json (a list of {"level", "seed", "valid_error_pct", "test_error_pct",
 "test_ci95_pct", "best_epoch", "pretrain_lr", "finetune_lr", "layer_levels"}),
 DIR/sweep_run.json (mode, wall time, config, per-level summary), DIR/sweep.png (validation and
 test error against level, mean over seeds with 95% intervals) and DIR/filters.png (first-layer
-filters of seed 0 at each level, side by side, lowest level left). The models train in
+filters of seed 0 at each level, side by side, lowest level left, each panel titled with its
+level), each figure with a PDF beside it (sweep.pdf, filters.pdf). The models train in
 DIR/members (DIR/one_by_one/NNN_... with --one_by_one); rerun with the same --workdir to resume.
 Every other training flag (experiments.train's) applies to all models.
 
@@ -81,7 +82,7 @@ def main(argv):
           f"valid {r['valid_error_pct']:.2f}% test {r['test_error_pct']:.2f}% "
           f"+- {r['test_ci95_pct']:.2f}")
   print(f"{len(points)} models ({outcome['mode']}) in {outcome['seconds']:.1f}s "
-        f"-> {FLAGS.workdir}/sweep.json, sweep.png, filters.png")
+        f"-> {FLAGS.workdir}/sweep.json, sweep.png, filters.png (+ .pdf)")
 
 
 if __name__ == "__main__":

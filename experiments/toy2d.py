@@ -1,5 +1,5 @@
 r"""The 2-D denoising figure: an MLP R^2 -> R^2 (100 ReLU units) trained on points of a curve
-plus Gaussian noise; writes DIR/toy2d.png (training points and the arrows x -> phi(x)) and
+plus Gaussian noise; writes DIR/toy2d.png and toy2d.pdf (training points and the arrows x -> phi(x)) and
 DIR/toy2d.json (mean distance to the curve of noisy points before and after phi).
 
     python -m experiments.toy2d --workdir=DIR [--shape=spiral|circle] [--sigma=0.1] \

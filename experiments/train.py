@@ -2,17 +2,18 @@
 
     python -m experiments.train --dataset=mnist --workdir=/tmp/sda_mnist --data_dir=../shared/data/mnist
     python -m experiments.train --dataset=rectangles --workdir=/tmp/sda_rect
-    python -m experiments.train --preset=mnist_filters --workdir=/tmp/filters --data_dir=...
+    python -m experiments.train --preset=mnist_tutorial_filters --workdir=/tmp/filters --data_dir=...
 
 Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/config.py PRESETS:
 SdA-3 of 1000 units, masking noise at the paper's level) or to --preset (also the named presets
-of experiments/presets.py). Writes DIR/results.json, filters.png, reconstructions.png,
-metrics.jsonl and checkpoints; rerun with the same --workdir to resume. The flags are defined in
+of experiments/presets.py). Writes DIR/results.json, filters.png, reconstructions.png (each with
+a PDF beside it), metrics.jsonl and checkpoints; rerun with the same --workdir to resume. The flags are defined in
 experiments/_train_flags.py (shared with experiments.sweep and experiments.reproduce_table).
 This file is intentionally short: the logic lives in sdae.experiment.
 """
 
 import math
+import os
 
 from absl import flags
 
@@ -51,9 +52,12 @@ def main(argv):
                               devices=jax.local_devices())
   results = experiment.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite,
                                           mesh=mesh)
+  pictures = [n for n in ("filters.png", "reconstructions.png")  # square images only
+              if os.path.exists(os.path.join(FLAGS.workdir, n))]
   print(f"test error {results['test_error_pct']:.2f}% +- {results['test_ci95_pct']:.2f} "
         f"(valid {results['valid_error_pct']:.2f}%, {results['data_source']} data) -> "
-        f"{FLAGS.workdir}/results.json")
+        f"{FLAGS.workdir}/results.json"
+        + (f"; pictures {', '.join(pictures)} (+ .pdf)" if pictures else ""))
 
 
 if __name__ == "__main__":

@@ -370,7 +370,7 @@ class TrainResult:
 def fit(model: nn.Module, x_train, pair_fn: PairFn, loss: Callable[[Array, Array], Array],
         *, key: Array, epochs: int, batch_size: int, lr: float, level=0.0,
         params=None, loop: str = "auto",
-        log: Callable[[str], None] | None = None) -> TrainResult:
+        log: Callable[[str], None] | None = None, progress=None) -> TrainResult:
   """Trains ``model`` (pre-activation output ``model.apply(v, x, logits=True)``) with Adam.
 
   ``pair_fn(key, x, level) -> (input, target)`` makes each minibatch; ``loss(z, target)``
@@ -385,6 +385,9 @@ def fit(model: nn.Module, x_train, pair_fn: PairFn, loss: Callable[[Array, Array
   convolutions inside a while loop (a rolled ``lax.scan``) about 5x slower than the same step
   at top level (measured: 7.3 s vs 1.4 s per step of the 16-channel conv model, batch 64), and
   unrolling the scan makes compilation grow with the number of steps.
+
+  ``log`` gets one line per epoch; ``progress`` (an ``sdae.progress.Progress``) shows the epochs
+  as one phase, with an ETA from the epochs after the first (which includes compilation).
   """
   x_train = jnp.asarray(x_train, jnp.float32)
   n = x_train.shape[0]
@@ -448,11 +451,18 @@ def fit(model: nn.Module, x_train, pair_fn: PairFn, loss: Callable[[Array, Array
   losses = []
   start = time.perf_counter()
   for epoch in range(epochs):
+    t0 = time.perf_counter()
     params, opt_state, value = train_epoch(params, opt_state, x_train, epoch, level)
-    losses.append(float(value))
+    losses.append(float(value))  # waits for the epoch: dt is its time
+    dt = time.perf_counter() - t0
+    if progress is not None:
+      progress.epoch("train denoiser", epoch + 1, epochs, seconds=dt,
+                     examples_per_s=steps * batch_size / dt, loss=losses[-1])
     if log:
-      log(f"epoch {epoch + 1}/{epochs}: train loss {losses[-1]:.5f} "
-          f"({time.perf_counter() - start:.1f} s)")
+      log(f"epoch {epoch + 1}/{epochs}: train loss {losses[-1]:.5f} ({dt:.1f} s this epoch, "
+          f"{time.perf_counter() - start:.1f} s since the start)")
+  if progress is not None:
+    progress.end_phase()
   return TrainResult(params=params, losses=np.asarray(losses),
                      seconds=time.perf_counter() - start)
 
@@ -530,7 +540,8 @@ def evaluate(model: nn.Module, params, config: DenoiseConfig, x_test, key: Array
   return out
 
 
-def train_denoiser(config: DenoiseConfig, x_train, *, log=None) -> tuple[nn.Module, TrainResult]:
+def train_denoiser(config: DenoiseConfig, x_train, *, log=None,
+                   progress=None) -> tuple[nn.Module, TrainResult]:
   """Trains the denoiser a (validated) config describes on clean images ``x_train``."""
   c = validate(config)
   mc = c.model_config()
@@ -539,7 +550,7 @@ def train_denoiser(config: DenoiseConfig, x_train, *, log=None) -> tuple[nn.Modu
   result = fit(model, x, make_pair_fn(c.mode, c.corruption),
                lambda z, t: loss_fn(c.loss, z, t, c.output),
                key=jax.random.key(c.seed), epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
-               level=c.level or 0.0, log=log)
+               level=c.level or 0.0, log=log, progress=progress)
   return model, result
 
 
@@ -743,16 +754,16 @@ def check_splits(splits: dict, side: int, dataset: str = "dataset") -> None:
 
 def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str = "unknown",
         dataset: str = "unknown", train_size: int = 0, test_size: int = 0,
-        log: Callable[[str], None] | None = None) -> dict:
+        log: Callable[[str], None] | None = None, progress=None) -> dict:
   """Trains a denoiser on ``splits["train"][0]``, evaluates it on ``splits["test"][0]``.
 
   Writes (each atomically) ``workdir/denoiser.msgpack`` + ``denoiser.json`` (the trained model,
   for ``restore_images``), ``workdir/denoise.png`` (rows original / corrupted / restored for the
   first 36 test images, in bands of 12) and last ``workdir/denoise.json`` (the figures of
   ``evaluate``, the resolved config, timings). ``train_size`` / ``test_size`` > 0 keep the
-  first examples only. Returns the results dict.
+  first examples only. ``progress`` (an ``sdae.progress.Progress``) gets a header, the training
+  epochs and a closing summary. Returns the results dict.
   """
-  from sdae import viz
   c = validate(config)
   start = time.perf_counter()
   x_train = np.asarray(splits["train"][0], np.float32)
@@ -762,7 +773,9 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
   if test_size:
     x_test = x_test[:test_size]
   check_splits(splits, c.side, dataset)
-  model, result = train_denoiser(c, x_train, log=log)
+  if progress is not None:
+    progress.header(_header(c, dataset, data_source, len(x_train), len(x_test), workdir))
+  model, result = train_denoiser(c, x_train, log=log, progress=progress)
   t_train = time.perf_counter() - start
   metrics = evaluate(model, result.params, c, x_test, eval_key(c.seed))
   images = metrics.pop("images")
@@ -771,8 +784,7 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
   save_denoiser(workdir, mc, result.params,
                 {"mode": c.mode, "corruption": c.corruption, "level": c.level,
                  "dataset": dataset})
-  viz.save_blocks([images["clean"][:N_SHOWN], images["corrupted"][:N_SHOWN],
-                   images["restored"][:N_SHOWN]], os.path.join(workdir, FIGURE_FILE), cols=12)
+  pictures = save_figure(c, images, metrics, os.path.join(workdir, FIGURE_FILE), dataset)
   results = {
       **metrics,
       "dataset": dataset,
@@ -786,4 +798,69 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
       "device": jax.devices()[0].platform,
   }
   atomic_write_json(os.path.join(workdir, RESULTS_FILE), results)
+  if progress is not None:
+    from sdae.progress import format_seconds  # pylint: disable=g-import-not-at-top
+    progress.summary(
+        f"done in {format_seconds(t_total)}: PSNR {results['psnr_corrupted_db']:.2f} dB corrupted -> "
+        f"{results['psnr_restored_db']:.2f} dB restored ({results['n_test']} test images)",
+        {"results": [os.path.join(workdir, RESULTS_FILE)], "pictures": pictures,
+         "denoiser": [os.path.join(workdir, PARAMS_FILE), os.path.join(workdir, CONFIG_FILE)]})
   return results
+
+
+def corruption_text(config: DenoiseConfig) -> str:
+  """What corrupts the inputs: ``'gaussian σ=0.5'``, ``'2x average pool (14x14 input)'``."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  c = config.resolved()
+  if c.mode == "superres":
+    side = c.side // SUPERRES_FACTOR
+    return f"{SUPERRES_FACTOR}x average pool ({side}x{side} input)"
+  return viz.level_text(c.corruption, c.level)
+
+
+def figure_title(config: DenoiseConfig, metrics: dict, dataset: str = "") -> str:
+  """The title of ``denoise.png``: data, corruption, mode, model; PSNR of the corrupted and the
+  restored test images (and the bilinear baseline); classifier accuracies on clean, corrupted and
+  restored images where ``metrics`` has them (``accuracy_clean`` etc., fractions or percents)."""
+  c = config.resolved()
+  head = (f"{dataset + ': ' if dataset else ''}{corruption_text(c)}, {c.mode} targets, "
+          f"{c.model} model")
+  psnr = (f"PSNR on {metrics.get('n_test', '?')} test images: corrupted "
+          f"{metrics['psnr_corrupted_db']:.2f} dB, restored {metrics['psnr_restored_db']:.2f} dB")
+  if metrics.get("psnr_baseline_db") is not None:
+    psnr += f", {metrics.get('baseline') or 'baseline'} {metrics['psnr_baseline_db']:.2f} dB"
+  lines = [head, psnr]
+  acc = [(k[len("accuracy_"):], float(metrics[k])) for k in
+         ("accuracy_clean", "accuracy_corrupted", "accuracy_restored")
+         if metrics.get(k) is not None]
+  if acc:
+    lines.append("classifier accuracy: " + ", ".join(
+        f"{name} {v * 100 if v <= 1 else v:.1f}%" for name, v in acc))
+  return "\n".join(lines)
+
+
+def save_figure(config: DenoiseConfig, images: dict, metrics: dict, path: str,
+                dataset: str = "", n: int = N_SHOWN) -> list[str]:
+  """``denoise.png`` (and its PDF): the first ``n`` test images in bands of 12, rows clean /
+  corrupted / restored, titled by ``figure_title``; returns the paths written."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  rows = [("clean", images["clean"][:n]),
+          (f"corrupted\n({corruption_text(config)})", images["corrupted"][:n]),
+          ("restored", images["restored"][:n])]
+  return viz.save_rows(rows, path, figure_title(config, metrics, dataset), cols=12)
+
+
+def _header(c: DenoiseConfig, dataset: str, data_source: str, n_train: int, n_test: int,
+            workdir: str) -> dict[str, str]:
+  hidden = ",".join(map(str, c.hidden))
+  return {
+      "dataset": f"{dataset}, {data_source} data",
+      "examples": f"train {n_train}, test {n_test}",
+      "model": f"{c.model} denoiser ({'channels' if c.model == 'conv' else 'hidden'} {hidden}), "
+               f"{c.output} output, {c.loss} loss, Adam lr {c.lr:g}",
+      "corruption": f"{corruption_text(c)}, {c.mode} targets",
+      "training": f"{c.epochs} epochs, minibatch {c.batch_size}, seed {c.seed}",
+      "device": f"{jax.devices()[0].platform} ({jax.device_count()} device"
+                f"{'s' * (jax.device_count() > 1)})",
+      "workdir": workdir,
+  }

@@ -34,6 +34,7 @@ from sdae import faults
 from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
+from sdae import progress as progress_lib
 from sdae.experiment_errors import DivergenceError, RunError
 
 log = logging.getLogger("sdae")
@@ -263,6 +264,12 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                                          every_secs=config.checkpoint_every_secs)
   metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl")
                        if workdir and distributed.is_writer() else None)
+  prog = progress_lib.Progress(enabled=None if distributed.is_writer() else False)
+  prog.header(progress_lib.run_header(
+      config, data_source=data_source,
+      sizes=tuple(len(splits[k][1]) for k in ("train", "valid", "test")), n_in=d,
+      n_classes=n_classes,
+      members=members, device=_device_text(mesh), workdir=workdir))
 
   # ---- state, fresh or restored ----
   phase, layer, epoch = "pretrain", 0, 0
@@ -303,7 +310,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       ft_params, ft_opt, es = place((ckpt_lib.unflatten(like_p, arrays, "ft"),
                                      ckpt_lib.unflatten(like_o, arrays, "opt"),
                                      ckpt_lib.unflatten(like_es, arrays, "es")), mesh)
-    log.info("resumed from checkpoint: phase %s, layer %d, epoch %d", phase, layer, epoch)
+    prog.message(f"resumed from checkpoint: phase {phase}, layer {layer + 1}, epoch {epoch}")
 
   def save(force: bool, step: int) -> None:
     # Every process decides alike (due() is process 0's clock) and saves the whole state
@@ -355,23 +362,22 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         mean_loss = losses.mean(axis=-1)
         epoch += 1
         seconds["pretrain"] += dt
-        left = (n_pretrained - layer - 1) * pre_epochs + (pre_epochs - epoch)
-        log.info("pretrain layer %d/%d epoch %d/%d loss %s  %.0f ex/s  pretraining ETA %.0fs",
-                     layer + 1, n_pretrained, epoch, pre_epochs, np.round(mean_loss, 3),
-                     examples_per_epoch / dt, left * dt)
+        prog.epoch(f"pretrain layer {layer + 1}/{n_pretrained}", epoch, pre_epochs, seconds=dt,
+                   examples_per_s=examples_per_epoch / dt, loss=mean_loss)
         metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
                       examples_per_s=examples_per_epoch / dt, seconds=dt)
         faults.maybe_fail("epoch_end")
         if epoch < pre_epochs:
           save(False, layer * pre_epochs + epoch)
       done_layers.append(cur_params)
+      prog.end_phase()
       cur_params = cur_opt = None
       layer, epoch = layer + 1, 0
       save(True, layer * pre_epochs)  # every layer boundary
       faults.maybe_fail("layer_end")
     del codes
     phase, epoch = "finetune", 0
-    log.info("pretraining done in %.1fs", time.monotonic() - t_phase)
+    prog.message(f"pretraining done in {progress_lib.format_seconds(time.monotonic() - t_phase)}")
 
   # ---- supervised fine-tuning with early stopping ----
   x_valid, y_valid = data["valid"]
@@ -405,10 +411,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
     # At most: early stopping may end the run before finetune_epochs.
-    log.info("finetune epoch %d/%d loss %s valid error %s%%  best %s%%  %.0f ex/s  "
-             "fine-tuning ETA <= %.0fs", epoch, config.finetune_epochs,
-             np.round(losses.mean(-1), 4), np.round(v, 2), np.round(best_valid * 100, 2),
-             examples_per_epoch / dt, (config.finetune_epochs - epoch) * dt)
+    prog.epoch("finetune", epoch, config.finetune_epochs, seconds=dt, at_most=True,
+               examples_per_s=examples_per_epoch / dt, loss=losses.mean(-1),
+               valid_error_pct=v, best_pct=best_valid * 100)
     metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
                   examples_per_s=examples_per_epoch / dt, seconds=dt)
     faults.maybe_fail("finetune_epoch_end")
@@ -425,6 +430,11 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"], valid_xent))
   test_err, best_epoch = test_err / n_test, best_epoch + 1
   valid_xent = valid_xent * inv_n_valid
+  prog.end_phase(progress_lib.early_stopping_note(
+      epoch, config.finetune_epochs, best_epoch, valid_best * 100,
+      distributed.to_host(es["patience"]), initial_patience=config.patience,
+      patience_increase=config.patience_increase,
+      improvement_threshold=config.improvement_threshold))
   total = seconds["pretrain"] + seconds["finetune"]
   results: dict[str, Any] = {
       "dataset": config.dataset,
@@ -459,35 +469,65 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     results["checkpoint_seconds"] = round(checkpointer.seconds_saving, 3)
     checkpointer.close()
   if workdir is not None:
+    pictures = []
     if write_images and d > 1:
       # With no pretraining, the filters are the fine-tuned first layer's.
       first_layer = done_layers[0] if objectives else best["encoder_0"]
       first_layer, host_levels = distributed.to_host((first_layer, levels))  # all processes
       if distributed.is_writer():
-        write_pictures(workdir, first_layer, objectives[0] if objectives else None,
-                       np.asarray(splits["test"][0][:12], np.float32),
-                       float(host_levels[(0, 0) if many else 0]), many)
+        pictures = write_pictures(workdir, first_layer, objectives[0] if objectives else None,
+                                  np.asarray(splits["test"][0][:12], np.float32),
+                                  float(host_levels[(0, 0) if many else 0]), many,
+                                  dataset=config.dataset)
     faults.maybe_fail("results_write")
     if distributed.is_writer():
       ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
+    if not many:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
+      prog.summary(progress_lib.result_line(results), {
+          "results": [os.path.join(workdir, "results.json")], "pictures": pictures,
+          "metrics": [os.path.join(workdir, "metrics.jsonl")]})
   return results
 
 
+def _device_text(mesh) -> str:
+  """``'cpu (2 devices)'``, ``'gpu NVIDIA H200 (1 device)'``: what the run computes on."""
+  devices = list(mesh.devices.flat) if mesh is not None else jax.devices()
+  kind = getattr(devices[0], "device_kind", "") or ""
+  name = devices[0].platform + (f" {kind}" if kind and kind.lower() != "cpu" else "")
+  return f"{name} ({len(devices)} device{'s' * (len(devices) > 1)})"
+
+
 def write_pictures(workdir: str, first_layer, objective: pt.LayerObjective | None,
-                   x: np.ndarray, level: float, many: bool) -> None:
+                   x: np.ndarray, level: float, many: bool,
+                   dataset: str | None = None) -> list[str]:
   """filters.png (first-layer filters) and, for a pretrained first layer, reconstructions.png
-  (rows: clean, what the layer sees (corrupted for a dA), its reconstruction)."""
+  (rows: clean, corrupted for a dA, reconstructed), each with its PDF; returns the paths
+  written (none when the inputs are not square images). ``objective`` None: no pretraining, the
+  filters are the fine-tuned first layer's."""
   from sdae import viz
-  import math
   if many:
     first_layer = jax.tree.map(lambda a: a[0], first_layer)
-  side = math.isqrt(x.shape[1])
-  if side * side != x.shape[1]:
-    return
-  viz.save_filters(np.asarray(first_layer["kernel"]), os.path.join(workdir, "filters.png"))
+  if viz.square_side(x.shape[1]) is None:
+    return []
+  kernel = np.asarray(first_layer["kernel"])
   if objective is None:
-    return
+    what, shown_level = "no pretraining (fine-tuned weights)", None
+  elif objective.name == "rbm":
+    what, shown_level = f"RBM, CD-{objective.cd_steps}", None
+  else:
+    what, shown_level = objective.corruption, level
+  written = viz.save_filters(kernel, os.path.join(workdir, "filters.png"), corruption=what,
+                             level=shown_level, dataset=dataset)
+  if objective is None:
+    return written
   key = pt.derive_key(0, pt.EVAL)
   seen, rebuilt = objective.reconstruct(first_layer, key, jnp.asarray(x), jnp.float32(level))
-  viz.save_rows([x, np.asarray(seen), np.asarray(rebuilt)],
-                os.path.join(workdir, "reconstructions.png"))
+  label = viz.level_text(what, shown_level)
+  rows = [("clean", x)]
+  if objective.name == "denoising":
+    rows.append((f"corrupted\n({label})", np.asarray(seen)))
+  rows.append(("reconstructed", np.asarray(rebuilt)))
+  title = (f"{dataset + ': ' if dataset else ''}layer 1 reconstructions of test images "
+           f"({kernel.shape[1]} units, {label})")
+  written += viz.save_rows(rows, os.path.join(workdir, "reconstructions.png"), title)
+  return written

@@ -269,12 +269,33 @@ def summarize(rows: Sequence[dict[str, Any]], n_test: int | None = None) -> dict
   return {"levels": levels, "valid": valid, "test": test}
 
 
-def plot(rows: Sequence[dict[str, Any]], path: str, title: str = "") -> None:
-  """``sweep.png``: validation and test error against level (mean over seeds, 95% intervals)."""
+def plot_figure(rows: Sequence[dict[str, Any]], *, dataset: str = "", corruption: str = "masking"):
+  """The figure of ``sweep.png``: validation and test error against level, the mean over seeds
+  with 95% intervals (Student t over seeds; with one seed per level, the test error's binomial
+  interval and no interval on validation)."""
   from sdae import viz  # pylint: disable=g-import-not-at-top
   s = summarize(rows)
-  viz.plot_error_vs_level(s["levels"], {"validation": s["valid"], "test": s["test"]}, path,
-                          title=title)
+  seeds = max(len(rs) for rs in by_level(rows).values())
+  if seeds > 1:
+    bars = f"mean of {seeds} seeds, bars: 95% interval of the mean (t)"
+    series = {f"validation, {bars}": s["valid"], f"test, {bars}": s["test"]}
+    note = None
+  else:
+    series = {"validation (one seed)": s["valid"],
+              "test, bars: 95% binomial interval (one seed)": s["test"]}
+    note = "Each point is one model; model selection uses the validation error only."
+  meaning = viz.LEVEL_MEANING.get(corruption, "level")
+  title = f"{dataset + ': ' if dataset else ''}error against {corruption} level"
+  return viz.error_vs_level_figure(s["levels"], series, title=title,
+                                   xlabel=f"{corruption} level ({meaning})",
+                                   ylabel="classification error (%)", note=note)
+
+
+def plot(rows: Sequence[dict[str, Any]], path: str, *, dataset: str = "",
+         corruption: str = "masking") -> list[str]:
+  """Writes ``plot_figure`` as ``path`` (``sweep.png``) and its PDF; returns the paths."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  return viz.save_figure(plot_figure(rows, dataset=dataset, corruption=corruption), path)
 
 
 # --- first-layer filters per level --------------------------------------------------------------
@@ -302,19 +323,17 @@ def first_layer_kernels(workdir: str) -> np.ndarray:
 
 
 def save_filters_by_level(panels: Sequence[tuple[float, np.ndarray]], path: str,
-                          n: int = 100) -> None:
-  """``filters.png``: for each (level, kernel [n_in, n_hidden]) the first ``n`` filters tiled,
-  panels side by side from the lowest level to the highest (as the paper's figures at 0%, 25%
-  and 50% masking)."""
+                          n: int = 100, *, corruption: str = "masking",
+                          dataset: str | None = None) -> list[str]:
+  """``filters.png`` (and its PDF): for each (level, kernel [n_in, n_hidden]) the first ``n``
+  filters tiled, one panel per level from the lowest to the highest, each titled with its level
+  (as the paper's figures at 0%, 25% and 50% masking). Nothing when the inputs are not square
+  images; returns the paths written."""
   from sdae import viz  # pylint: disable=g-import-not-at-top
-  tiles = []
-  for _, kernel in panels:
-    filters = np.asarray(kernel).T[:n]
-    side = math.isqrt(filters.shape[1])
-    if side * side != filters.shape[1]:
-      return  # not images
-    tiles.append(viz.tile_images(viz.scale_to_unit(filters)))
-  viz.save_side_by_side(tiles, path)
+  if not panels or viz.square_side(np.asarray(panels[0][1]).shape[0]) is None:
+    return []
+  fig = viz.filters_by_level_figure(panels, n, corruption=corruption, dataset=dataset)
+  return viz.save_figure(fig, path)
 
 
 def filter_panels(workdir: str, points: Sequence[Point], one_by_one: bool,
@@ -345,13 +364,15 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
   """
   points = [p.resolved(config) for p in points]
   writer = distributed.is_writer()
+  pictures = []
   if writer:
-    plot(outcome["rows"], os.path.join(workdir, "sweep.png"),
-         title=f"{config.dataset}, {config.corruption}")
+    pictures += plot(outcome["rows"], os.path.join(workdir, "sweep.png"),
+                     dataset=config.dataset, corruption=config.corruption)
   try:
     panels = filter_panels(workdir, points, outcome["mode"] == "one_by_one")
     if writer:
-      save_filters_by_level(panels, os.path.join(workdir, "filters.png"))
+      pictures += save_filters_by_level(panels, os.path.join(workdir, "filters.png"),
+                                        corruption=config.corruption, dataset=config.dataset)
   except FileNotFoundError as e:  # pragma: no cover (a finished run always has its checkpoint)
     log.warning("no filters.png: %s", e)
   if not writer:
@@ -362,3 +383,14 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
               summary=summarize(outcome["rows"]))
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep_run.json"), meta)
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep.json"), outcome["rows"])
+  from sdae import progress  # pylint: disable=g-import-not-at-top
+  best = select(outcome["rows"])
+  progress.Progress().summary(
+      f"sweep done: {len(points)} models ({outcome['mode']}) in "
+      f"{progress.format_seconds(outcome['seconds'])}; lowest validation error "
+      f"{best['valid_error_pct']:.2f}% at level {best['level']:g} (test "
+      f"{best['test_error_pct']:.2f}% +- {best['test_ci95_pct']:.2f})",
+      {"results": [os.path.join(workdir, n) for n in ("sweep.json", "sweep_run.json")],
+       "pictures": pictures,
+       "models": [os.path.join(workdir, "one_by_one" if outcome["mode"] == "one_by_one"
+                               else "members")]})

@@ -112,39 +112,21 @@ def evaluate(c: Toy2dConfig, model, params, n: int = 2000) -> dict:
           "mean_distance_denoised": float(after.mean()), "n_eval": n}
 
 
-def draw(path: str, points: np.ndarray, grid: np.ndarray, mapped: np.ndarray,
-         extent: float = 1.3, size: int = 640) -> None:
-  """Training points (grey) and arrows grid -> phi(grid) (blue), drawn with Pillow."""
-  from PIL import Image, ImageDraw
-  img = Image.new("RGB", (size, size), "white")
-  d = ImageDraw.Draw(img)
-
-  def px(p):
-    return ((p[0] + extent) / (2 * extent) * size, (extent - p[1]) / (2 * extent) * size)
-
-  for p in points:
-    x, y = px(p)
-    d.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=(150, 150, 150))
-  for a, b in zip(grid, mapped):
-    (x0, y0), (x1, y1) = px(a), px(b)
-    d.line([(x0, y0), (x1, y1)], fill=(31, 119, 180), width=1)
-    dx, dy = x1 - x0, y1 - y0
-    length = math.hypot(dx, dy)
-    if length > 1e-6:
-      ux, uy = dx / length, dy / length
-      h = min(5.0, 0.5 * length)
-      left = (x1 - h * ux + 0.5 * h * uy, y1 - h * uy - 0.5 * h * ux)
-      right = (x1 - h * ux - 0.5 * h * uy, y1 - h * uy + 0.5 * h * ux)
-      d.polygon([(x1, y1), left, right], fill=(31, 119, 180))
-  d.text((8, 8), "grey: training points; arrows: x -> phi(x)", fill="black")
-  denoise_tmp = path + ".tmp.png"
-  img.save(denoise_tmp, format="PNG")
-  os.replace(denoise_tmp, path)
+def figure(c: Toy2dConfig, points: np.ndarray, grid: np.ndarray, mapped: np.ndarray,
+           extent: float = 1.3, metrics: dict | None = None):
+  """The ``toy2d.png`` figure: training points and the arrows grid -> phi(grid)."""
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  title = (f"2-D denoising field: {c.shape}, Gaussian noise σ={c.sigma:g}, "
+           f"MLP 2-{c.hidden}-2")
+  if metrics:
+    title += (f"\nmean distance to the curve: noisy {metrics['mean_distance_noisy']:.3f} -> "
+              f"denoised {metrics['mean_distance_denoised']:.3f}")
+  return viz.arrow_field_figure(points, grid, mapped, title=title, extent=extent)
 
 
 def run(c: Toy2dConfig, workdir: str, grid_n: int = 31, extent: float = 1.3,
         band: float = 2.5) -> dict:
-  """Trains, evaluates, writes ``workdir/toy2d.png`` and ``workdir/toy2d.json``.
+  """Trains, evaluates, writes ``workdir/toy2d.png`` (and its PDF) and ``workdir/toy2d.json``.
 
   Arrows are drawn on the grid points within ``band * sigma`` of the curve: phi was trained on
   noisy points only, and far from them it extrapolates (long arbitrary arrows).
@@ -155,8 +137,10 @@ def run(c: Toy2dConfig, workdir: str, grid_n: int = 31, extent: float = 1.3,
   g = np.linspace(-extent + 0.1, extent - 0.1, grid_n, dtype=np.float32)
   grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
   grid = grid[distance_to_curve(c.shape, grid) < band * c.sigma]
-  draw(os.path.join(workdir, "toy2d.png"), x, grid, phi(model, params, grid), extent)
   results = {**evaluate(c, model, params), "config": dataclasses.asdict(c),
              "final_train_loss": float(losses[-1])}
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  viz.save_figure(figure(c, x, grid, phi(model, params, grid), extent, results),
+                  os.path.join(workdir, "toy2d.png"))
   denoise.atomic_write_json(os.path.join(workdir, "toy2d.json"), results)
   return results

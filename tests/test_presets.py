@@ -74,3 +74,16 @@ def test_train_presets_are_valid_configs():
   for ds in table_lib.PAPER:
     for budget in ("quick", "cpu", "paper"):
       assert f"{ds}_{budget}" in presets.TRAIN_PRESETS
+
+
+def test_tutorial_filters_preset_is_the_theano_da_tutorial():
+  """deeplearning.net/tutorial/dA.html: 784-500, tied sigmoid, cross-entropy, SGD lr 0.1,
+  minibatch 20, 15 epochs over all 50000 training digits, masking 0.3 (and 0 to compare)."""
+  d = presets.TRAIN_PRESETS["mnist_tutorial_filters"]
+  cfg = C.validate(C.TrainConfig(**{**d, "hidden": tuple(d["hidden"])}))
+  assert cfg.dataset == "mnist" and cfg.hidden == (500,) and cfg.n_train == 0
+  assert (cfg.corruption, cfg.level, cfg.tied, cfg.activation, cfg.loss, cfg.optimizer) == (
+      "masking", 0.3, True, "sigmoid", "cross_entropy", "sgd")
+  assert (cfg.pretrain_lr, cfg.batch_size, cfg.pretrain_epochs) == (0.1, 20, 15)
+  assert cfg.finetune_epochs == 1  # the tutorial does not fine-tune
+  assert presets.TRAIN_PRESETS["mnist_filters"] == d
