@@ -20,13 +20,12 @@ import json
 import os
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
 
 from sdae import distributed
-from sdae import faults
 
 
 def flatten(tree, prefix: str) -> dict[str, np.ndarray]:
@@ -43,9 +42,14 @@ def unflatten(like, arrays: dict[str, np.ndarray], prefix: str):
 
 class Checkpointer:
   """Periodic checkpoints in ``directory``: ``save`` writes when ``every_secs`` have passed since
-  the last write (or when forced), ``restore_latest`` returns ``(arrays, meta)`` or ``None``."""
+  the last write (or when forced), ``restore_latest`` returns ``(arrays, meta)`` or ``None``.
 
-  def __init__(self, directory: str, keep: int = 3, every_secs: float = 60.0):
+  ``on_event``, if given, is called with ``"checkpoint_write"`` just before each write begins
+  (after the decision to write), e.g. by tests that kill the process inside the write.
+  """
+
+  def __init__(self, directory: str, keep: int = 3, every_secs: float = 60.0,
+               on_event: Callable[[str], None] | None = None):
     import orbax.checkpoint as ocp  # heavy import, only when a run checkpoints
     self._ocp = ocp
     self.directory = os.path.abspath(directory)
@@ -53,6 +57,7 @@ class Checkpointer:
     self._last = time.monotonic()
     self.seconds_saving = 0.0
     self.saves = 0
+    self._on_event = on_event
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
@@ -85,7 +90,8 @@ class Checkpointer:
       return False
     start = time.monotonic()
     ocp = self._ocp
-    faults.maybe_fail_in_commit("checkpoint_write")
+    if self._on_event is not None:
+      self._on_event("checkpoint_write")
     self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
                                                      meta=ocp.args.JsonSave(meta)))
     self._manager.wait_until_finished()

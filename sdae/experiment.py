@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import logging
 
@@ -30,7 +30,6 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import corruption as corruption_lib
 from sdae import distributed
-from sdae import faults
 from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
@@ -111,8 +110,10 @@ _RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache
 
 
 def _identity(cfg: dict) -> dict:
-  """The part of a config that defines the run (runtime-only settings may change on resume)."""
-  return {k: v for k, v in cfg.items() if k not in _RUNTIME_ONLY}
+  """The part of a config that defines the run (runtime-only settings may change on resume).
+  A setting at None counts as absent, so a field added since a workdir was written, whose None
+  is the old behaviour (e.g. ``member_loop``), does not set that workdir apart."""
+  return {k: v for k, v in cfg.items() if k not in _RUNTIME_ONLY and v is not None}
 
 
 def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
@@ -162,6 +163,20 @@ class MetricsLog:
 # --- the driver ----------------------------------------------------------------------------------
 
 
+#: The points of a run where ``train_and_evaluate`` calls ``on_event``; its ``Checkpointer`` adds
+#: ``checkpoint_write`` (just before each checkpoint write).
+EVENTS = (
+    "epoch_end",           # a pretraining epoch finished and was logged, before its checkpoint
+    "layer_end",           # a layer finished and its boundary checkpoint was written
+    "finetune_epoch_end",  # a fine-tuning epoch finished and was logged, before its checkpoint
+    "results_write",       # everything done, just before results.json is written
+)
+
+
+def _no_event(event: str) -> None:
+  del event
+
+
 def _vmap_if(fn, members: bool, in_axes):
   return jax.vmap(fn, in_axes=in_axes) if members else fn
 
@@ -179,7 +194,8 @@ def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                        splits: dict | None = None, data_source: str | None = None,
                        members: Members | None = None, overwrite: bool = False,
-                       write_images: bool = True, mesh: Any = None) -> dict[str, Any]:
+                       write_images: bool = True, mesh: Any = None,
+                       on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
   """Pretrains, fine-tunes and evaluates; returns (and writes) the results.
 
   Args:
@@ -194,12 +210,15 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     mesh: a ``jax.sharding.Mesh`` (``sdae.sharding``): with members, the member axis is split
       over its devices (``member_mesh(M)``: one member per device when there are M); for one
       model, each minibatch is (data parallelism). The data are replicated on its devices.
+    on_event: called with the name of each point the run passes (``EVENTS``), e.g. by tests
+      that kill the process there; also handed to the ``Checkpointer``.
 
   Returns:
     For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
     With members, the same with per-member lists under ``members``.
   """
   config_lib.validate(config)
+  emit = on_event or _no_event
   t_start = time.monotonic()
   cfg_dict = config.to_dict()
   if members is not None:
@@ -254,7 +273,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if workdir is not None:
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
                                          keep=config.keep_checkpoints,
-                                         every_secs=config.checkpoint_every_secs)
+                                         every_secs=config.checkpoint_every_secs,
+                                         on_event=on_event)
   metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl")
                        if workdir and distributed.is_writer() else None)
 
@@ -326,13 +346,13 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
       # of them after a resume), never once per epoch.
       while depth < layer:
-        codes = pt.compiled_encode(specs[depth], many, shared_data=(depth == 0), mesh=mesh)(
-            done_layers[depth], codes)
+        codes = pt.compiled_encode(specs[depth], many, shared_data=(depth == 0), mesh=mesh,
+                                   loop=config.member_loop)(done_layers[depth], codes)
         depth += 1
       if cur_params is None:
         cur_params, cur_opt = fresh_layer(layer)
       epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many, mesh=mesh,
-                                            shared_data=(layer == 0))
+                                            shared_data=(layer == 0), loop=config.member_loop)
       while epoch < pre_epochs:
         t0 = time.monotonic()
         cur_params, cur_opt, losses = epoch_fn(cur_params, cur_opt, codes, seeds,
@@ -352,14 +372,14 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                      examples_per_epoch / dt, left * dt)
         metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
                       examples_per_s=examples_per_epoch / dt, seconds=dt)
-        faults.maybe_fail("epoch_end")
+        emit("epoch_end")
         if epoch < pre_epochs:
           save(False, layer * pre_epochs + epoch)
       done_layers.append(cur_params)
       cur_params = cur_opt = None
       layer, epoch = layer + 1, 0
       save(True, layer * pre_epochs)  # every layer boundary
-      faults.maybe_fail("layer_end")
+      emit("layer_end")
     del codes
     phase, epoch = "finetune", 0
     log.info("pretraining done in %.1fs", time.monotonic() - t_phase)
@@ -367,7 +387,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # ---- supervised fine-tuning with early stopping ----
   x_valid, y_valid = data["valid"]
   x_test, y_test = data["test"]
-  errors = ft.compiled_error_count(module, many, mesh=mesh)
+  errors = ft.compiled_error_count(module, many, mesh=mesh, loop=config.member_loop)
   update_es = jax.jit(_vmap_if(
       functools.partial(ft.update_early_stopping, patience_increase=config.patience_increase,
                         improvement_threshold=config.improvement_threshold),
@@ -375,7 +395,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if ft_params is None:
     ft_params, ft_opt, es = fresh_finetune()
   ft_batch = config.ft_batch_size()
-  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh)
+  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh,
+                                           loop=config.member_loop)
   examples_per_epoch = (n // ft_batch) * ft_batch * n_models
   base_step = n_layers * pre_epochs
   n_valid = x_valid.shape[0]
@@ -402,7 +423,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
              examples_per_epoch / dt, (config.finetune_epochs - epoch) * dt)
     metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
                   examples_per_s=examples_per_epoch / dt, seconds=dt)
-    faults.maybe_fail("finetune_epoch_end")
+    emit("finetune_epoch_end")
     save(False, base_step + epoch)
   save(True, base_step + epoch)
 
@@ -451,7 +472,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         write_pictures(workdir, first_layer, specs[0],
                        np.asarray(splits["test"][0][:12], np.float32),
                        float(host_levels[(0, 0) if many else 0]), many)
-    faults.maybe_fail("results_write")
+    emit("results_write")
     if distributed.is_writer():
       ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
   return results

@@ -1,10 +1,11 @@
 """Fault injection: a run SIGKILLed anywhere resumes to exactly the uninterrupted result.
 
 Each test starts an entry point (``python -m experiments.train``) as a subprocess on a tiny
-configuration, has it SIGKILL itself at a named point (``SDAE_FAULT_AT=<event>:<count>``, see
-``sdae/faults.py``: no cleanup runs, as on a preempted machine), reruns the same command in the
-same workdir, and checks that results.json (timing fields aside) and every array of the final
-checkpoint are bitwise equal to those of an uninterrupted run.
+configuration, has it SIGKILL itself at a named point (through ``tests/faults.py``, which runs the
+entry point with a kill hook as ``train_and_evaluate``'s ``on_event``: no cleanup runs, as on a
+preempted machine), reruns the same command in the same workdir, and checks that results.json
+and metrics.jsonl (timing fields aside) and every array of the final checkpoint are bitwise equal
+to those of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ TRAIN = ["--dataset=rectangles", "--hidden=16,8", "--pretrain_epochs=3", "--fine
          "--batch_size=50", "--checkpoint_every_secs=0"]
 
 
+def command(module: str, args: list[str], fault: str | None = None) -> list[str]:
+  """``python -m module args``, or through ``tests/faults.py`` armed with ``fault``."""
+  if fault:
+    return [sys.executable, str(ROOT / "tests" / "faults.py"), fault, module, *args]
+  return [sys.executable, "-m", module, *args]
+
+
 def _run(module: str, args: list[str], fault: str | None = None,
          timeout: float = 600) -> subprocess.CompletedProcess:
   env = dict(os.environ)
-  env.pop("SDAE_FAULT_AT", None)
-  if fault:
-    env["SDAE_FAULT_AT"] = fault
   env.setdefault("JAX_PLATFORMS", "cpu")
-  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+  return subprocess.run(command(module, args, fault), cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
 

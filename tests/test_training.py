@@ -159,14 +159,13 @@ def test_members_equal_models_trained_one_by_one():
 
 
 def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
-  """The accelerators' loop (SDAE_MEMBER_LOOP=vmap: batched products over the members, forced
+  """The accelerators' loop (member_loop="vmap": batched products over the members, forced
   here on CPU) against each member alone, through pretraining, fine-tuning, early stopping and
   evaluation. Batched products may round differently, so: errors within one example."""
   cfg = TINY.replace(finetune_epochs=3)
   levels, seeds = [0.0, 0.3, 0.3], [0, 0, 1]
   members = E.Members(seeds=seeds, levels=[[l, l] for l in levels],
                       pretrain_lr=[0.05] * 3, finetune_lr=[0.1] * 3)
-  monkeypatch.setenv("SDAE_MEMBER_LOOP", "vmap")
   loops, over_members = [], sharding.over_members
 
   def spy(fn, in_axes, loop=None, mesh=None):
@@ -175,7 +174,8 @@ def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
 
   with monkeypatch.context() as m:
     m.setattr(sharding, "over_members", spy)
-    many = E.train_and_evaluate(cfg, None, splits=toy_splits(), members=members)
+    many = E.train_and_evaluate(cfg.replace(member_loop="vmap"), None, splits=toy_splits(),
+                                members=members)
   # Programs built for this run (at least the two layers' and the fine-tuning epochs), all vmap:
   # none handed out from a cache filled with lax.map programs.
   assert len(loops) >= 3 and set(loops) == {"vmap"}, loops
@@ -187,10 +187,24 @@ def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
       assert abs(mem[f"{k}_error_pct"] - one[f"{k}_error_pct"]) <= one_example[k] + 1e-6, (k, mem, one)
 
 
-def test_bad_member_loop_env_is_refused(monkeypatch):
+def test_member_loop_is_a_validated_config_field(monkeypatch):
+  with pytest.raises(C.ConfigError, match="--member_loop='pmap' is invalid; accepted: auto, vmap"):
+    C.validate(TINY.replace(member_loop="pmap"))
+  for loop in (None, "auto", "vmap", "map"):
+    C.validate(TINY.replace(member_loop=loop))
+  assert TINY.replace(member_loop="auto").to_dict()["member_loop"] is None  # one spelling
+  assert sharding.resolve_loop("auto") == sharding.resolve_loop(None) == sharding.default_loop()
+  with pytest.raises(ValueError, match="loop='pmap'"):
+    sharding.resolve_loop("pmap")
+  # The library ignores the environment; the entry points still read SDAE_MEMBER_LOOP as the
+  # default of --member_loop.
+  monkeypatch.setenv("SDAE_MEMBER_LOOP", "vmap")
+  assert sharding.resolve_loop(None) == sharding.default_loop()
+  from experiments import _cli
+  assert _cli.member_loop_from_env() == "vmap"
   monkeypatch.setenv("SDAE_MEMBER_LOOP", "pmap")
-  with pytest.raises(ValueError, match="SDAE_MEMBER_LOOP='pmap'; accepted: vmap, map"):
-    sharding.default_loop()
+  with pytest.raises(_cli.UsageError, match="SDAE_MEMBER_LOOP='pmap'; accepted: auto, vmap, map"):
+    _cli.member_loop_from_env()
 
 
 def test_early_stopping_keeps_best_and_extends_patience():
