@@ -68,6 +68,41 @@ def test_finetune_batch_size_is_its_own(monkeypatch):
     assert losses.shape == (steps,)
 
 
+def test_second_run_of_the_same_shapes_compiles_no_epoch(monkeypatch):
+  """The compiled epochs are cached on (spec, optimizer, batch size, ...): a second run with the
+  same shapes reuses them (make_optimizer gives the same optimizer object), so XLA compiles no
+  epoch, encoding or evaluation program again; the caches are bounded."""
+  import logging
+  compiled = []
+
+  class Compiles(logging.Handler):
+    def emit(self, record):
+      words = record.getMessage().split()
+      if words[:1] == ["Compiling"]:
+        compiled.append(words[1])
+
+  handler = Compiles()
+  logging.getLogger("jax").addHandler(handler)
+  cfg = TINY.replace(hidden=(12, 6), pretrain_epochs=1, finetune_epochs=1)  # shapes of its own
+  epochs = {"jit(pretrain_epoch)", "jit(encode)", "jit(finetune_epoch)", "jit(error_count)"}
+  try:
+    with jax.log_compiles(True):
+      E.train_and_evaluate(cfg, None, splits=toy_splits())
+      first, compiled[:] = list(compiled), []
+      misses = pt.compiled_pretrain_epoch.cache_info().misses
+      E.train_and_evaluate(cfg.replace(seed=1, level=0.3), None, splits=toy_splits())
+  finally:
+    logging.getLogger("jax").removeHandler(handler)
+  assert epochs <= set(first), first  # the first run did compile them (the log is read right)
+  assert not epochs & set(compiled), compiled
+  assert pt.compiled_pretrain_epoch.cache_info().misses == misses
+  assert pt.make_optimizer("sgd") is pt.make_optimizer("sgd", momentum=0.5)
+  assert pt.make_optimizer("momentum", 0.9) is not pt.make_optimizer("momentum", 0.5)
+  for build in (pt.compiled_pretrain_epoch, pt.compiled_encode, ft.compiled_finetune_epoch,
+                ft.compiled_error_count):
+    assert build.cache_info().maxsize == 32
+
+
 def test_same_seed_bitwise_same_parameters(tmp_path):
   a = E.train_and_evaluate(TINY, str(tmp_path / "a"), splits=toy_splits(), write_images=False)
   b = E.train_and_evaluate(TINY, str(tmp_path / "b"), splits=toy_splits(), write_images=False)
