@@ -304,16 +304,16 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     seconds = dict(meta["seconds"])
     for k in range(int(meta["n_done_layers"])):
       like = jax.eval_shape(lambda: fresh_layer(k)[0])
-      done_layers.append(place(ckpt_lib.unflatten(like, arrays, f"layer{k}"), mesh))
+      done_layers.append(place(ckpt_lib.from_state(like, arrays[f"layer{k}"]), mesh))
     if phase == "pretrain" and meta.get("has_current"):
       like_p, like_o = jax.eval_shape(lambda: fresh_layer(layer))
-      cur_params, cur_opt = place((ckpt_lib.unflatten(like_p, arrays, "cur"),
-                                   ckpt_lib.unflatten(like_o, arrays, "opt")), mesh)
+      cur_params, cur_opt = place((ckpt_lib.from_state(like_p, arrays["cur"]),
+                                   ckpt_lib.from_state(like_o, arrays["opt"])), mesh)
     if phase == "finetune":
       like_p, like_o, like_es = jax.eval_shape(fresh_finetune)
-      ft_params, ft_opt, es = place((ckpt_lib.unflatten(like_p, arrays, "ft"),
-                                     ckpt_lib.unflatten(like_o, arrays, "opt"),
-                                     ckpt_lib.unflatten(like_es, arrays, "es")), mesh)
+      ft_params, ft_opt, es = place((ckpt_lib.from_state(like_p, arrays["ft"]),
+                                     ckpt_lib.from_state(like_o, arrays["opt"]),
+                                     ckpt_lib.from_state(like_es, arrays["es"])), mesh)
     log.info("resumed from checkpoint: phase %s, layer %d, epoch %d", phase, layer, epoch)
 
   def save(force: bool, step: int) -> None:
@@ -326,9 +326,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       trees.update(cur=cur_params, opt=cur_opt)
     if phase == "finetune":
       trees.update(ft=ft_params, opt=ft_opt, es=es)
-    arrays = {}
-    for prefix, tree in distributed.to_host(trees).items():
-      arrays.update(ckpt_lib.flatten(tree, prefix))
+    arrays = ckpt_lib.to_state(distributed.to_host(trees))  # {"layer0": {"kernel": ...}, ...}
     meta = {"phase": phase, "layer": layer, "epoch": epoch, "n_done_layers": len(done_layers),
             "has_current": cur_params is not None, "seconds": seconds}
     checkpointer.save(step, arrays, meta, force=force)

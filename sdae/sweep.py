@@ -289,12 +289,7 @@ def first_layer_kernels(workdir: str) -> np.ndarray:
   arrays, meta = restored
   if int(meta["n_done_layers"]) < 1:
     raise FileNotFoundError(f"the first layer of {workdir} is not pretrained yet")
-  # Leaves of a dA layer in jax.tree (sorted key) order: bias, bias_visible, kernel[,
-  # kernel_decoder]; the kernel is the first leaf of the highest rank.
-  leaves = [arrays[k] for k in sorted((k for k in arrays if k.startswith("layer0/")),
-                                      key=lambda k: int(k.split("/")[1]))]
-  top = max(a.ndim for a in leaves)
-  return np.asarray(next(a for a in leaves if a.ndim == top))
+  return np.asarray(arrays["layer0"]["kernel"])
 
 
 def save_filters_by_level(panels: Sequence[tuple[float, np.ndarray]], path: str,

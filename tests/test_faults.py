@@ -78,7 +78,7 @@ def final_arrays(checkpoint_dir: pathlib.Path) -> tuple[dict, dict]:
   finally:
     c.close()
   meta = {k: v for k, v in meta.items() if k != "seconds"}
-  return {k: np.asarray(v) for k, v in arrays.items()}, meta
+  return ck.named_leaves(arrays), meta
 
 
 def assert_same_run(a: pathlib.Path, b: pathlib.Path,

@@ -218,7 +218,8 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
   # The parameters too: members run under shard_map as they would alone (lax.map on CPU),
   # encoding and evaluation included, so nothing depends on how members are split.
   from sdae import checkpoint as ckpt_lib
-  last = [ckpt_lib.Checkpointer(str(d / "members" / "checkpoints")).restore_latest()[0]
+  last = [ckpt_lib.named_leaves(
+      ckpt_lib.Checkpointer(str(d / "members" / "checkpoints")).restore_latest()[0])
           for d in (multi_dir, single_dir)]
   assert sorted(last[0]) == sorted(last[1])
   for k in last[0]:

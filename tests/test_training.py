@@ -120,9 +120,47 @@ def test_same_seed_bitwise_same_parameters(tmp_path):
 
 def _final_params(workdir):
   from sdae import checkpoint as ck
-  arrays, meta = ck.Checkpointer(str(workdir / "checkpoints")).restore_latest()
+  state, meta = ck.Checkpointer(str(workdir / "checkpoints")).restore_latest()
   assert meta["phase"] == "finetune"
-  return {k: v for k, v in arrays.items() if k.startswith(("ft/", "es/"))}
+  return {k: v for k, v in ck.named_leaves(state).items() if k.startswith(("ft/", "es/"))}
+
+
+def test_checkpoint_holds_the_state_by_name(tmp_path):
+  from sdae import checkpoint as ck
+  E.train_and_evaluate(TINY.replace(pretrain_epochs=1, finetune_epochs=2), str(tmp_path),
+                       splits=toy_splits(), write_images=False)
+  c = ck.Checkpointer(str(tmp_path / "checkpoints"))
+  state, meta = c.restore_latest()
+  c.close()
+  assert meta["phase"] == "finetune" and meta["checkpoint_format"] == ck.FORMAT
+  assert set(state) == {"layer0", "layer1", "ft", "opt", "es"}
+  assert state["layer0"]["kernel"].shape == (36, 16) and state["layer1"]["kernel"].shape == (16, 8)
+  assert state["layer0"]["bias_visible"].shape == (36,)
+  assert set(state["es"]) == {"best_params", "best_valid", "best_epoch", "patience"}
+  assert float(state["opt"]["hyperparams"]["learning_rate"]) == np.float32(TINY.finetune_lr)
+  assert int(state["opt"]["count"]) == 2 * (300 // 10)  # fine-tuning steps taken
+  names = ck.named_leaves(state)
+  assert "es/best_params/" + next(iter(state["ft"])) + "/kernel" in names
+
+
+def test_checkpoint_of_the_old_format_is_refused_in_one_line(tmp_path):
+  """A workdir whose checkpoint stored its arrays by index (``layer0/0``, ...) is refused with a
+  one-line message saying what to do, not a traceback from deep inside the restore."""
+  import shutil
+  import orbax.checkpoint as ocp
+  cfg = TINY.replace(pretrain_epochs=1, finetune_epochs=1)
+  E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), write_images=False)
+  shutil.rmtree(tmp_path / "checkpoints")
+  old = {f"layer0/{i}": np.zeros(s, np.float32) for i, s in enumerate([(16,), (36,), (36, 16)])}
+  manager = ocp.CheckpointManager(str(tmp_path / "checkpoints"), options=ocp.CheckpointManagerOptions(
+      enable_async_checkpointing=False, create=True))
+  manager.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave(old), meta=ocp.args.JsonSave(
+      {"phase": "pretrain", "layer": 1, "epoch": 0, "n_done_layers": 1, "has_current": False,
+       "seconds": {"pretrain": 0.0, "finetune": 0.0}})))
+  manager.close()
+  with pytest.raises(E.RunError, match="older format.*delete that folder") as e:
+    E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), write_images=False)
+  assert "\n" not in str(e.value)
 
 
 def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
