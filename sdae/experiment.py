@@ -146,7 +146,12 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
 
 
 class MetricsLog:
-  """Appends one JSON object per line to ``workdir/metrics.jsonl`` (flushed each write)."""
+  """One JSON object per epoch, a line each, in ``workdir/metrics.jsonl`` (flushed each write).
+
+  Each epoch appears once: a resumed run first drops the rows of the epochs after its
+  checkpoint (``keep_until``), which it then trains and logs again. Rows carry ``phase``
+  (``pretrain`` or ``finetune``), ``layer`` (1-based, pretraining) and ``epoch`` (1-based).
+  """
 
   def __init__(self, path: str | None):
     self.path = path
@@ -158,6 +163,39 @@ class MetricsLog:
            for k, v in row.items()}
     with open(self.path, "a") as f:
       f.write(json.dumps(row) + "\n")
+
+  @staticmethod
+  def _position(row: dict) -> tuple[int, int, int]:
+    """Where a row falls in a run: pretraining (layer, epoch) before fine-tuning epochs."""
+    if row.get("phase") == "pretrain":
+      return (0, int(row["layer"]), int(row["epoch"]))
+    return (1, 0, int(row["epoch"]))
+
+  def keep_until(self, phase: str | None, layer: int = 0, epoch: int = 0) -> None:
+    """Keeps only the rows up to a checkpoint's position (``phase``, ``layer`` 0-based in
+    progress, ``epoch`` epochs done in it), rewriting the file atomically; ``phase=None`` (no
+    checkpoint: the run starts over) keeps none. A line cut short by a kill is dropped too."""
+    if self.path is None or not os.path.exists(self.path):
+      return
+    if phase is None:
+      end = (-1, 0, 0)
+    else:
+      end = (0, layer + 1, epoch) if phase == "pretrain" else (1, 0, epoch)
+    kept = []
+    with open(self.path) as f:
+      for line in f:
+        try:
+          row = json.loads(line)
+          if self._position(row) <= end:
+            kept.append(line if line.endswith("\n") else line + "\n")
+        except (ValueError, KeyError, TypeError):
+          continue
+    tmp = self.path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(kept)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, self.path)
 
 
 # --- the driver ----------------------------------------------------------------------------------
@@ -179,6 +217,24 @@ def _no_event(event: str) -> None:
 
 def _vmap_if(fn, members: bool, in_axes):
   return jax.vmap(fn, in_axes=in_axes) if members else fn
+
+
+def _finite_members(losses: np.ndarray) -> np.ndarray:
+  """[M] bool: whether every loss of each member (``losses`` [M, steps]) is finite."""
+  return np.isfinite(np.asarray(losses)).reshape(len(losses), -1).all(axis=-1)
+
+
+def _note_diverged(diverged: np.ndarray, losses: np.ndarray, where: str,
+                   members: Members) -> np.ndarray:
+  """``diverged`` [M] with the members whose loss is no longer finite added; each newly diverged
+  member is logged once. The others train on: nothing mixes the members' arithmetic."""
+  bad = ~_finite_members(losses)
+  for i in np.flatnonzero(bad & ~diverged):
+    log.warning("member %d (seed %d, levels %s, learning rates %g / %g) diverged at %s: its "
+                "loss is not finite; it is marked diverged and never selected", i,
+                members.seeds[i], list(members.levels[i]), members.pretrain_lr[i],
+                members.finetune_lr[i], where)
+  return diverged | bad
 
 
 def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None:
@@ -284,6 +340,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   cur_params = cur_opt = None
   ft_params = ft_opt = es = None
   seconds = {"pretrain": 0.0, "finetune": 0.0}
+  diverged = np.zeros(len(members) if many else 0, bool)  # per member, kept in the checkpoint
   restored = checkpointer.restore_latest() if checkpointer else None
 
   def fresh_layer(k):
@@ -302,6 +359,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     arrays, meta = restored
     phase, layer, epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
     seconds = dict(meta["seconds"])
+    diverged = np.asarray(meta.get("diverged", diverged), bool)
     for k in range(int(meta["n_done_layers"])):
       like = jax.eval_shape(lambda: fresh_layer(k)[0])
       done_layers.append(place(ckpt_lib.from_state(like, arrays[f"layer{k}"]), mesh))
@@ -315,6 +373,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                                      ckpt_lib.from_state(like_o, arrays["opt"]),
                                      ckpt_lib.from_state(like_es, arrays["es"])), mesh)
     log.info("resumed from checkpoint: phase %s, layer %d, epoch %d", phase, layer, epoch)
+  # The epochs after the checkpoint (all of them without one) are trained and logged again.
+  metrics.keep_until(phase if restored is not None else None, layer, epoch)
 
   def save(force: bool, step: int) -> None:
     # Every process decides alike (due() is process 0's clock) and saves the whole state
@@ -328,7 +388,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       trees.update(ft=ft_params, opt=ft_opt, es=es)
     arrays = ckpt_lib.to_state(distributed.to_host(trees))  # {"layer0": {"kernel": ...}, ...}
     meta = {"phase": phase, "layer": layer, "epoch": epoch, "n_done_layers": len(done_layers),
-            "has_current": cur_params is not None, "seconds": seconds}
+            "has_current": cur_params is not None, "seconds": seconds,
+            "diverged": diverged.tolist()}
     checkpointer.save(step, arrays, meta, force=force)
 
   pre_epochs = config.pretrain_epochs
@@ -361,6 +422,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         if not many:
           _check_finite(losses, f"pretraining layer {layer + 1} epoch {epoch + 1}",
                         "--pretrain_lr", config.pretrain_lr)
+        else:
+          diverged = _note_diverged(diverged, losses,
+                                    f"pretraining layer {layer + 1} epoch {epoch + 1}", members)
         mean_loss = losses.mean(axis=-1)
         epoch += 1
         seconds["pretrain"] += dt
@@ -411,6 +475,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     dt = time.monotonic() - t0
     if not many:
       _check_finite(losses, f"fine-tuning epoch {epoch + 1}", "--finetune_lr", config.finetune_lr)
+    else:
+      diverged = _note_diverged(diverged, losses, f"fine-tuning epoch {epoch + 1}", members)
     epoch += 1
     seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
@@ -445,14 +511,18 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       "finetune_epochs_run": epoch,
   }
   if many:
+    # A diverged member's errors are null: whatever its NaN parameters predict is no result,
+    # and model selection (sweep.select) skips it.
     results["members"] = [
         {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
-         "finetune_lr": float(fl), "valid_error_pct": float(ve * 100),
-         "test_error_pct": float(te * 100), "test_ci95_pct": ft.ci95_pct(float(te), n_test),
-         "best_epoch": int(be)}
-        for s, lv, pl, fl, ve, te, be in zip(members.seeds, members.levels, members.pretrain_lr,
-                                             members.finetune_lr, valid_best, test_err,
-                                             best_epoch)]
+         "finetune_lr": float(fl), "valid_error_pct": None if dv else float(ve * 100),
+         "test_error_pct": None if dv else float(te * 100),
+         "test_ci95_pct": None if dv else ft.ci95_pct(float(te), n_test),
+         "best_epoch": int(be), "diverged": bool(dv)}
+        for s, lv, pl, fl, ve, te, be, dv in zip(members.seeds, members.levels,
+                                                 members.pretrain_lr, members.finetune_lr,
+                                                 valid_best, test_err, best_epoch, diverged)]
+    results["n_diverged"] = int(diverged.sum())
   else:
     results.update({
         "test_error_pct": round(float(test_err) * 100, 4),
@@ -464,12 +534,13 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     results["checkpoint_seconds"] = round(checkpointer.seconds_saving, 3)
     checkpointer.close()
   if workdir is not None:
-    if write_images and d > 1:
+    if write_images and d > 1 and not (many and diverged.all()):  # of a model that trained
       first_layer, host_levels = distributed.to_host((done_layers[0], levels))  # all processes
+      shown = int(np.argmin(diverged)) if many else 0  # the first member that did not diverge
       if distributed.is_writer():
         write_pictures(workdir, first_layer, specs[0],
                        np.asarray(splits["test"][0][:12], np.float32),
-                       float(host_levels[(0, 0) if many else 0]), many)
+                       float(host_levels[(shown, 0) if many else 0]), many, member=shown)
     emit("results_write")
     if distributed.is_writer():
       ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
@@ -477,12 +548,13 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
 
 
 def write_pictures(workdir: str, first_layer, spec: pt.LayerSpec, x: np.ndarray, level: float,
-                   many: bool) -> None:
-  """filters.png (first-layer filters) and reconstructions.png (clean / corrupted / rebuilt)."""
+                   many: bool, member: int = 0) -> None:
+  """filters.png (first-layer filters) and reconstructions.png (clean / corrupted / rebuilt);
+  with ``many``, of member ``member``."""
   from sdae import viz
   import math
   if many:
-    first_layer = jax.tree.map(lambda a: a[0], first_layer)
+    first_layer = jax.tree.map(lambda a: a[member], first_layer)
   side = math.isqrt(x.shape[1])
   if side * side != x.shape[1]:
     return

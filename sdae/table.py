@@ -327,17 +327,30 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
             "finetune_batch_size": group.config.ft_batch_size(),
             "corruption": group.config.corruption,
             "best_epoch": int(m["best_epoch"]), "group": group.name,
-            # Rounded: float32 artifacts (4.9999995) must not decide a tie on validation.
-            "valid_error_pct": round(float(m["valid_error_pct"]), 4),
-            "test_error_pct": round(float(m["test_error_pct"]), 4),
-            "test_ci95_pct": round(float(m["test_ci95_pct"]), 4)})
+            "diverged": bool(m.get("diverged", False)),  # then its errors are null
+            "valid_error_pct": sweep_lib.rounded(m["valid_error_pct"]),
+            "test_error_pct": sweep_lib.rounded(m["test_error_pct"]),
+            "test_ci95_pct": sweep_lib.rounded(m["test_ci95_pct"])})
     del splits
+    n_diverged = sum(c["diverged"] for c in candidates)
+    diverged_note = (f"{n_diverged} of {len(candidates)} models diverged (non-finite loss) and "
+                     "were not candidates" if n_diverged else None)
+    if n_diverged == len(candidates):
+      rows.append(unavailable_row(ds, f"{diverged_note}; try lower learning rates",
+                                  data_source=source, n_models=len(candidates),
+                                  n_diverged=n_diverged))
+      write_table(workdir, rows, title)
+      log.warning("%s: every model diverged", ds)
+      if on_row:
+        on_row(rows[-1])
+      continue
     best = sweep_lib.select(candidates)
     chosen = {k: v for k, v in best.items()
-              if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct")}
+              if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
     row = result_row(ds, test_error_pct=best["test_error_pct"],
                      test_ci95_pct=best["test_ci95_pct"], valid_error_pct=best["valid_error_pct"],
                      chosen=chosen, data_source=source, n_models=len(candidates),
+                     n_diverged=n_diverged, **({"note": diverged_note} if n_diverged else {}),
                      training_seconds=round(trained_seconds, 1),
                      seconds=round(total_seconds, 1),
                      grid=[{k: c[k] for k in ("level", "hidden", "pretrain_lr", "finetune_lr",

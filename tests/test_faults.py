@@ -22,7 +22,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Wall-clock fields (at any depth), not expected to repeat.
-TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds"})
+TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds", "examples_per_s"})
 
 # rectangles (regenerated: no files needed), SdA-2 of 16-8 units. Checkpoints every epoch, so
 # with 3 pretraining epochs per layer and 4 fine-tuning epochs the saves are, in order:
@@ -81,11 +81,20 @@ def final_arrays(checkpoint_dir: pathlib.Path) -> tuple[dict, dict]:
   return ck.named_leaves(arrays), meta
 
 
+def _metrics(path: pathlib.Path) -> list:
+  return [_strip_timing(json.loads(line)) for line in path.read_text().splitlines()]
+
+
 def assert_same_run(a: pathlib.Path, b: pathlib.Path,
                     results: tuple[str, ...] = ("results.json",)) -> None:
-  """Same results files (timing aside) and bitwise-same arrays in every final checkpoint."""
+  """Same results files and metrics.jsonl files (timing aside: every epoch once, in order)
+  and bitwise-same arrays in every final checkpoint."""
   for name in results:
     assert _results(a, name) == _results(b, name), name
+  logs = sorted(p.relative_to(a) for p in a.rglob("metrics.jsonl"))
+  assert logs and logs == sorted(p.relative_to(b) for p in b.rglob("metrics.jsonl"))
+  for log in logs:
+    assert _metrics(a / log) == _metrics(b / log), log
   ck_dirs = sorted(p.relative_to(a) for p in a.rglob("checkpoints") if p.is_dir())
   assert ck_dirs == sorted(p.relative_to(b) for p in b.rglob("checkpoints") if p.is_dir())
   assert ck_dirs

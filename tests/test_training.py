@@ -180,6 +180,36 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
   pr, pc = _final_params(tmp_path / "ref"), _final_params(tmp_path / "cut")
   for k in pr:
     np.testing.assert_array_equal(pr[k], pc[k])
+  # metrics.jsonl: each epoch once, as uninterrupted (the epochs logged after the checkpoint
+  # that was resumed from are dropped, then logged again).
+  assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "ref")
+  assert len(_metrics(tmp_path / "ref")) == 2 * 3 + out["finetune_epochs_run"]
+
+
+def _metrics(workdir):
+  timing = ("seconds", "examples_per_s")
+  with open(workdir / "metrics.jsonl") as f:
+    return [{k: v for k, v in json.loads(l).items() if k not in timing} for l in f]
+
+
+def test_metrics_log_keeps_the_rows_up_to_a_checkpoint(tmp_path):
+  log = E.MetricsLog(str(tmp_path / "metrics.jsonl"))
+  for layer in (1, 2):
+    for epoch in (1, 2):
+      log.write(phase="pretrain", layer=layer, epoch=epoch)
+  log.write(phase="finetune", epoch=1)
+  with open(log.path, "a") as f:
+    f.write('{"phase": "finetune", "ep')  # a line cut short by a kill
+  rows = lambda: [(r["phase"], r.get("layer"), r["epoch"]) for r in map(json.loads, open(log.path))]
+  log.keep_until("finetune", 0, 1)
+  assert rows() == [("pretrain", 1, 1), ("pretrain", 1, 2), ("pretrain", 2, 1), ("pretrain", 2, 2),
+                    ("finetune", None, 1)]
+  log.keep_until("pretrain", 1, 1)  # layer 2 (0-based 1) in progress, one epoch done
+  assert rows() == [("pretrain", 1, 1), ("pretrain", 1, 2), ("pretrain", 2, 1)]
+  log.keep_until("pretrain", 1, 0)  # at the boundary after layer 1
+  assert rows() == [("pretrain", 1, 1), ("pretrain", 1, 2)]
+  log.keep_until(None)  # no checkpoint: the run starts over
+  assert rows() == []
 
 
 def test_workdir_of_other_config_is_refused(tmp_path):
@@ -306,6 +336,36 @@ def test_divergence_stops_with_a_clear_message():
   cfg = TINY.replace(activation="relu", loss="squared", pretrain_lr=1e3, pretrain_epochs=2)
   with pytest.raises(E.DivergenceError, match="pretraining layer 1 epoch 1.*lower --pretrain_lr"):
     E.train_and_evaluate(cfg, None, splits=toy_splits())
+
+
+def test_diverged_member_is_marked_never_selected_and_the_others_train_on(tmp_path):
+  """A member whose loss becomes NaN is marked diverged (null errors, kept across a resume),
+  is never selected, and the other member ends as it would have alone."""
+  from sdae import sweep as S
+  cfg = TINY.replace(activation="relu", loss="squared", pretrain_epochs=2, finetune_epochs=3)
+  members = E.Members(seeds=[0, 0], levels=[[0.2, 0.2]] * 2, pretrain_lr=[0.05, 1e3],
+                      finetune_lr=[0.1, 0.1])
+  many = E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), members=members,
+                              write_images=False)
+  good, bad = many["members"]
+  assert bad["diverged"] and many["n_diverged"] == 1
+  assert bad["valid_error_pct"] is None and bad["test_error_pct"] is None
+  assert not good["diverged"] and good["valid_error_pct"] is not None
+  assert S.select(many["members"]) is good
+  one = E.train_and_evaluate(cfg.replace(pretrain_lr=0.05), None, splits=toy_splits())
+  if sharding.default_loop() == "map":  # each member as alone, to the last bit
+    assert (good["valid_error_pct"], good["test_error_pct"]) == (
+        one["valid_error_pct"], one["test_error_pct"])
+  with open(tmp_path / "results.json") as f:
+    assert json.load(f)["members"][1]["valid_error_pct"] is None
+  again = E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), members=members,
+                               write_images=False)  # restored from the final checkpoint
+  assert [m["diverged"] for m in again["members"]] == [False, True]
+  rows = [S._row(S.Point(0.2, 0, lr, 0.1), m, 2) for lr, m in zip((0.05, 1e3), again["members"])]
+  assert rows[1]["diverged"] and rows[1]["valid_error_pct"] is None
+  assert S.select(rows) is rows[0] and S.summarize(rows)["valid"][0] == [rows[0]["valid_error_pct"]]
+  with pytest.raises(ValueError, match="no row"):
+    S.select(rows[1:])
 
 
 def test_stopped_member_is_frozen():
