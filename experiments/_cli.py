@@ -71,15 +71,22 @@ def use_cpu_cores() -> None:
   os.environ["XLA_FLAGS"] = f"{current} {flag}={cpu_device_count()}".strip()
 
 
+def member_loop_from_env() -> str | None:
+  """``SDAE_MEMBER_LOOP`` (auto, vmap or map), the default of ``--member_loop``; None when
+  unset. A bad value is a ``UsageError`` before anything runs."""
+  raw = os.environ.get("SDAE_MEMBER_LOOP", "").strip()
+  if not raw:
+    return None
+  if raw not in ("auto", "vmap", "map"):
+    raise UsageError(f"SDAE_MEMBER_LOOP={raw!r}; accepted: auto, vmap, map (unset: "
+                     "--member_loop, else auto)")
+  return raw
+
+
 def setup_jax() -> None:
   """One CPU device per core (``use_cpu_cores``), the persistent compilation cache (repeat runs
   skip compilation) and quiet library logs. Call before any JAX computation."""
   use_cpu_cores()
-  from sdae import sharding
-  try:
-    sharding.loop_from_env()  # a bad SDAE_MEMBER_LOOP is refused before anything runs
-  except ValueError as e:
-    raise UsageError(str(e)) from None
   import jax
   cache = os.environ.get("SDAE_JAX_CACHE",
                          os.path.join(os.path.expanduser("~"), ".cache", "sdae", "jax"))
@@ -97,17 +104,71 @@ def setup_jax() -> None:
   log.propagate = False
 
 
+def _env_int(environ, name: str) -> int | None:
+  raw = environ.get(name, "").strip()
+  if not raw:
+    return None
+  try:
+    return int(raw)
+  except ValueError:
+    raise UsageError(f"{name}={raw!r} is invalid; accepted: an integer") from None
+
+
+def distributed_settings(environ=None) -> dict:
+  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment (README):
+
+      SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
+      SDAE_NUM_PROCESSES=2             how many processes
+      SDAE_PROCESS_ID=0                this process's index, 0 .. N-1
+      SDAE_LOCAL_DEVICE_IDS=0,1        optional: the local devices this process uses
+
+  ``SDAE_DISTRIBUTED=1`` (or JAX's own ``JAX_COORDINATOR_ADDRESS``) asks JAX to detect the
+  cluster itself (Slurm, Open MPI, Cloud TPU). Nothing set: ``{}`` (one process). Inconsistent
+  settings are a ``UsageError`` naming the variables.
+  """
+  environ = os.environ if environ is None else environ
+  coordinator = environ.get("SDAE_COORDINATOR", "").strip() or None
+  n = _env_int(environ, "SDAE_NUM_PROCESSES")
+  pid = _env_int(environ, "SDAE_PROCESS_ID")
+  ids = environ.get("SDAE_LOCAL_DEVICE_IDS", "").strip()
+  auto = environ.get("SDAE_DISTRIBUTED") == "1" or bool(environ.get("JAX_COORDINATOR_ADDRESS"))
+  if coordinator is None and not auto:
+    if n not in (None, 1) or pid not in (None, 0):
+      raise UsageError("SDAE_NUM_PROCESSES / SDAE_PROCESS_ID are set but SDAE_COORDINATOR is "
+                       "not; accepted: all three (host:port of process 0, N, 0..N-1) or none")
+    return {}
+  if coordinator is not None:
+    if n is None or pid is None:
+      raise UsageError(f"SDAE_COORDINATOR={coordinator} needs SDAE_NUM_PROCESSES and "
+                       "SDAE_PROCESS_ID as well")
+    if not 0 <= pid < n:
+      raise UsageError(f"SDAE_PROCESS_ID={pid} is invalid; accepted: 0..{n - 1}")
+  out: dict = {"coordinator": coordinator, "num_processes": n, "process_id": pid,
+               "auto": coordinator is None}
+  if ids:
+    try:
+      out["local_device_ids"] = [int(v) for v in ids.split(",")]
+    except ValueError:
+      raise UsageError(f"SDAE_LOCAL_DEVICE_IDS={ids!r} is invalid; accepted: comma-separated "
+                       "integers, e.g. 0,1") from None
+  return out
+
+
 def init_distributed() -> bool:
-  """``sdae.distributed.maybe_initialize()`` (the SDAE_* variables) with one-line errors.
+  """``sdae.distributed.maybe_initialize`` with the ``distributed_settings`` of the environment,
+  and one-line errors: the one place where the entry points join several processes.
 
   Call after the flags are validated and before any JAX computation. Bad settings exit with
   status 2; a coordinator that cannot be reached (``jax.distributed.initialize`` gives up after
   its timeout) with status 1. Returns whether this process is one of several.
   """
+  settings = distributed_settings()
+  if not settings:
+    return False
   from sdae import distributed
   from sdae.experiment_errors import RunError
   try:
-    return distributed.maybe_initialize()
+    return distributed.maybe_initialize(**settings)
   except ValueError as e:
     raise UsageError(str(e)) from None
   except RuntimeError as e:

@@ -60,6 +60,10 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   flags.DEFINE_float("checkpoint_every_secs", None,
                      "Seconds between checkpoints (0: every epoch).", **d)
   flags.DEFINE_integer("keep_checkpoints", None, "How many checkpoints to keep.", **d)
+  flags.DEFINE_string("member_loop", None, "How a device runs a sweep's members: auto (map on "
+                      "CPU, vmap on GPU/TPU), vmap (batched products) or map (one after "
+                      "another, each as the model alone). Default: $SDAE_MEMBER_LOOP, else auto.",
+                      **d)
   flags.DEFINE_boolean("overwrite", False, "Start over in a workdir of another configuration.",
                        **d)
   return fv
@@ -69,7 +73,7 @@ SCALARS = ("pretraining", "cd_steps", "corruption", "level", "pretrain_epochs", 
            "finetune_batch_size",
            "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
            "patience", "precision", "n_train", "data_source", "data_dir", "cache_dir",
-           "checkpoint_every_secs", "keep_checkpoints")
+           "checkpoint_every_secs", "keep_checkpoints", "member_loop")
 
 
 def overrides(fv: flags.FlagValues, exclude: tuple[str, ...] = ()) -> dict:
@@ -80,6 +84,10 @@ def overrides(fv: flags.FlagValues, exclude: tuple[str, ...] = ()) -> dict:
     out["hidden"] = _cli.int_list("hidden", fv.hidden)
   if fv.layer_levels is not None and "layer_levels" not in exclude:
     out["layer_levels"] = _cli.float_list("layer_levels", fv.layer_levels)
+  if "member_loop" not in out and "member_loop" not in exclude:
+    loop = _cli.member_loop_from_env()  # the flag's default, kept for existing scripts
+    if loop is not None:
+      out["member_loop"] = loop
   return out
 
 

@@ -7,7 +7,8 @@
 Trains every (level, seed) model (seeds 0..N-1 per level; with --pretrain_lrs/--finetune_lrs,
 every learning-rate pair too) as one vmapped XLA program per epoch (sdae.sweep), and writes
 DIR/sweep.json (a list of {"level", "seed", "valid_error_pct", "test_error_pct",
-"test_ci95_pct", "best_epoch", "pretrain_lr", "finetune_lr", "layer_levels"}),
+"test_ci95_pct", "best_epoch", "pretrain_lr", "finetune_lr", "layer_levels", "diverged"}; a
+model whose loss became NaN or Inf is "diverged", with null errors, and the others go on),
 DIR/sweep_run.json (mode, wall time, config, per-level summary), DIR/sweep.png (validation and
 test error against level, mean over seeds with 95% intervals) and DIR/filters.png (first-layer
 filters of seed 0 at each level, side by side, lowest level left, each panel titled with its
@@ -78,8 +79,11 @@ def main(argv):
                           overwrite=FLAGS.overwrite)
   sweep_lib.write_outputs(FLAGS.workdir, config, points, outcome)
   for r in outcome["rows"]:
-    print(f"level {r['level']:g} seed {r['seed']} lr {r['pretrain_lr']:g}/{r['finetune_lr']:g}: "
-          f"valid {r['valid_error_pct']:.2f}% test {r['test_error_pct']:.2f}% "
+    model = f"level {r['level']:g} seed {r['seed']} lr {r['pretrain_lr']:g}/{r['finetune_lr']:g}"
+    if r["diverged"]:
+      print(f"{model}: diverged (non-finite loss; never selected)")
+      continue
+    print(f"{model}: valid {r['valid_error_pct']:.2f}% test {r['test_error_pct']:.2f}% "
           f"+- {r['test_ci95_pct']:.2f}")
   print(f"{len(points)} models ({outcome['mode']}) in {outcome['seconds']:.1f}s "
         f"-> {FLAGS.workdir}/sweep.json, sweep.png, filters.png (+ .pdf)")

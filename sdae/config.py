@@ -50,6 +50,10 @@ class TrainConfig:
   n_train: int = 0  # 0: the whole training split; else its first n_train examples
   checkpoint_every_secs: float = 60.0
   keep_checkpoints: int = 3
+  # How a device runs a sweep's members (sdae.sharding.over_members): "vmap" (batched products)
+  # or "map" (one member after another, each bit-identical to that model alone); None or "auto"
+  # by platform (map on CPU, vmap on GPU/TPU). Unused by a single model.
+  member_loop: str | None = None
 
   def levels(self) -> tuple[float, ...]:
     """The corruption level of each layer."""
@@ -65,6 +69,8 @@ class TrainConfig:
     d = dataclasses.asdict(self)
     d["hidden"] = list(self.hidden)
     d["layer_levels"] = None if self.layer_levels is None else list(self.layer_levels)
+    if d["member_loop"] == "auto":  # one spelling of "by platform" in config.json
+      d["member_loop"] = None
     return d
 
   def replace(self, **kw) -> "TrainConfig":
@@ -189,6 +195,8 @@ def validate(config: TrainConfig) -> TrainConfig:
   if config.pretraining == "rbm" and config.activation != "sigmoid":
     raise ConfigError(f"--activation={config.activation!r} with --pretraining=rbm; accepted: "
                       "sigmoid (an RBM's hidden units are Bernoulli, their mean a sigmoid)")
+  if config.member_loop not in (None, "auto", "vmap", "map"):
+    raise ConfigError(f"--member_loop={config.member_loop!r} is invalid; accepted: auto, vmap, map")
   if config.data_source not in (None, "original", "regenerated"):
     raise ConfigError(f"--data_source={config.data_source!r} is invalid; "
                       "accepted: original, regenerated")

@@ -5,17 +5,12 @@ connects them, after which ``jax.devices()`` lists the devices of all processes 
 over them (``sdae.sharding.member_mesh``) spans hosts. A member-sharded sweep then trains each
 process's members on its own devices, in the same compiled program, with no change of code.
 
-Start-up (``maybe_initialize``), from arguments or the environment, before any computation:
-
-    SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
-    SDAE_NUM_PROCESSES=2             how many processes
-    SDAE_PROCESS_ID=0                this process's index, 0 .. N-1
-    SDAE_LOCAL_DEVICE_IDS=0,1        optional: the local devices this process uses
-
-JAX's own variables (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``) work
-too, and on Slurm, Open MPI or Cloud TPU ``jax.distributed.initialize()`` needs none of them: set
-``SDAE_DISTRIBUTED=1`` to call it with no arguments there. Nothing set: a single process, and
-``maybe_initialize`` does nothing.
+Start-up (``maybe_initialize``), from explicit arguments, before any computation: the
+coordinator's address (process 0's ``host:port``, reachable by all), the number of processes and
+this process's index, or ``auto=True`` where ``jax.distributed.initialize()`` finds everything
+itself (Slurm, Open MPI, Cloud TPU, JAX's own ``JAX_COORDINATOR_ADDRESS`` ...). The entry points
+take these from the ``SDAE_*`` environment variables (``experiments._cli.init_distributed``,
+README); the library reads no environment.
 
 Data: every process reads the files, puts only its block of rows (``shard_rows``) on its
 devices, and ``global_rows`` assembles the blocks into one global array split over the processes'
@@ -29,7 +24,6 @@ processes").
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import jax
@@ -38,47 +32,35 @@ import numpy as np
 _INITIALIZED = False
 
 
-def _env_int(name: str) -> int | None:
-  value = os.environ.get(name)
-  if value in (None, ""):
-    return None
-  try:
-    return int(value)
-  except ValueError:
-    raise ValueError(f"{name}={value!r} is invalid; accepted: an integer") from None
-
-
 def maybe_initialize(coordinator: str | None = None, num_processes: int | None = None,
                      process_id: int | None = None,
-                     local_device_ids: Sequence[int] | None = None) -> bool:
-  """Calls ``jax.distributed.initialize`` when a multi-process run is configured.
+                     local_device_ids: Sequence[int] | None = None, auto: bool = False) -> bool:
+  """Calls ``jax.distributed.initialize`` when a multi-process run is asked for.
 
-  Arguments override the ``SDAE_*`` environment variables (module docstring). Returns True when
-  this process is part of a multi-process run. Must run before any JAX computation; calling it
-  again is a no-op.
+  Args:
+    coordinator: ``host:port`` of process 0; needs ``num_processes`` and ``process_id``.
+    num_processes, process_id: how many processes, and this one's index in 0..N-1.
+    local_device_ids: optional, the local devices this process uses.
+    auto: no coordinator given: let ``jax.distributed.initialize()`` detect the cluster.
+
+  Returns True when this process is part of a multi-process run (False, doing nothing, when
+  neither ``coordinator`` nor ``auto`` is given). Must run before any JAX computation; calling
+  it again is a no-op. Inconsistent arguments raise ValueError (one line).
   """
   global _INITIALIZED
   if _INITIALIZED:
     return True
-  coordinator = coordinator or os.environ.get("SDAE_COORDINATOR") or None
-  num_processes = num_processes if num_processes is not None else _env_int("SDAE_NUM_PROCESSES")
-  process_id = process_id if process_id is not None else _env_int("SDAE_PROCESS_ID")
-  if local_device_ids is None and os.environ.get("SDAE_LOCAL_DEVICE_IDS"):
-    local_device_ids = [int(v) for v in os.environ["SDAE_LOCAL_DEVICE_IDS"].split(",")]
-  auto = os.environ.get("SDAE_DISTRIBUTED") == "1" or bool(
-      os.environ.get("JAX_COORDINATOR_ADDRESS"))
   if coordinator is None and not auto:
     if num_processes not in (None, 1) or process_id not in (None, 0):
-      raise ValueError("SDAE_NUM_PROCESSES / SDAE_PROCESS_ID are set but SDAE_COORDINATOR is "
-                       "not; accepted: all three (host:port of process 0, N, 0..N-1) or none")
+      raise ValueError(f"num_processes={num_processes}, process_id={process_id} without a "
+                       "coordinator; accepted: coordinator, num_processes and process_id "
+                       "together, auto=True, or none")
     return False
   if coordinator is not None:
     if num_processes is None or process_id is None:
-      raise ValueError(f"SDAE_COORDINATOR={coordinator} needs SDAE_NUM_PROCESSES and "
-                       "SDAE_PROCESS_ID as well")
+      raise ValueError(f"coordinator={coordinator!r} needs num_processes and process_id as well")
     if not 0 <= process_id < num_processes:
-      raise ValueError(f"SDAE_PROCESS_ID={process_id} is invalid; accepted: 0.."
-                       f"{num_processes - 1}")
+      raise ValueError(f"process_id={process_id} is invalid; accepted: 0..{num_processes - 1}")
   kwargs: dict[str, Any] = {}
   if coordinator is not None:
     kwargs.update(coordinator_address=coordinator, num_processes=num_processes,

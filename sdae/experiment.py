@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import logging
 
@@ -30,7 +30,6 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import corruption as corruption_lib
 from sdae import distributed
-from sdae import faults
 from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
@@ -112,10 +111,13 @@ _RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache
 
 
 def _identity(cfg: dict) -> dict:
-  """The part of a config that defines the run (runtime-only settings may change on resume)."""
+  """The part of a config that defines the run (runtime-only settings may change on resume).
+  A setting at None, or at its ``config.OPTIONAL_AT_DEFAULT`` value, counts as absent, so a
+  field added since a workdir was written, whose value there is the old behaviour (e.g.
+  ``member_loop``, ``pretraining``), does not set that workdir apart."""
   optional = config_lib.OPTIONAL_AT_DEFAULT
   return {k: v for k, v in cfg.items()
-          if k not in _RUNTIME_ONLY and not (k in optional and optional[k] == v)}
+          if k not in _RUNTIME_ONLY and v is not None and not (k in optional and optional[k] == v)}
 
 
 def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
@@ -148,7 +150,12 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
 
 
 class MetricsLog:
-  """Appends one JSON object per line to ``workdir/metrics.jsonl`` (flushed each write)."""
+  """One JSON object per epoch, a line each, in ``workdir/metrics.jsonl`` (flushed each write).
+
+  Each epoch appears once: a resumed run first drops the rows of the epochs after its
+  checkpoint (``keep_until``), which it then trains and logs again. Rows carry ``phase``
+  (``pretrain`` or ``finetune``), ``layer`` (1-based, pretraining) and ``epoch`` (1-based).
+  """
 
   def __init__(self, path: str | None):
     self.path = path
@@ -161,12 +168,77 @@ class MetricsLog:
     with open(self.path, "a") as f:
       f.write(json.dumps(row) + "\n")
 
+  @staticmethod
+  def _position(row: dict) -> tuple[int, int, int]:
+    """Where a row falls in a run: pretraining (layer, epoch) before fine-tuning epochs."""
+    if row.get("phase") == "pretrain":
+      return (0, int(row["layer"]), int(row["epoch"]))
+    return (1, 0, int(row["epoch"]))
+
+  def keep_until(self, phase: str | None, layer: int = 0, epoch: int = 0) -> None:
+    """Keeps only the rows up to a checkpoint's position (``phase``, ``layer`` 0-based in
+    progress, ``epoch`` epochs done in it), rewriting the file atomically; ``phase=None`` (no
+    checkpoint: the run starts over) keeps none. A line cut short by a kill is dropped too."""
+    if self.path is None or not os.path.exists(self.path):
+      return
+    if phase is None:
+      end = (-1, 0, 0)
+    else:
+      end = (0, layer + 1, epoch) if phase == "pretrain" else (1, 0, epoch)
+    kept = []
+    with open(self.path) as f:
+      for line in f:
+        try:
+          row = json.loads(line)
+          if self._position(row) <= end:
+            kept.append(line if line.endswith("\n") else line + "\n")
+        except (ValueError, KeyError, TypeError):
+          continue
+    tmp = self.path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(kept)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, self.path)
+
 
 # --- the driver ----------------------------------------------------------------------------------
 
 
+#: The points of a run where ``train_and_evaluate`` calls ``on_event``; its ``Checkpointer`` adds
+#: ``checkpoint_write`` (just before each checkpoint write).
+EVENTS = (
+    "epoch_end",           # a pretraining epoch finished and was logged, before its checkpoint
+    "layer_end",           # a layer finished and its boundary checkpoint was written
+    "finetune_epoch_end",  # a fine-tuning epoch finished and was logged, before its checkpoint
+    "results_write",       # everything done, just before results.json is written
+)
+
+
+def _no_event(event: str) -> None:
+  del event
+
+
 def _vmap_if(fn, members: bool, in_axes):
   return jax.vmap(fn, in_axes=in_axes) if members else fn
+
+
+def _finite_members(losses: np.ndarray) -> np.ndarray:
+  """[M] bool: whether every loss of each member (``losses`` [M, steps]) is finite."""
+  return np.isfinite(np.asarray(losses)).reshape(len(losses), -1).all(axis=-1)
+
+
+def _note_diverged(diverged: np.ndarray, losses: np.ndarray, where: str,
+                   members: Members) -> np.ndarray:
+  """``diverged`` [M] with the members whose loss is no longer finite added; each newly diverged
+  member is logged once. The others train on: nothing mixes the members' arithmetic."""
+  bad = ~_finite_members(losses)
+  for i in np.flatnonzero(bad & ~diverged):
+    log.warning("member %d (seed %d, levels %s, learning rates %g / %g) diverged at %s: its "
+                "loss is not finite; it is marked diverged and never selected", i,
+                members.seeds[i], list(members.levels[i]), members.pretrain_lr[i],
+                members.finetune_lr[i], where)
+  return diverged | bad
 
 
 def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None:
@@ -182,7 +254,8 @@ def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                        splits: dict | None = None, data_source: str | None = None,
                        members: Members | None = None, overwrite: bool = False,
-                       write_images: bool = True, mesh: Any = None) -> dict[str, Any]:
+                       write_images: bool = True, mesh: Any = None,
+                       on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
   """Pretrains, fine-tunes and evaluates; returns (and writes) the results.
 
   Args:
@@ -197,12 +270,15 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     mesh: a ``jax.sharding.Mesh`` (``sdae.sharding``): with members, the member axis is split
       over its devices (``member_mesh(M)``: one member per device when there are M); for one
       model, each minibatch is (data parallelism). The data are replicated on its devices.
+    on_event: called with the name of each point the run passes (``EVENTS``), e.g. by tests
+      that kill the process there; also handed to the ``Checkpointer``.
 
   Returns:
     For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
     With members, the same with per-member lists under ``members``.
   """
   config_lib.validate(config)
+  emit = on_event or _no_event
   t_start = time.monotonic()
   cfg_dict = config.to_dict()
   if members is not None:
@@ -261,7 +337,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if workdir is not None:
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
                                          keep=config.keep_checkpoints,
-                                         every_secs=config.checkpoint_every_secs)
+                                         every_secs=config.checkpoint_every_secs,
+                                         on_event=on_event)
   metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl")
                        if workdir and distributed.is_writer() else None)
   prog = progress_lib.Progress(enabled=None if distributed.is_writer() else False)
@@ -277,6 +354,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   cur_params = cur_opt = None
   ft_params = ft_opt = es = None
   seconds = {"pretrain": 0.0, "finetune": 0.0}
+  diverged = np.zeros(len(members) if many else 0, bool)  # per member, kept in the checkpoint
   restored = checkpointer.restore_latest() if checkpointer else None
 
   def fresh_layer(k):
@@ -298,19 +376,22 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     arrays, meta = restored
     phase, layer, epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
     seconds = dict(meta["seconds"])
+    diverged = np.asarray(meta.get("diverged", diverged), bool)
     for k in range(int(meta["n_done_layers"])):
       like = jax.eval_shape(lambda: fresh_layer(k)[0])
-      done_layers.append(place(ckpt_lib.unflatten(like, arrays, f"layer{k}"), mesh))
+      done_layers.append(place(ckpt_lib.from_state(like, arrays[f"layer{k}"]), mesh))
     if phase == "pretrain" and meta.get("has_current"):
       like_p, like_o = jax.eval_shape(lambda: fresh_layer(layer))
-      cur_params, cur_opt = place((ckpt_lib.unflatten(like_p, arrays, "cur"),
-                                   ckpt_lib.unflatten(like_o, arrays, "opt")), mesh)
+      cur_params, cur_opt = place((ckpt_lib.from_state(like_p, arrays["cur"]),
+                                   ckpt_lib.from_state(like_o, arrays["opt"])), mesh)
     if phase == "finetune":
       like_p, like_o, like_es = jax.eval_shape(fresh_finetune)
-      ft_params, ft_opt, es = place((ckpt_lib.unflatten(like_p, arrays, "ft"),
-                                     ckpt_lib.unflatten(like_o, arrays, "opt"),
-                                     ckpt_lib.unflatten(like_es, arrays, "es")), mesh)
+      ft_params, ft_opt, es = place((ckpt_lib.from_state(like_p, arrays["ft"]),
+                                     ckpt_lib.from_state(like_o, arrays["opt"]),
+                                     ckpt_lib.from_state(like_es, arrays["es"])), mesh)
     prog.message(f"resumed from checkpoint: phase {phase}, layer {layer + 1}, epoch {epoch}")
+  # The epochs after the checkpoint (all of them without one) are trained and logged again.
+  metrics.keep_until(phase if restored is not None else None, layer, epoch)
 
   def save(force: bool, step: int) -> None:
     # Every process decides alike (due() is process 0's clock) and saves the whole state
@@ -322,11 +403,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       trees.update(cur=cur_params, opt=cur_opt)
     if phase == "finetune":
       trees.update(ft=ft_params, opt=ft_opt, es=es)
-    arrays = {}
-    for prefix, tree in distributed.to_host(trees).items():
-      arrays.update(ckpt_lib.flatten(tree, prefix))
+    arrays = ckpt_lib.to_state(distributed.to_host(trees))  # {"layer0": {"kernel": ...}, ...}
     meta = {"phase": phase, "layer": layer, "epoch": epoch, "n_done_layers": len(done_layers),
-            "has_current": cur_params is not None, "seconds": seconds}
+            "has_current": cur_params is not None, "seconds": seconds,
+            "diverged": diverged.tolist()}
     checkpointer.save(step, arrays, meta, force=force)
 
   pre_epochs = config.pretrain_epochs
@@ -342,13 +422,13 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
       # of them after a resume), never once per epoch.
       while depth < layer:
-        codes = pt.compiled_encode(objectives[depth], many, shared_data=(depth == 0), mesh=mesh)(
-            done_layers[depth], codes)
+        codes = pt.compiled_encode(objectives[depth], many, shared_data=(depth == 0), mesh=mesh,
+                                   loop=config.member_loop)(done_layers[depth], codes)
         depth += 1
       if cur_params is None:
         cur_params, cur_opt = fresh_layer(layer)
       epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many, mesh=mesh,
-                                            shared_data=(layer == 0))
+                                            shared_data=(layer == 0), loop=config.member_loop)
       while epoch < pre_epochs:
         t0 = time.monotonic()
         cur_params, cur_opt, losses = epoch_fn(cur_params, cur_opt, codes, seeds,
@@ -359,6 +439,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
         if not many:
           _check_finite(losses, f"pretraining layer {layer + 1} epoch {epoch + 1}",
                         "--pretrain_lr", config.pretrain_lr)
+        else:
+          diverged = _note_diverged(diverged, losses,
+                                    f"pretraining layer {layer + 1} epoch {epoch + 1}", members)
         mean_loss = losses.mean(axis=-1)
         epoch += 1
         seconds["pretrain"] += dt
@@ -366,7 +449,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                    examples_per_s=examples_per_epoch / dt, loss=mean_loss)
         metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
                       examples_per_s=examples_per_epoch / dt, seconds=dt)
-        faults.maybe_fail("epoch_end")
+        emit("epoch_end")
         if epoch < pre_epochs:
           save(False, layer * pre_epochs + epoch)
       done_layers.append(cur_params)
@@ -374,7 +457,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       cur_params = cur_opt = None
       layer, epoch = layer + 1, 0
       save(True, layer * pre_epochs)  # every layer boundary
-      faults.maybe_fail("layer_end")
+      emit("layer_end")
     del codes
     phase, epoch = "finetune", 0
     prog.message(f"pretraining done in {progress_lib.format_seconds(time.monotonic() - t_phase)}")
@@ -382,7 +465,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # ---- supervised fine-tuning with early stopping ----
   x_valid, y_valid = data["valid"]
   x_test, y_test = data["test"]
-  errors = ft.compiled_error_count(module, many, mesh=mesh)
+  errors = ft.compiled_error_count(module, many, mesh=mesh, loop=config.member_loop)
   update_es = jax.jit(_vmap_if(
       functools.partial(ft.update_early_stopping, patience_increase=config.patience_increase,
                         improvement_threshold=config.improvement_threshold),
@@ -390,7 +473,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if ft_params is None:
     ft_params, ft_opt, es = fresh_finetune()
   ft_batch = config.ft_batch_size()
-  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh)
+  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh,
+                                           loop=config.member_loop)
   examples_per_epoch = (n // ft_batch) * ft_batch * n_models
   base_step = n_pretrained * pre_epochs
   n_valid = x_valid.shape[0]
@@ -407,6 +491,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     dt = time.monotonic() - t0
     if not many:
       _check_finite(losses, f"fine-tuning epoch {epoch + 1}", "--finetune_lr", config.finetune_lr)
+    else:
+      diverged = _note_diverged(diverged, losses, f"fine-tuning epoch {epoch + 1}", members)
     epoch += 1
     seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
@@ -416,7 +502,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                valid_error_pct=v, best_pct=best_valid * 100)
     metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
                   examples_per_s=examples_per_epoch / dt, seconds=dt)
-    faults.maybe_fail("finetune_epoch_end")
+    emit("finetune_epoch_end")
     save(False, base_step + epoch)
   save(True, base_step + epoch)
 
@@ -425,7 +511,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   n_test = int(x_test.shape[0])
   # The mean validation cross-entropy of the chosen parameters breaks ties in validation error
   # when a table or sweep selects a model (``sweep.select``).
-  valid_xent = ft.compiled_nll_sum(module, many, mesh=mesh)(best, x_valid, y_valid)
+  valid_xent = ft.compiled_nll_sum(module, many, mesh=mesh, loop=config.member_loop)(
+      best, x_valid, y_valid)
   test_err, valid_best, best_epoch, valid_xent = distributed.to_host(
       (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"], valid_xent))
   test_err, best_epoch = test_err / n_test, best_epoch + 1
@@ -449,14 +536,18 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       "finetune_epochs_run": epoch,
   }
   if many:
+    # A diverged member's errors are null: whatever its NaN parameters predict is no result,
+    # and model selection (sweep.select) skips it.
     results["members"] = [
         {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
-         "finetune_lr": float(fl), "valid_error_pct": float(ve * 100),
-         "test_error_pct": float(te * 100), "test_ci95_pct": ft.ci95_pct(float(te), n_test),
-         "best_epoch": int(be), "valid_xent": float(vx)}
-        for s, lv, pl, fl, ve, te, be, vx in zip(members.seeds, members.levels,
-                                                 members.pretrain_lr, members.finetune_lr,
-                                                 valid_best, test_err, best_epoch, valid_xent)]
+         "finetune_lr": float(fl), "valid_error_pct": None if dv else float(ve * 100),
+         "test_error_pct": None if dv else float(te * 100),
+         "test_ci95_pct": None if dv else ft.ci95_pct(float(te), n_test),
+         "best_epoch": int(be), "valid_xent": None if dv else float(vx), "diverged": bool(dv)}
+        for s, lv, pl, fl, ve, te, be, vx, dv in zip(
+            members.seeds, members.levels, members.pretrain_lr, members.finetune_lr, valid_best,
+            test_err, best_epoch, valid_xent, diverged)]
+    results["n_diverged"] = int(diverged.sum())
   else:
     results.update({
         "test_error_pct": round(float(test_err) * 100, 4),
@@ -470,16 +561,17 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     checkpointer.close()
   if workdir is not None:
     pictures = []
-    if write_images and d > 1:
+    if write_images and d > 1 and not (many and diverged.all()):  # of a model that trained
       # With no pretraining, the filters are the fine-tuned first layer's.
       first_layer = done_layers[0] if objectives else best["encoder_0"]
       first_layer, host_levels = distributed.to_host((first_layer, levels))  # all processes
+      shown = int(np.argmin(diverged)) if many else 0  # the first member that did not diverge
       if distributed.is_writer():
         pictures = write_pictures(workdir, first_layer, objectives[0] if objectives else None,
                                   np.asarray(splits["test"][0][:12], np.float32),
-                                  float(host_levels[(0, 0) if many else 0]), many,
-                                  dataset=config.dataset)
-    faults.maybe_fail("results_write")
+                                  float(host_levels[(shown, 0) if many else 0]), many,
+                                  dataset=config.dataset, member=shown)
+    emit("results_write")
     if distributed.is_writer():
       ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
     if not many:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
@@ -499,14 +591,14 @@ def _device_text(mesh) -> str:
 
 def write_pictures(workdir: str, first_layer, objective: pt.LayerObjective | None,
                    x: np.ndarray, level: float, many: bool,
-                   dataset: str | None = None) -> list[str]:
+                   dataset: str | None = None, member: int = 0) -> list[str]:
   """filters.png (first-layer filters) and, for a pretrained first layer, reconstructions.png
   (rows: clean, corrupted for a dA, reconstructed), each with its PDF; returns the paths
   written (none when the inputs are not square images). ``objective`` None: no pretraining, the
-  filters are the fine-tuned first layer's."""
+  filters are the fine-tuned first layer's. With ``many``, of member ``member``."""
   from sdae import viz
   if many:
-    first_layer = jax.tree.map(lambda a: a[0], first_layer)
+    first_layer = jax.tree.map(lambda a: a[member], first_layer)
   if viz.square_side(x.shape[1]) is None:
     return []
   kernel = np.asarray(first_layer["kernel"])

@@ -155,7 +155,14 @@ def make_optimizer(name: str = "sgd", momentum: float = 0.9) -> optax.GradientTr
   """An optax optimizer whose learning rate lives in its state (traced, sweepable).
 
   ``sgd`` is plain SGD, as in the paper; ``momentum`` and ``adam`` are offered for convenience.
+  The same arguments give the same object: the compiled epochs are cached on it
+  (``compiled_pretrain_epoch``), so a fresh optimizer per run would compile every run again.
   """
+  return _optimizer(name, float(momentum) if name == "momentum" else None)
+
+
+@functools.cache
+def _optimizer(name: str, momentum: float | None) -> optax.GradientTransformation:
   if name == "sgd":
     return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
   if name == "momentum":

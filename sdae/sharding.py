@@ -18,13 +18,13 @@ Within a device, ``over_members`` runs the local members either as one ``jax.vma
 or as a ``lax.map`` over members, each member's whole epoch after the previous one's (best on CPU,
 where a member's weights stay in cache for a whole epoch instead of 8 members' weights streaming
 through it every step; it is also bit-identical to training the members one by one). ``loop=None``
-picks by platform (notes/perf.md has the measurements).
+picks by platform (notes/perf.md has the measurements); a run chooses with
+``TrainConfig.member_loop`` (``--member_loop``).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Callable, Sequence
 
 import jax
@@ -141,40 +141,37 @@ def is_trivial(mesh: Mesh | None) -> bool:
 # --- members on a device -----------------------------------------------------------------------
 
 
-LOOP_ENV = "SDAE_MEMBER_LOOP"
-
-
-def loop_from_env() -> str | None:
-  """``SDAE_MEMBER_LOOP`` (``vmap`` or ``map``) if set: every sweep then runs its members that
-  way on any platform (e.g. to profile the accelerators' vmapped programs on a CPU)."""
-  raw = os.environ.get(LOOP_ENV, "").strip()
-  if not raw:
-    return None
-  if raw not in LOOPS:
-    raise ValueError(f"{LOOP_ENV}={raw!r}; accepted: {', '.join(LOOPS)} (unset: by platform)")
-  return raw
-
-
 def default_loop(mesh: Mesh | None = None) -> str:
-  """``SDAE_MEMBER_LOOP`` if set, else ``"map"`` on CPU and ``"vmap"`` on accelerators (see the
-  module docstring)."""
-  forced = loop_from_env()
-  if forced:
-    return forced
+  """``"map"`` on CPU and ``"vmap"`` on accelerators (see the module docstring), for the
+  platform of ``mesh`` (or the default backend)."""
   platform = mesh.devices.flat[0].platform if mesh is not None else jax.default_backend()
   return "map" if platform == "cpu" else "vmap"
 
 
-def cache_by_loop(build: Callable) -> Callable:
+def resolve_loop(loop: str | None, mesh: Mesh | None = None) -> str:
+  """``loop`` itself (``"vmap"`` or ``"map"``), or ``default_loop(mesh)`` for None or
+  ``"auto"``; raises ValueError naming anything else."""
+  if loop is None or loop == "auto":
+    return default_loop(mesh)
+  if loop not in LOOPS:
+    raise ValueError(f"loop={loop!r}; accepted: {', '.join(LOOPS)} or auto (by platform)")
+  return loop
+
+
+def cache_by_loop(build: Callable, maxsize: int = 32) -> Callable:
   """``functools.lru_cache`` for a builder of compiled member programs whose ``loop=None`` means
   ``default_loop(mesh)``: the loop is resolved before the cache is consulted, so a program built
-  for one loop is never handed out after ``SDAE_MEMBER_LOOP`` asks for the other."""
-  cached = functools.lru_cache(maxsize=None)(build)
+  for one loop is never handed out when the other is asked for. Bounded: every entry holds a
+  jitted function and its compiled executables, and a long-lived process (a notebook, a table
+  of many shapes) would otherwise keep every program it ever built."""
+  cached = functools.lru_cache(maxsize=maxsize)(build)
 
   @functools.wraps(build)
   def wrapper(*args, loop: str | None = None, mesh: Mesh | None = None, **kwargs):
-    return cached(*args, loop=default_loop(mesh) if loop is None else loop, mesh=mesh, **kwargs)
+    return cached(*args, loop=resolve_loop(loop, mesh), mesh=mesh, **kwargs)
 
+  wrapper.cache_info = cached.cache_info
+  wrapper.cache_clear = cached.cache_clear
   return wrapper
 
 
@@ -199,17 +196,15 @@ def over_members(fn: Callable, in_axes: Sequence[int | None], loop: str | None =
                  mesh: Mesh | None = None) -> Callable:
   """``fn`` of one member -> function of M members (leading axis), split over ``mesh``.
 
-  ``loop``: ``"vmap"``, ``"map"`` or None (``default_loop``). With a non-trivial ``mesh``, the
+  ``loop``: ``"vmap"``, ``"map"``, or None / ``"auto"`` (``default_loop``). With a non-trivial ``mesh``, the
   result runs under ``jax.shard_map``: arguments with axis 0 are split over the mesh's first axis,
   the others replicated, and every output keeps its leading member axis split the same way.
   """
-  loop = default_loop(mesh) if loop is None else loop
+  loop = resolve_loop(loop, mesh)
   if loop == "vmap":
     inner = jax.vmap(fn, in_axes=tuple(in_axes))
-  elif loop == "map":
-    inner = map_members(fn, in_axes)
   else:
-    raise ValueError(f"loop={loop!r}; accepted: {', '.join(LOOPS)} or None (by platform)")
+    inner = map_members(fn, in_axes)
   if is_trivial(mesh):
     return inner
   axis = mesh.axis_names[0]

@@ -44,7 +44,7 @@ log = logging.getLogger("sdae")
 
 #: The keys of every sweep row (``sweep.json`` holds a list of these dicts).
 ROW_KEYS = ("level", "seed", "valid_error_pct", "test_error_pct", "test_ci95_pct", "best_epoch",
-            "pretrain_lr", "finetune_lr", "layer_levels")
+            "pretrain_lr", "finetune_lr", "layer_levels", "diverged")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,15 +102,22 @@ def members_of(config: config_lib.TrainConfig, points: Sequence[Point]) -> exper
                             finetune_lr=[p.finetune_lr for p in pts])
 
 
+def rounded(value: float | None) -> float | None:
+  """A percentage rounded to 4 decimals (float32 artifacts such as 4.9999995 must not decide a
+  tie on validation); None (a diverged model's error) stays None."""
+  return None if value is None else round(float(value), 4)
+
+
 def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
+  """A ``sweep.json`` row; a diverged model (non-finite loss) has null errors."""
   return {"level": point.level, "seed": point.seed,
-          "valid_error_pct": round(float(r["valid_error_pct"]), 4),
-          "test_error_pct": round(float(r["test_error_pct"]), 4),
-          "test_ci95_pct": round(float(r["test_ci95_pct"]), 4),
+          "valid_error_pct": rounded(r["valid_error_pct"]),
+          "test_error_pct": rounded(r["test_error_pct"]),
+          "test_ci95_pct": rounded(r["test_ci95_pct"]),
           "best_epoch": int(r["best_epoch"]),
           "valid_xent": None if r.get("valid_xent") is None else round(float(r["valid_xent"]), 6),
           "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
-          "layer_levels": [point.level] * n_layers}
+          "layer_levels": [point.level] * n_layers, "diverged": bool(r.get("diverged", False))}
 
 
 def model_dir(workdir: str, index: int, point: Point) -> str:
@@ -191,8 +198,13 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
       cfg = config.replace(level=p.level, layer_levels=None, seed=p.seed,
                            pretrain_lr=p.pretrain_lr, finetune_lr=p.finetune_lr)
       sub = None if workdir is None else model_dir(workdir, i, p)
-      res = experiment.train_and_evaluate(cfg, sub, splits=splits, data_source=data_source,
-                                          overwrite=overwrite, write_images=write_images)
+      try:
+        res = experiment.train_and_evaluate(cfg, sub, splits=splits, data_source=data_source,
+                                            overwrite=overwrite, write_images=write_images)
+      except experiment.DivergenceError as e:  # as a diverged member of a vmapped sweep
+        log.warning("model %d/%d diverged: %s", i + 1, len(points), e)
+        res = {"valid_error_pct": None, "test_error_pct": None, "test_ci95_pct": None,
+               "best_epoch": -1, "diverged": True, "seconds": {"training": 0.0}}
       rows.append(_row(p, res, n_layers))
       training += res["seconds"]["training"]
   import jax  # pylint: disable=g-import-not-at-top
@@ -212,12 +224,12 @@ def select(rows: Sequence[dict[str, Any]], key: str = "valid_error_pct",
   ``tie_key`` (mean validation cross-entropy, a finer measure of the same validation set);
   rows equal in both (or lacking ``tie_key``) go to the earliest.
 
-  Rows whose ``key`` is missing or not finite (a diverged model) are skipped.
+  Diverged rows (``"diverged"``), and rows whose ``key`` is missing or not finite, are skipped.
   """
   best, best_val = None, (math.inf, math.inf)
   for r in rows:
     v = r.get(key)
-    if v is None or not math.isfinite(float(v)):
+    if r.get("diverged") or v is None or not math.isfinite(float(v)):
       continue
     t = r.get(tie_key)
     t = math.inf if t is None or not math.isfinite(float(t)) else float(t)
@@ -255,10 +267,12 @@ def summarize(rows: Sequence[dict[str, Any]], n_test: int | None = None) -> dict
   """Per level: mean validation and test error over seeds with 95% intervals.
 
   With one seed per level, the test interval is the binomial one of that model
-  (``test_ci95_pct``) and the validation one is left at 0.
+  (``test_ci95_pct``) and the validation one is left at 0. Diverged models (null errors) are left
+  out; a level whose models all diverged is absent.
   """
   levels, valid, test = [], ([], []), ([], [])
-  for level, rs in by_level(rows).items():
+  for level, rs in by_level([r for r in rows if r.get("valid_error_pct") is not None
+                             and r.get("test_error_pct") is not None]).items():
     levels.append(level)
     vm, vc = mean_ci95([r["valid_error_pct"] for r in rs])
     tm, tc = mean_ci95([r["test_error_pct"] for r in rs])
@@ -314,12 +328,7 @@ def first_layer_kernels(workdir: str) -> np.ndarray:
   arrays, meta = restored
   if int(meta["n_done_layers"]) < 1:
     raise FileNotFoundError(f"the first layer of {workdir} is not pretrained yet")
-  # Leaves of a dA layer in jax.tree (sorted key) order: bias, bias_visible, kernel[,
-  # kernel_decoder]; the kernel is the first leaf of the highest rank.
-  leaves = [arrays[k] for k in sorted((k for k in arrays if k.startswith("layer0/")),
-                                      key=lambda k: int(k.split("/")[1]))]
-  top = max(a.ndim for a in leaves)
-  return np.asarray(next(a for a in leaves if a.ndim == top))
+  return np.asarray(arrays["layer0"]["kernel"])
 
 
 def save_filters_by_level(panels: Sequence[tuple[float, np.ndarray]], path: str,
@@ -338,7 +347,8 @@ def save_filters_by_level(panels: Sequence[tuple[float, np.ndarray]], path: str,
 
 def filter_panels(workdir: str, points: Sequence[Point], one_by_one: bool,
                   ) -> list[tuple[float, np.ndarray]]:
-  """For each level, the first-layer kernel of its first point (seed 0 where present)."""
+  """For each level, the first-layer kernel of its first point (seed 0 where present); a
+  level whose kernel is not finite (that model diverged) has no panel."""
   chosen: dict[float, int] = {}
   for i, p in enumerate(points):
     if p.level not in chosen or (p.seed == 0 and points[chosen[p.level]].seed != 0):
@@ -351,7 +361,7 @@ def filter_panels(workdir: str, points: Sequence[Point], one_by_one: bool,
     kernels = first_layer_kernels(os.path.join(workdir, "members"))
     for level, i in sorted(chosen.items()):
       panels.append((level, kernels[i]))
-  return panels
+  return [(level, k) for level, k in panels if np.isfinite(k).all()]
 
 
 def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence[Point],

@@ -233,22 +233,22 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
     total_seconds += float(res["seconds"]["total"])
     candidates.extend(_candidates(group, res))
   diverged = sum(c["diverged"] for c in candidates)
-  extra = {"n_models": len(candidates), "training_seconds": round(trained_seconds, 1),
-           "seconds": round(total_seconds, 1),
+  extra = {"n_models": len(candidates), "n_diverged": diverged,
+           "training_seconds": round(trained_seconds, 1), "seconds": round(total_seconds, 1),
            "grid": [{k: c[k] for k in ("level", "hidden", "pretrain_lr", "finetune_lr", "seed",
                                        "valid_error_pct", "valid_xent", "test_error_pct",
                                        "diverged")} for c in candidates]}
-  if diverged:
-    extra["n_diverged"] = diverged
-  try:
-    best = sweep_lib.select([c for c in candidates if not c["diverged"]])
-  except ValueError:
-    return unavailable_row(grid.dataset, f"all {len(candidates)} models diverged",
-                           source, method=grid.method, **extra)
+  note = (f"{diverged} of {len(candidates)} models diverged (non-finite loss) and were not "
+          "candidates" if diverged else None)
+  if diverged == len(candidates):
+    log.warning("%s %s: every model diverged", grid.dataset, grid.method)
+    return unavailable_row(grid.dataset, f"{note}; try lower learning rates", source,
+                           method=grid.method, **extra)
+  best = sweep_lib.select(candidates)
   chosen = {k: v for k, v in best.items()
             if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
-  if diverged:
-    extra["note"] = f"{diverged} of {len(candidates)} models diverged (never selected)"
+  if note:
+    extra["note"] = note
   return result_row(grid.dataset, test_error_pct=best["test_error_pct"],
                     test_ci95_pct=best["test_ci95_pct"], valid_error_pct=best["valid_error_pct"],
                     chosen=chosen, data_source=source, method=grid.method, **extra)

@@ -52,9 +52,16 @@ CASES = [
     ("missing_dataset", [], ["--dataset"]),
     ("unknown_data_source", ["--dataset=rect", "--data_source=web"], ["'web'", "original"]),
     ("unknown_optimizer", ["--dataset=rect", "--optimizer=lbfgs"], ["'lbfgs'", "sgd"]),
+    ("unknown_member_loop", ["experiments.sweep", "--dataset=rect", "--levels=0,0.1",
+                             "--member_loop=pmap"], ["--member_loop='pmap'", "vmap, map"]),
     # Environment ("ENV:NAME=VALUE" items are set in the process's environment, not passed).
     ("cpu_devices_malformed", ["ENV:SDAE_CPU_DEVICES=two", "experiments.sweep", "--dataset=rect",
                                "--levels=0,0.1"], ["SDAE_CPU_DEVICES='two'", "positive integer"]),
+    ("member_loop_env_malformed", ["ENV:SDAE_MEMBER_LOOP=pmap", "--dataset=rect"],
+     ["SDAE_MEMBER_LOOP='pmap'", "vmap, map"]),
+    ("distributed_env_incomplete", ["ENV:SDAE_NUM_PROCESSES=2", "experiments.sweep",
+                                    "--dataset=rect", "--levels=0,0.1"],
+     ["SDAE_COORDINATOR is not"]),
     # Data errors: found when the data is read, before the workdir is created.
     ("batch_larger_than_data", ["--dataset=rect", "--data_source=regenerated", "--n_train=100",
                                 "--batch_size=200", "--hidden=8"],
@@ -141,7 +148,6 @@ def _make_data_dirs(tmp: pathlib.Path) -> None:
 def _run_case(tmp: pathlib.Path, cache: pathlib.Path, case) -> tuple:
   name, args, _ = case
   env = dict(os.environ)
-  env.pop("SDAE_FAULT_AT", None)
   env.update(a[len("ENV:"):].split("=", 1) for a in args if a.startswith("ENV:"))
   args = [a for a in args if not a.startswith("ENV:")]
   module = "experiments.train"

@@ -1,10 +1,11 @@
 """Fault injection: a run SIGKILLed anywhere resumes to exactly the uninterrupted result.
 
 Each test starts an entry point (``python -m experiments.train``) as a subprocess on a tiny
-configuration, has it SIGKILL itself at a named point (``SDAE_FAULT_AT=<event>:<count>``, see
-``sdae/faults.py``: no cleanup runs, as on a preempted machine), reruns the same command in the
-same workdir, and checks that results.json (timing fields aside) and every array of the final
-checkpoint are bitwise equal to those of an uninterrupted run.
+configuration, has it SIGKILL itself at a named point (through ``tests/faults.py``, which runs the
+entry point with a kill hook as ``train_and_evaluate``'s ``on_event``: no cleanup runs, as on a
+preempted machine), reruns the same command in the same workdir, and checks that results.json
+and metrics.jsonl (timing fields aside) and every array of the final checkpoint are bitwise equal
+to those of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Wall-clock fields (at any depth), not expected to repeat.
-TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds"})
+TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds", "examples_per_s"})
 
 # rectangles (regenerated: no files needed), SdA-2 of 16-8 units. Checkpoints every epoch, so
 # with 3 pretraining epochs per layer and 4 fine-tuning epochs the saves are, in order:
@@ -31,14 +32,18 @@ TRAIN = ["--dataset=rectangles", "--hidden=16,8", "--pretrain_epochs=3", "--fine
          "--batch_size=50", "--checkpoint_every_secs=0"]
 
 
+def command(module: str, args: list[str], fault: str | None = None) -> list[str]:
+  """``python -m module args``, or through ``tests/faults.py`` armed with ``fault``."""
+  if fault:
+    return [sys.executable, str(ROOT / "tests" / "faults.py"), fault, module, *args]
+  return [sys.executable, "-m", module, *args]
+
+
 def _run(module: str, args: list[str], fault: str | None = None,
          timeout: float = 600) -> subprocess.CompletedProcess:
   env = dict(os.environ)
-  env.pop("SDAE_FAULT_AT", None)
-  if fault:
-    env["SDAE_FAULT_AT"] = fault
   env.setdefault("JAX_PLATFORMS", "cpu")
-  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+  return subprocess.run(command(module, args, fault), cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
 
@@ -73,14 +78,23 @@ def final_arrays(checkpoint_dir: pathlib.Path) -> tuple[dict, dict]:
   finally:
     c.close()
   meta = {k: v for k, v in meta.items() if k != "seconds"}
-  return {k: np.asarray(v) for k, v in arrays.items()}, meta
+  return ck.named_leaves(arrays), meta
+
+
+def _metrics(path: pathlib.Path) -> list:
+  return [_strip_timing(json.loads(line)) for line in path.read_text().splitlines()]
 
 
 def assert_same_run(a: pathlib.Path, b: pathlib.Path,
                     results: tuple[str, ...] = ("results.json",)) -> None:
-  """Same results files (timing aside) and bitwise-same arrays in every final checkpoint."""
+  """Same results files and metrics.jsonl files (timing aside: every epoch once, in order)
+  and bitwise-same arrays in every final checkpoint."""
   for name in results:
     assert _results(a, name) == _results(b, name), name
+  logs = sorted(p.relative_to(a) for p in a.rglob("metrics.jsonl"))
+  assert logs and logs == sorted(p.relative_to(b) for p in b.rglob("metrics.jsonl"))
+  for log in logs:
+    assert _metrics(a / log) == _metrics(b / log), log
   ck_dirs = sorted(p.relative_to(a) for p in a.rglob("checkpoints") if p.is_dir())
   assert ck_dirs == sorted(p.relative_to(b) for p in b.rglob("checkpoints") if p.is_dir())
   assert ck_dirs

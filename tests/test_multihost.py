@@ -17,8 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WORKER = r'''
 import json, os, sys
+from experiments import _cli
 from sdae import distributed
-multi = distributed.maybe_initialize()  # SDAE_COORDINATOR / SDAE_NUM_PROCESSES / SDAE_PROCESS_ID
+multi = _cli.init_distributed()  # SDAE_COORDINATOR / SDAE_NUM_PROCESSES / SDAE_PROCESS_ID
 import jax, jax.numpy as jnp, numpy as np
 from sdae import pretrain as pt, sharding
 
@@ -101,18 +102,33 @@ def test_shard_rows_cover_everything_once():
   assert [(b.start, b.stop) for b in blocks] == [(0, 4), (4, 7), (7, 10)]
 
 
-def test_initialize_needs_all_three_settings(monkeypatch):
-  for k in ("SDAE_COORDINATOR", "SDAE_NUM_PROCESSES", "SDAE_PROCESS_ID", "SDAE_DISTRIBUTED",
-            "JAX_COORDINATOR_ADDRESS"):
-    monkeypatch.delenv(k, raising=False)
-  assert distributed.maybe_initialize() is False  # nothing set: one process
-  monkeypatch.setenv("SDAE_NUM_PROCESSES", "2")
-  with pytest.raises(ValueError, match="SDAE_COORDINATOR"):
-    distributed.maybe_initialize()
-  monkeypatch.setenv("SDAE_COORDINATOR", "127.0.0.1:1")
-  monkeypatch.setenv("SDAE_PROCESS_ID", "5")
-  with pytest.raises(ValueError, match="SDAE_PROCESS_ID=5"):
-    distributed.maybe_initialize()
+def test_initialize_needs_all_three_settings():
+  assert distributed.maybe_initialize() is False  # nothing asked for: one process
+  with pytest.raises(ValueError, match="without a coordinator"):
+    distributed.maybe_initialize(num_processes=2)
+  with pytest.raises(ValueError, match="needs num_processes and process_id"):
+    distributed.maybe_initialize("127.0.0.1:1", num_processes=2)
+  with pytest.raises(ValueError, match="process_id=5 is invalid; accepted: 0..1"):
+    distributed.maybe_initialize("127.0.0.1:1", 2, 5)
+
+
+def test_entry_points_read_the_distributed_settings_from_the_environment():
+  from experiments import _cli
+  assert _cli.distributed_settings({}) == {}  # nothing set: one process
+  assert _cli.distributed_settings({"SDAE_COORDINATOR": "h:1", "SDAE_NUM_PROCESSES": "2",
+                                    "SDAE_PROCESS_ID": "1", "SDAE_LOCAL_DEVICE_IDS": "0,1"}) == {
+      "coordinator": "h:1", "num_processes": 2, "process_id": 1, "auto": False,
+      "local_device_ids": [0, 1]}
+  assert _cli.distributed_settings({"SDAE_DISTRIBUTED": "1"})["auto"] is True
+  assert _cli.distributed_settings({"JAX_COORDINATOR_ADDRESS": "h:1"})["auto"] is True
+  for env, match in (({"SDAE_NUM_PROCESSES": "2"}, "SDAE_COORDINATOR is not"),
+                     ({"SDAE_COORDINATOR": "h:1", "SDAE_NUM_PROCESSES": "2"},
+                      "needs SDAE_NUM_PROCESSES and SDAE_PROCESS_ID"),
+                     ({"SDAE_COORDINATOR": "h:1", "SDAE_NUM_PROCESSES": "2",
+                       "SDAE_PROCESS_ID": "5"}, "SDAE_PROCESS_ID=5 is invalid"),
+                     ({"SDAE_NUM_PROCESSES": "two"}, "SDAE_NUM_PROCESSES='two'")):
+    with pytest.raises(_cli.UsageError, match=match):
+      _cli.distributed_settings(env)
 
 
 # The entry point itself: `python -m experiments.sweep` in two processes on loopback. The
@@ -122,11 +138,13 @@ SWEEP_FLAGS = ["--dataset=rect", "--data_source=regenerated", "--hidden=16,8",
                "--checkpoint_every_secs=0", "--levels=0,0.3", "--seeds=2"]
 
 
-def _sweep(workdir, cache, **env):
-  return subprocess.Popen(
-      [sys.executable, "-m", "experiments.sweep", *SWEEP_FLAGS, f"--workdir={workdir}",
-       f"--cache_dir={cache}"], cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True)
+def _sweep(workdir, cache, fault=None, **env):
+  """``python -m experiments.sweep``; with ``fault``, through ``tests/faults.py`` armed with it."""
+  args = [*SWEEP_FLAGS, f"--workdir={workdir}", f"--cache_dir={cache}"]
+  cmd = ([sys.executable, os.path.join(ROOT, "tests", "faults.py"), fault, "experiments.sweep"]
+         if fault else [sys.executable, "-m", "experiments.sweep"])
+  return subprocess.Popen(cmd + args, cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
 
 
 def _finish(procs, timeout=240, survivor_grace=None):
@@ -160,13 +178,13 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
   process 0 wrote."""
   multi_dir, single_dir, cache = tmp_path / "multi", tmp_path / "single", tmp_path / "cache"
 
-  def multi(**env):
+  def multi(fault=None):
     port = _free_port()
-    return [_sweep(multi_dir, cache, SDAE_COORDINATOR=f"127.0.0.1:{port}",
-                   SDAE_NUM_PROCESSES="2", SDAE_PROCESS_ID=str(i), **env) for i in range(2)]
+    return [_sweep(multi_dir, cache, fault, SDAE_COORDINATOR=f"127.0.0.1:{port}",
+                   SDAE_NUM_PROCESSES="2", SDAE_PROCESS_ID=str(i)) for i in range(2)]
 
-  # Killed after the second fine-tuning epoch, before its checkpoint (sdae.faults).
-  killed = multi(SDAE_FAULT_AT="finetune_epoch_end:2")
+  # Killed after the second fine-tuning epoch, before its checkpoint (tests/faults.py).
+  killed = multi(fault="finetune_epoch_end:2")
   single = _sweep(single_dir, cache, SDAE_CPU_DEVICES="2")  # one process, its members on 2 devices
   for rc, err in _finish(killed, survivor_grace=30):
     assert rc != 0, err[-3000:]
@@ -187,11 +205,11 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
           for x in ds + fs]
   assert ckpt and not [f for f in ckpt if "process_1" in f]  # orbax wrote from process 0 only
   # One line per epoch (2 layers x 2, then 3 fine-tuning epochs), not one per process; the
-  # epoch cut off by the kill is logged again after the resume.
+  # epoch cut off by the kill (logged, not checkpointed) is dropped on resume and logged again.
   metrics = [json.loads(l) for l in
              (multi_dir / "members" / "metrics.jsonl").read_text().splitlines()]
-  assert [m.get("epoch") for m in metrics if m["phase"] == "finetune"] == [1, 2, 2, 3]
-  assert len(metrics) == 2 * 2 + 4
+  assert [m.get("epoch") for m in metrics if m["phase"] == "finetune"] == [1, 2, 3]
+  assert len(metrics) == 2 * 2 + 3
 
   multi_rows = json.loads((multi_dir / "sweep.json").read_text())
   one_rows = json.loads((single_dir / "sweep.json").read_text())
@@ -200,7 +218,8 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
   # The parameters too: members run under shard_map as they would alone (lax.map on CPU),
   # encoding and evaluation included, so nothing depends on how members are split.
   from sdae import checkpoint as ckpt_lib
-  last = [ckpt_lib.Checkpointer(str(d / "members" / "checkpoints")).restore_latest()[0]
+  last = [ckpt_lib.named_leaves(
+      ckpt_lib.Checkpointer(str(d / "members" / "checkpoints")).restore_latest()[0])
           for d in (multi_dir, single_dir)]
   assert sorted(last[0]) == sorted(last[1])
   for k in last[0]:

@@ -75,6 +75,35 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
     run_main(ARGS + [f"--workdir={cut}"])
 
 
+def test_diverged_models_are_never_chosen_and_the_row_says_so(tmp_path, toy_data, monkeypatch):
+  real = E.train_and_evaluate
+
+  def first_member_diverges(*args, **kwargs):  # as the driver reports a diverged member
+    res = real(*args, **kwargs)
+    res["members"][0].update(diverged=True, valid_error_pct=None, test_error_pct=None,
+                             test_ci95_pct=None)
+    return res
+
+  monkeypatch.setattr(E, "train_and_evaluate", first_member_diverges)
+  run_main(["--datasets=rect", "--budget=test", "--methods=sda3", f"--workdir={tmp_path}"])
+  row = table(tmp_path)[0]
+  assert row["n_models"] == 2 and row["n_diverged"] == 1
+  assert row["chosen"]["level"] == 0.3  # the grid's first point (level 0.1) diverged
+  assert "1 of 2 models diverged" in row["note"]
+  assert "1 of 2 models diverged" in (tmp_path / "table.md").read_text()
+
+
+def test_every_model_diverged_is_a_row_with_a_note(tmp_path, toy_data):
+  # ReLU units, squared error and a huge step: both grid points' losses overflow.
+  run_main(["--datasets=rect,convex", "--budget=test", "--activation=relu", "--loss=squared",
+            "--pretrain_lr=1000", "--methods=sda3", f"--workdir={tmp_path}"])
+  rows = table(tmp_path)
+  assert [r["dataset"] for r in rows] == ["rectangles", "convex"]  # the table went on
+  for r in rows:
+    assert r["test_error_pct"] is None and r["n_diverged"] == r["n_models"] == 2
+    assert "2 of 2 models diverged" in r["note"] and "lower learning rates" in r["note"]
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--datasets=rect,nope"], "unknown dataset 'nope'"),
     (["--datasets=rect", "--budget=huge"], "--budget='huge' is unknown"),

@@ -15,7 +15,7 @@ from helpers import run_cli, toy_splits
 
 # Tolerance of "the same numbers". On CPU the members run one after another (lax.map), each
 # through the same program as a model alone: equal to the last bit, so the errors are equal. A
-# vmapped sweep (accelerators, or SDAE_MEMBER_LOOP=vmap) runs the same per-model arithmetic with
+# vmapped sweep (accelerators, or --member_loop=vmap) runs the same per-model arithmetic with
 # the same derived keys, but batched products may round differently, so errors may differ by a
 # handful of examples. On this tiny problem: one test example in 200 (0.5%), one validation
 # example in 100 (1%).

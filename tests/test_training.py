@@ -68,6 +68,41 @@ def test_finetune_batch_size_is_its_own(monkeypatch):
     assert losses.shape == (steps,)
 
 
+def test_second_run_of_the_same_shapes_compiles_no_epoch(monkeypatch):
+  """The compiled epochs are cached on (spec, optimizer, batch size, ...): a second run with the
+  same shapes reuses them (make_optimizer gives the same optimizer object), so XLA compiles no
+  epoch, encoding or evaluation program again; the caches are bounded."""
+  import logging
+  compiled = []
+
+  class Compiles(logging.Handler):
+    def emit(self, record):
+      words = record.getMessage().split()
+      if words[:1] == ["Compiling"]:
+        compiled.append(words[1])
+
+  handler = Compiles()
+  logging.getLogger("jax").addHandler(handler)
+  cfg = TINY.replace(hidden=(12, 6), pretrain_epochs=1, finetune_epochs=1)  # shapes of its own
+  epochs = {"jit(pretrain_epoch)", "jit(encode)", "jit(finetune_epoch)", "jit(error_count)"}
+  try:
+    with jax.log_compiles(True):
+      E.train_and_evaluate(cfg, None, splits=toy_splits())
+      first, compiled[:] = list(compiled), []
+      misses = pt.compiled_pretrain_epoch.cache_info().misses
+      E.train_and_evaluate(cfg.replace(seed=1, level=0.3), None, splits=toy_splits())
+  finally:
+    logging.getLogger("jax").removeHandler(handler)
+  assert epochs <= set(first), first  # the first run did compile them (the log is read right)
+  assert not epochs & set(compiled), compiled
+  assert pt.compiled_pretrain_epoch.cache_info().misses == misses
+  assert pt.make_optimizer("sgd") is pt.make_optimizer("sgd", momentum=0.5)
+  assert pt.make_optimizer("momentum", 0.9) is not pt.make_optimizer("momentum", 0.5)
+  for build in (pt.compiled_pretrain_epoch, pt.compiled_encode, ft.compiled_finetune_epoch,
+                ft.compiled_error_count):
+    assert build.cache_info().maxsize == 32
+
+
 def test_same_seed_bitwise_same_parameters(tmp_path):
   a = E.train_and_evaluate(TINY, str(tmp_path / "a"), splits=toy_splits(), write_images=False)
   b = E.train_and_evaluate(TINY, str(tmp_path / "b"), splits=toy_splits(), write_images=False)
@@ -85,9 +120,47 @@ def test_same_seed_bitwise_same_parameters(tmp_path):
 
 def _final_params(workdir):
   from sdae import checkpoint as ck
-  arrays, meta = ck.Checkpointer(str(workdir / "checkpoints")).restore_latest()
+  state, meta = ck.Checkpointer(str(workdir / "checkpoints")).restore_latest()
   assert meta["phase"] == "finetune"
-  return {k: v for k, v in arrays.items() if k.startswith(("ft/", "es/"))}
+  return {k: v for k, v in ck.named_leaves(state).items() if k.startswith(("ft/", "es/"))}
+
+
+def test_checkpoint_holds_the_state_by_name(tmp_path):
+  from sdae import checkpoint as ck
+  E.train_and_evaluate(TINY.replace(pretrain_epochs=1, finetune_epochs=2), str(tmp_path),
+                       splits=toy_splits(), write_images=False)
+  c = ck.Checkpointer(str(tmp_path / "checkpoints"))
+  state, meta = c.restore_latest()
+  c.close()
+  assert meta["phase"] == "finetune" and meta["checkpoint_format"] == ck.FORMAT
+  assert set(state) == {"layer0", "layer1", "ft", "opt", "es"}
+  assert state["layer0"]["kernel"].shape == (36, 16) and state["layer1"]["kernel"].shape == (16, 8)
+  assert state["layer0"]["bias_visible"].shape == (36,)
+  assert set(state["es"]) == {"best_params", "best_valid", "best_epoch", "patience"}
+  assert float(state["opt"]["hyperparams"]["learning_rate"]) == np.float32(TINY.finetune_lr)
+  assert int(state["opt"]["count"]) == 2 * (300 // 10)  # fine-tuning steps taken
+  names = ck.named_leaves(state)
+  assert "es/best_params/" + next(iter(state["ft"])) + "/kernel" in names
+
+
+def test_checkpoint_of_the_old_format_is_refused_in_one_line(tmp_path):
+  """A workdir whose checkpoint stored its arrays by index (``layer0/0``, ...) is refused with a
+  one-line message saying what to do, not a traceback from deep inside the restore."""
+  import shutil
+  import orbax.checkpoint as ocp
+  cfg = TINY.replace(pretrain_epochs=1, finetune_epochs=1)
+  E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), write_images=False)
+  shutil.rmtree(tmp_path / "checkpoints")
+  old = {f"layer0/{i}": np.zeros(s, np.float32) for i, s in enumerate([(16,), (36,), (36, 16)])}
+  manager = ocp.CheckpointManager(str(tmp_path / "checkpoints"), options=ocp.CheckpointManagerOptions(
+      enable_async_checkpointing=False, create=True))
+  manager.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave(old), meta=ocp.args.JsonSave(
+      {"phase": "pretrain", "layer": 1, "epoch": 0, "n_done_layers": 1, "has_current": False,
+       "seconds": {"pretrain": 0.0, "finetune": 0.0}})))
+  manager.close()
+  with pytest.raises(E.RunError, match="older format.*delete that folder") as e:
+    E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), write_images=False)
+  assert "\n" not in str(e.value)
 
 
 def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
@@ -107,6 +180,36 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
   pr, pc = _final_params(tmp_path / "ref"), _final_params(tmp_path / "cut")
   for k in pr:
     np.testing.assert_array_equal(pr[k], pc[k])
+  # metrics.jsonl: each epoch once, as uninterrupted (the epochs logged after the checkpoint
+  # that was resumed from are dropped, then logged again).
+  assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "ref")
+  assert len(_metrics(tmp_path / "ref")) == 2 * 3 + out["finetune_epochs_run"]
+
+
+def _metrics(workdir):
+  timing = ("seconds", "examples_per_s")
+  with open(workdir / "metrics.jsonl") as f:
+    return [{k: v for k, v in json.loads(l).items() if k not in timing} for l in f]
+
+
+def test_metrics_log_keeps_the_rows_up_to_a_checkpoint(tmp_path):
+  log = E.MetricsLog(str(tmp_path / "metrics.jsonl"))
+  for layer in (1, 2):
+    for epoch in (1, 2):
+      log.write(phase="pretrain", layer=layer, epoch=epoch)
+  log.write(phase="finetune", epoch=1)
+  with open(log.path, "a") as f:
+    f.write('{"phase": "finetune", "ep')  # a line cut short by a kill
+  rows = lambda: [(r["phase"], r.get("layer"), r["epoch"]) for r in map(json.loads, open(log.path))]
+  log.keep_until("finetune", 0, 1)
+  assert rows() == [("pretrain", 1, 1), ("pretrain", 1, 2), ("pretrain", 2, 1), ("pretrain", 2, 2),
+                    ("finetune", None, 1)]
+  log.keep_until("pretrain", 1, 1)  # layer 2 (0-based 1) in progress, one epoch done
+  assert rows() == [("pretrain", 1, 1), ("pretrain", 1, 2), ("pretrain", 2, 1)]
+  log.keep_until("pretrain", 1, 0)  # at the boundary after layer 1
+  assert rows() == [("pretrain", 1, 1), ("pretrain", 1, 2)]
+  log.keep_until(None)  # no checkpoint: the run starts over
+  assert rows() == []
 
 
 def test_workdir_of_other_config_is_refused(tmp_path):
@@ -159,14 +262,13 @@ def test_members_equal_models_trained_one_by_one():
 
 
 def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
-  """The accelerators' loop (SDAE_MEMBER_LOOP=vmap: batched products over the members, forced
+  """The accelerators' loop (member_loop="vmap": batched products over the members, forced
   here on CPU) against each member alone, through pretraining, fine-tuning, early stopping and
   evaluation. Batched products may round differently, so: errors within one example."""
   cfg = TINY.replace(finetune_epochs=3)
   levels, seeds = [0.0, 0.3, 0.3], [0, 0, 1]
   members = E.Members(seeds=seeds, levels=[[l, l] for l in levels],
                       pretrain_lr=[0.05] * 3, finetune_lr=[0.1] * 3)
-  monkeypatch.setenv("SDAE_MEMBER_LOOP", "vmap")
   loops, over_members = [], sharding.over_members
 
   def spy(fn, in_axes, loop=None, mesh=None):
@@ -175,7 +277,8 @@ def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
 
   with monkeypatch.context() as m:
     m.setattr(sharding, "over_members", spy)
-    many = E.train_and_evaluate(cfg, None, splits=toy_splits(), members=members)
+    many = E.train_and_evaluate(cfg.replace(member_loop="vmap"), None, splits=toy_splits(),
+                                members=members)
   # Programs built for this run (at least the two layers' and the fine-tuning epochs), all vmap:
   # none handed out from a cache filled with lax.map programs.
   assert len(loops) >= 3 and set(loops) == {"vmap"}, loops
@@ -187,10 +290,24 @@ def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
       assert abs(mem[f"{k}_error_pct"] - one[f"{k}_error_pct"]) <= one_example[k] + 1e-6, (k, mem, one)
 
 
-def test_bad_member_loop_env_is_refused(monkeypatch):
+def test_member_loop_is_a_validated_config_field(monkeypatch):
+  with pytest.raises(C.ConfigError, match="--member_loop='pmap' is invalid; accepted: auto, vmap"):
+    C.validate(TINY.replace(member_loop="pmap"))
+  for loop in (None, "auto", "vmap", "map"):
+    C.validate(TINY.replace(member_loop=loop))
+  assert TINY.replace(member_loop="auto").to_dict()["member_loop"] is None  # one spelling
+  assert sharding.resolve_loop("auto") == sharding.resolve_loop(None) == sharding.default_loop()
+  with pytest.raises(ValueError, match="loop='pmap'"):
+    sharding.resolve_loop("pmap")
+  # The library ignores the environment; the entry points still read SDAE_MEMBER_LOOP as the
+  # default of --member_loop.
+  monkeypatch.setenv("SDAE_MEMBER_LOOP", "vmap")
+  assert sharding.resolve_loop(None) == sharding.default_loop()
+  from experiments import _cli
+  assert _cli.member_loop_from_env() == "vmap"
   monkeypatch.setenv("SDAE_MEMBER_LOOP", "pmap")
-  with pytest.raises(ValueError, match="SDAE_MEMBER_LOOP='pmap'; accepted: vmap, map"):
-    sharding.default_loop()
+  with pytest.raises(_cli.UsageError, match="SDAE_MEMBER_LOOP='pmap'; accepted: auto, vmap, map"):
+    _cli.member_loop_from_env()
 
 
 def test_early_stopping_keeps_best_and_extends_patience():
@@ -219,6 +336,36 @@ def test_divergence_stops_with_a_clear_message():
   cfg = TINY.replace(activation="relu", loss="squared", pretrain_lr=1e3, pretrain_epochs=2)
   with pytest.raises(E.DivergenceError, match="pretraining layer 1 epoch 1.*lower --pretrain_lr"):
     E.train_and_evaluate(cfg, None, splits=toy_splits())
+
+
+def test_diverged_member_is_marked_never_selected_and_the_others_train_on(tmp_path):
+  """A member whose loss becomes NaN is marked diverged (null errors, kept across a resume),
+  is never selected, and the other member ends as it would have alone."""
+  from sdae import sweep as S
+  cfg = TINY.replace(activation="relu", loss="squared", pretrain_epochs=2, finetune_epochs=3)
+  members = E.Members(seeds=[0, 0], levels=[[0.2, 0.2]] * 2, pretrain_lr=[0.05, 1e3],
+                      finetune_lr=[0.1, 0.1])
+  many = E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), members=members,
+                              write_images=False)
+  good, bad = many["members"]
+  assert bad["diverged"] and many["n_diverged"] == 1
+  assert bad["valid_error_pct"] is None and bad["test_error_pct"] is None
+  assert not good["diverged"] and good["valid_error_pct"] is not None
+  assert S.select(many["members"]) is good
+  one = E.train_and_evaluate(cfg.replace(pretrain_lr=0.05), None, splits=toy_splits())
+  if sharding.default_loop() == "map":  # each member as alone, to the last bit
+    assert (good["valid_error_pct"], good["test_error_pct"]) == (
+        one["valid_error_pct"], one["test_error_pct"])
+  with open(tmp_path / "results.json") as f:
+    assert json.load(f)["members"][1]["valid_error_pct"] is None
+  again = E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), members=members,
+                               write_images=False)  # restored from the final checkpoint
+  assert [m["diverged"] for m in again["members"]] == [False, True]
+  rows = [S._row(S.Point(0.2, 0, lr, 0.1), m, 2) for lr, m in zip((0.05, 1e3), again["members"])]
+  assert rows[1]["diverged"] and rows[1]["valid_error_pct"] is None
+  assert S.select(rows) is rows[0] and S.summarize(rows)["valid"][0] == [rows[0]["valid_error_pct"]]
+  with pytest.raises(ValueError, match="no row"):
+    S.select(rows[1:])
 
 
 def test_stopped_member_is_frozen():
