@@ -6,7 +6,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from sdae import data
 from sdae.data import regenerate as regen
-from sdae.data.regenerate import convex, images, mnist_variants, rectangles
+from sdae.data.regenerate import convex, images, mnist_variants, rectangles, shape_stats
 
 
 def fake_mnist(n=600, seed=0):
@@ -144,6 +144,22 @@ def test_convex_class_areas_are_balanced():
   q = [10, 25, 75, 90]
   np.testing.assert_allclose(np.percentile(a0, q), np.percentile(a1, q), rtol=0.1, atol=5)
   assert a0.min() >= convex.MIN_CONVEX and a0.max() <= 783
+
+
+def test_shape_statistics_on_known_shapes():
+  square = np.zeros((28, 28), np.float32)
+  square[5:15, 5:15] = 1
+  two_blobs = np.zeros((28, 28), np.float32)
+  two_blobs[2:6, 2:6] = two_blobs[20:24, 20:24] = 1
+  diagonal_pair = np.zeros((28, 28), np.float32)
+  diagonal_pair[3, 3] = diagonal_pair[4, 4] = 1          # 8-connected: one component
+  comps, solid, areas = shape_stats.image_shapes(np.stack([square, two_blobs, diagonal_pair]))
+  np.testing.assert_array_equal(comps, [1, 2, 1])
+  np.testing.assert_array_equal(areas, [100, 32, 2])
+  assert solid[0] == 1.0 and 0.1 < solid[1] < 0.5
+  st = shape_stats.shape_statistics(np.stack([square, two_blobs, square]), np.array([1, 0, 1]))
+  assert st[1]["components"][1] == 1.0 and st[0]["components"][2] == 1.0
+  assert st[1]["solidity_above_0.9"] == 1.0 and st[0]["area_mean"] == 32
 
 
 # ---- MNIST variants -------------------------------------------------------------------
