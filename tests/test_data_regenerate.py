@@ -6,7 +6,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from sdae import data
 from sdae.data import regenerate as regen
-from sdae.data.regenerate import convex, images, mnist_variants, rectangles
+from sdae.data.regenerate import convex, images, mnist_variants, rectangles, shape_stats
 
 
 def fake_mnist(n=600, seed=0):
@@ -146,6 +146,65 @@ def test_convex_class_areas_are_balanced():
   assert a0.min() >= convex.MIN_CONVEX and a0.max() <= 783
 
 
+# Published convex set, 3000 test images (dataset-facts.md): components (8-connected) and
+# solidity (white pixels / pixels of their convex hull image), per class.
+ORIGINAL_NONCONVEX = {"components": {1: 0.414, 2: 0.424, 3: 0.138, 4: 0.024, "5+": 0.0},
+                      "solidity_q": {10: 0.32, 25: 0.48, 50: 0.72, 75: 0.90, 90: 0.96},
+                      "solidity_above_0.9": 0.237}
+ORIGINAL_CONVEX_SOLIDITY_Q = {10: 0.89, 25: 0.93, 50: 0.96, 75: 0.98, 90: 0.99}
+
+
+def test_shape_statistics_on_known_shapes():
+  square = np.zeros((28, 28), np.float32)
+  square[5:15, 5:15] = 1
+  two_blobs = np.zeros((28, 28), np.float32)
+  two_blobs[2:6, 2:6] = two_blobs[20:24, 20:24] = 1
+  diagonal_pair = np.zeros((28, 28), np.float32)
+  diagonal_pair[3, 3] = diagonal_pair[4, 4] = 1          # 8-connected: one component
+  comps, solid, areas = shape_stats.image_shapes(np.stack([square, two_blobs, diagonal_pair]))
+  np.testing.assert_array_equal(comps, [1, 2, 1])
+  np.testing.assert_array_equal(areas, [100, 32, 2])
+  assert solid[0] == 1.0 and 0.1 < solid[1] < 0.5
+  st = shape_stats.shape_statistics(np.stack([square, two_blobs, square]), np.array([1, 0, 1]))
+  assert st[1]["components"][1] == 1.0 and st[0]["components"][2] == 1.0
+  assert st[1]["solidity_above_0.9"] == 1.0 and st[0]["area_mean"] == 32
+
+
+def test_nonconvex_shapes_match_the_original():
+  # 2000 non-convex images. Tolerances: 0.07 on each solidity quantile and 0.045 on their
+  # mean, 3.5 points on the fractions of 1, 2 and 3 components, 5 points above 0.9.
+  # Components scattered over the image independently of each other (random half-plane
+  # sides) give, on this sample, solidity 0.22/0.36/0.59/0.84/0.95 (mean error 0.084), 37 %
+  # one component and 18 % above 0.9: they fail.
+  x, y = regen.regenerate("convex", 0, sizes=(4000, 0, 0))["train"]
+  got = shape_stats.shape_statistics(np.concatenate([x[y == 0], x[y == 1][:500]]),
+                                     np.r_[np.zeros((y == 0).sum(), int), np.ones(500, int)])
+  nc, want = got[0], ORIGINAL_NONCONVEX
+  assert nc["n"] == 2000
+  err = [abs(nc["solidity_q"][q] - v) for q, v in want["solidity_q"].items()]
+  assert max(err) < 0.07 and np.mean(err) < 0.045, nc["solidity_q"]
+  for k in (1, 2, 3):
+    assert abs(nc["components"][k] - want["components"][k]) < 0.035, (k, nc["components"])
+  assert abs(nc["components"][4] - want["components"][4]) < 0.02, nc["components"]
+  assert nc["components"]["5+"] <= 0.01, nc["components"]
+  assert abs(nc["solidity_above_0.9"] - want["solidity_above_0.9"]) < 0.05, nc
+  # The convex class: one component, the original's solidity quantiles.
+  cv = got[1]
+  assert cv["components"][1] >= 0.99
+  for q, v in ORIGINAL_CONVEX_SOLIDITY_Q.items():
+    assert abs(cv["solidity_q"][q] - v) <= 0.02, (q, cv["solidity_q"])
+
+
+def test_draw_unions_respect_max_area_and_are_nonconvex():
+  rng = np.random.default_rng(6)
+  small = convex.draw_unions(rng, 3000, max_area=60)
+  a = convex.area(small)
+  assert len(small) > 50 and a.max() <= 60 and a.min() >= convex.MIN_COMPONENT
+  assert convex.has_midpoint_witness(convex.unpack(small).reshape(-1, 28, 28)).all()
+  full = convex.draw_unions(np.random.default_rng(6), 500)
+  assert convex.area(full).max() <= 783 and len(full) > 350   # most unions are non-convex
+
+
 # ---- MNIST variants -------------------------------------------------------------------
 
 def test_angle_sampler_covers_the_circle():
@@ -216,7 +275,7 @@ def test_load_regenerated_is_cached(tmp_path):
   cache = tmp_path / "cache"
   assert data.pick_source("rect", cache_dir=str(cache)) == "regenerated"
   first = data.load("RECT", cache_dir=str(cache))
-  assert sorted(p.name for p in cache.iterdir()) == ["rectangles-regenerated-v2-seed0.npz"]
+  assert sorted(p.name for p in cache.iterdir()) == [f"rectangles-regenerated-v{regen.VERSION}-seed0.npz"]
   again = data.load("rectangles", source="regenerated", cache_dir=str(cache))
   for s in ("train", "valid", "test"):
     np.testing.assert_array_equal(first[s][0], again[s][0])

@@ -16,7 +16,7 @@ import numpy as np
 
 from sdae.data import registry
 
-VERSION = 2  # bump when a generator changes: cached entries carry it in their key
+VERSION = 3  # bump when a generator changes: cached entries carry it in their key
 MNIST_DERIVED = ("mnist_basic", "mnist_rot", "mnist_bg_rand", "mnist_bg_img",
                  "mnist_bg_img_rot")
 GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex")

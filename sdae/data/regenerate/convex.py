@@ -9,22 +9,26 @@
   pairwise-pixel convexity test: two white pixels whose midpoint is a lattice point that is
   black. (A half-plane intersection sampled at pixel centres never has such a pair, so the
   test cannot reject a digitally convex set as non-convex.)
-- Area balance ("the parameters were balanced so that both classes have the same mean"), by
-  two choices the published description leaves open, plus an exact histogram step:
+- Two choices the published description leaves open, set so that the non-convex class has
+  the original's shape statistics (dataset-facts.md: components, solidity) and, with no
+  calibrated constant, its area (mean ~334, median ~299 before the histogram step, against
+  ~307 / ~247 for the convex sets):
+  * a component is the cell of an anchor point, uniform in the image (``ANCHOR_LO..HI``):
+    its lines are drawn as the convex sets' (same orientation and ``LINE_LO..HI``), and of
+    each line's two sides the one holding the anchor is kept. (With a random side, and the
+    lines spread wide enough to balance the areas, the components are scattered over the
+    image independently of each other: their unions are further from convex than the
+    original's, solidity median ~0.58 against 0.72.)
   * the ">= 10 pixels" rule is applied half-plane by half-plane: a half-plane that would leave
-    a component with fewer than 10 pixels is redrawn, so a component keeps its K half-planes
-    (redrawing the whole component instead favours small K so strongly that p = 0.07 hardly
-    matters: unions then average ~490 pixels against ~306 for convex sets);
-  * a component's boundary lines pass through a point uniform in the square of side 5 x 28
-    centred on the image, ``COMPONENT_LINE_LO..HI`` (most lines miss the image: a no-op or a
-    redraw), calibrated so that the raw unions' areas (mean ~299, median ~239) are close to the
-    convex sets' (mean ~309, median ~247);
-  * the non-convex examples are then taken bin by bin to follow the convex examples' area
-    histogram (32 quantile bins of the convex areas, from their minimum, so no union is under
-    19 pixels; 784 joins the top bin, a union is never the full image), from at most 1.6x the
-    need in candidates. The smallest (< ~30) and largest (> ~750) bins, where unions are 3-5x
-    rarer than convex sets, are left short by that budget and topped up from the nearest
-    bins (~4 % of the examples on the full set); every other bin's count is exact.
+    a component with fewer than 10 pixels is redrawn, so a component keeps its K half-planes.
+- Area balance ("the parameters were balanced so that both classes have the same mean"): the
+  non-convex examples are taken bin by bin to follow the convex examples' area histogram
+  (32 quantile bins of the convex areas, from their minimum, so no union is under 19 pixels;
+  784 joins the top bin, a union is never the full image), see
+  ``sample_nonconvex_matching``. The top bin (>= ~780 pixels: unions are several times rarer
+  there than convex sets, 2.5 % of which are the full image) and part of the bottom one
+  (19-24) stay short and are topped up from their neighbours (~3 % of the examples on the
+  full set); every other bin's count is exact.
 
 Vectorised: every half-plane is a packed 784-bit mask taken from a precomputed bank
 (256 orientations x offsets in steps of 1/4 pixel), so a set is an AND of 13 uint64 words
@@ -42,7 +46,7 @@ P_COMPONENT = 0.07
 MIN_CONVEX = 19
 MIN_COMPONENT = 10
 LINE_LO, LINE_HI = -4.0, 32.0  # convex sets: line through a point uniform in [lo, hi]^2
-COMPONENT_LINE_LO, COMPONENT_LINE_HI = -56.0, 84.0  # union components (calibrated)
+ANCHOR_LO, ANCHOR_HI = 0.0, 28.0  # union components: anchor point uniform in the image
 N_ANGLES = 256
 OFFSET_STEP = 0.25
 OFFSET_MAX = 46.0
@@ -106,6 +110,21 @@ def _halfplane_index(rng: np.random.Generator, m: int, lo: float, hi: float):
   return a, j
 
 
+def _anchored_halfplane_index(rng: np.random.Generator, anchors: np.ndarray, lo: float,
+                              hi: float):
+  """Bank indices of one half-plane per anchor ([m, 2] points): a random line as in
+  ``_halfplane_index``, and of its two sides the one holding the anchor."""
+  a, j = _halfplane_index(rng, len(anchors), lo, hi)
+  _, u, offsets = _bank()
+  # The bank's angles are symmetric (u[a + A/2] = -u[a]) and so are its offsets
+  # (offsets[C-1-j] = -offsets[j]): the other side of line (a, j) is (a + A/2, C-1-j).
+  # Test the quantised line, so that the anchor is inside the half-plane actually used.
+  flip = np.einsum("ij,ij->i", u[a], anchors) < offsets[j]
+  a = np.where(flip, (a + N_ANGLES // 2) % N_ANGLES, a)
+  j = np.where(flip, len(offsets) - 1 - j, j)
+  return a, j
+
+
 def sample_halfplane_sets(rng: np.random.Generator, n: int, p: float,
                           min_pixels: int) -> np.ndarray:
   """``n`` intersections of Geometric(p) random half-planes with >= min_pixels pixels.
@@ -135,23 +154,25 @@ def sample_halfplane_sets(rng: np.random.Generator, n: int, p: float,
 
 
 def sample_components(rng: np.random.Generator, n: int, p: float = P_COMPONENT,
-                      min_pixels: int = MIN_COMPONENT, lo: float = COMPONENT_LINE_LO,
-                      hi: float = COMPONENT_LINE_HI) -> np.ndarray:
-  """``n`` intersections of K ~ Geometric(p) half-planes, never under ``min_pixels``.
+                      min_pixels: int = MIN_COMPONENT) -> np.ndarray:
+  """``n`` components (packed): each the cell of an anchor point uniform in the image,
+  ANCHOR_LO..HI, cut by K ~ Geometric(p) random lines (as the convex sets': through a point
+  uniform in LINE_LO..HI, uniform orientation), keeping each time the anchor's side.
 
   Half-planes are added one at a time; one that would leave fewer than ``min_pixels`` pixels
   is redrawn, so every component keeps exactly its K half-planes.
   """
   bank = _bank()[0]
   bank_area = _bank_area()
+  anchors = rng.uniform(ANCHOR_LO, ANCHOR_HI, (n, 2))
   left = rng.geometric(p, n)
   sets = np.broadcast_to(_full(), (n, WORDS)).copy()
   active = np.arange(n)
   while active.size:
-    a, j = _halfplane_index(rng, active.size, lo, hi)
+    a, j = _anchored_halfplane_index(rng, anchors[active], LINE_LO, LINE_HI)
     ba = bank_area[a, j]
-    # A line that misses the image leaves the set as it is (accepted) or empties it
-    # (redrawn); only the lines that cut the image need the AND and the popcount.
+    # A line that misses the image leaves the set as it is (the anchor's side holds the whole
+    # image); only the lines that cut the image need the AND and the popcount.
     full = ba == 784
     cut = np.nonzero((ba >= min_pixels) & ~full)[0]
     new = sets[active[cut]] & bank[a[cut], j[cut]]
@@ -202,27 +223,28 @@ def has_midpoint_witness(images: np.ndarray) -> np.ndarray:
   return found
 
 
-def sample_nonconvex(rng: np.random.Generator, n: int) -> np.ndarray:
-  """Unions of 2-4 components that fail the convexity test (packed): about ``n``, at least n.
+def draw_unions(rng: np.random.Generator, m: int, max_area: int = 783) -> np.ndarray:
+  """Draw ``m`` candidate unions of 2-4 components; return (packed, in drawing order) those
+  that fail the convexity test and have at most ``max_area`` pixels.
 
-  Returns all the non-convex unions of the candidates drawn (>= n), in drawing order.
+  Components are drawn slot by slot (every candidate's first, then the second of those with
+  two or more, ...). A union only grows, so a candidate over ``max_area`` is dropped before
+  its remaining components are drawn: when only small unions are wanted, most candidates
+  cost one component. ``max_area`` <= 783 also drops the full image (convex).
   """
-  out, have = [], 0
-  while have < n:
-    m = max(64, int((n - have) * 1.6))
-    n_comp = rng.integers(2, 5, m)
-    comps = sample_components(rng, int(n_comp.sum()))
-    starts = np.concatenate([[0], np.cumsum(n_comp)[:-1]])
-    union = np.bitwise_or.reduceat(comps, starts, axis=0)
-    # A union equal to one of its components (or the full image) is convex: skip the test.
-    owner = np.repeat(np.arange(m), n_comp)
-    contained = np.zeros(m, bool)
-    np.logical_or.at(contained, owner, (comps == union[owner]).all(-1))
-    test = np.nonzero(~contained & (area(union) < 784))[0]
-    nonconvex = test[has_midpoint_witness(unpack(union[test]).reshape(-1, 28, 28))]
-    out.append(union[nonconvex])
-    have += len(nonconvex)
-  return np.concatenate(out)
+  n_comp = rng.integers(2, 5, m)
+  parts = np.zeros((4, m, WORDS), np.uint64)
+  union = np.zeros((m, WORDS), np.uint64)
+  alive = np.arange(m)
+  for slot in range(4):
+    grow = alive[n_comp[alive] > slot]
+    parts[slot, grow] = sample_components(rng, len(grow))
+    union[grow] |= parts[slot, grow]
+    alive = alive[area(union[alive]) <= max_area]
+  # A union equal to one of its components is convex: skip the test.
+  contained = (parts[:, alive] == union[alive]).all(-1).any(0)
+  test = alive[~contained]
+  return union[test[has_midpoint_witness(unpack(union[test]).reshape(-1, 28, 28))]]
 
 
 def area_bins(target_areas: np.ndarray) -> np.ndarray:
@@ -235,31 +257,44 @@ def area_bins(target_areas: np.ndarray) -> np.ndarray:
 
 
 def sample_nonconvex_matching(rng: np.random.Generator, target_areas: np.ndarray,
-                              budget: float = 1.6) -> np.ndarray:
+                              budget: float = 1.9, small_budget: float = 2.0) -> np.ndarray:
   """Non-convex sets whose area histogram follows ``target_areas``' in quantile bins.
 
-  Rounds of candidates, at most ``budget`` x the need in all, fill each bin with exactly the
-  target's count; the bins the budget leaves short (the very smallest and the very largest
-  areas, where unions of 2-4 components are rarer than convex sets) are then filled from the
-  nearest bins' leftovers.
+  Rounds of candidates fill each bin with exactly the target's count, drawing at most
+  ``budget`` x the need in candidate unions while any bin is open, then at most
+  ``small_budget`` x the need more for the bins under the target's median only (cheap: a
+  candidate is dropped as soon as it outgrows the largest open bin). The bins still short
+  (the very largest areas, 780-783, where unions are rarer than convex sets, and some of the
+  very smallest) are then filled from the nearest bins' leftovers.
   """
   n = len(target_areas)
   edges = area_bins(target_areas)
   want = np.histogram(np.minimum(target_areas, 783), edges)[0]
+  small = edges[1:] <= np.median(target_areas)
   got = [[] for _ in want]
   spare = [[] for _ in want]
   need = want.copy()
-  left = int(budget * n) + 256
-  rate = None
-  while need.sum() and left > 0:
-    # First round: the need (+10 %); later ones: enough for the slowest open bin (+20 %).
-    m = need.sum() * 1.1 if rate is None else (need / rate).max() * 1.2
-    m = int(min(max(256, m), left))
-    cand = sample_nonconvex(rng, m)
-    left -= len(cand)
+  left, left_small = int(budget * n) + 256, int(small_budget * n)
+  rate = None  # per bin, per candidate drawn
+  while need.sum():
+    open_bins = need > 0
+    if left <= 0:
+      open_bins &= small
+      if left_small <= 0 or not open_bins.any():
+        break
+    # First round: the need (+30 %, the convex unions); later ones: enough for the slowest
+    # open bin (+20 %).
+    m = need.sum() * 1.3 if rate is None else (need[open_bins] / rate[open_bins]).max() * 1.2
+    m = int(min(max(1024, m), left if left > 0 else left_small))
+    top = np.nonzero(open_bins)[0].max()
+    cand = draw_unions(rng, m, min(783, int(edges[top + 1]) - 1))
+    if left > 0:
+      left -= m
+    else:
+      left_small -= m
     b = np.searchsorted(edges, area(cand), side="right") - 1  # -1: under the target's minimum
-    rate = np.maximum(np.bincount(b[b >= 0], minlength=len(want)) / len(cand), 1e-3)
-    for i in np.nonzero(need)[0]:
+    rate = np.maximum(np.bincount(b[b >= 0], minlength=len(want)) / m, 1e-4)
+    for i in np.nonzero(open_bins)[0]:
       mine = cand[b == i]
       take = mine[: need[i]]
       got[i].append(take)
