@@ -535,9 +535,13 @@ def main(argv):
     return
   workdir, data_dir, cache_dir, chosen, table_flags = _validate()
   check = Check(workdir, data_dir, cache_dir, FLAGS.tiny, FLAGS.budget_s, chosen, table_flags)
+  # Stopped from outside (a job's time limit): end the running step's processes (run_process
+  # does, on any exception) and keep the report of the steps done, marked incomplete.
+  signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
   try:
     report = check.run()
-  except KeyboardInterrupt:
+  except BaseException:
+    check.report["interrupted"] = True
     check.save()
     raise
   for line in check.raw_lines:

@@ -310,3 +310,43 @@ def test_summary_of_a_check_whose_steps_all_failed():
                            "steps": {"env": {"status": "failed", "error": "no backend"},
                                      "mnist": {"status": "skipped"}}})
   assert s["ok"] is False and s["targets"] == {} and s["device"] is None
+
+
+def _processes_mentioning(text):
+  """Pids of the live processes whose command line contains ``text``."""
+  pids = []
+  for pid in os.listdir("/proc"):
+    if pid.isdigit():
+      try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+          if text.encode() in f.read():
+            pids.append(int(pid))
+      except OSError:
+        continue
+  return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_sigterm_ends_the_running_step_and_keeps_the_report(tmp_path, fake_mnist):
+  env, _ = _shim(tmp_path)
+  work = tmp_path / "check"
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.accelerator_check", "--tiny",
+                           f"--data_dir={fake_mnist}", f"--workdir={work}", "--steps=sweep"],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  deadline = time.monotonic() + 120
+  while not (work / "logs" / "sweep.log").exists():  # the sweep's worker has started
+    assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+    time.sleep(0.2)
+  proc.terminate()
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode != 0
+  report = json.loads((work / "accelerator_check.json").read_text())
+  assert report["interrupted"] and not report["complete"]
+  assert report["steps"]["env"]["status"] == "ok"
+  for _ in range(100):
+    if not _processes_mentioning(f"--workdir={work}"):
+      break
+    time.sleep(0.1)
+  else:
+    pytest.fail(f"a step outlived the check: {err[-1000:]}")
