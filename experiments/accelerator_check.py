@@ -224,7 +224,9 @@ class Check:
   def limit(self, name: str) -> float | None:
     """Seconds for step ``name``: its cap, less what the later steps must keep; None: skip."""
     cap, least = self.limits[name]
-    later = self.selected[self.selected.index(name) + 1:] if name in self.selected else []
+    # env runs before every selected step; the others in the documented order.
+    later = self.selected[self.selected.index(name) + 1:] if name in self.selected else (
+        self.selected)
     keep = sum(self.limits[n][1] for n in later)
     left = self.budget_s - self.elapsed() - keep
     return None if left < least else min(cap, left)
@@ -282,7 +284,8 @@ class Check:
     if self.tiny:
       sizes = ["--quick", "--batch_sizes=4", "--hidden=16", "--n_in=24", "--members=4",
                "--peak_n=256"]
-    else:  # 16 members: the sweep of step 3; a larger peak matmul: a GPU does 2048^3 in ~50 us
+    else:  # 16 members: step 3's sweep. A larger peak matmul on an accelerator: 2 x 2048^3
+      # FLOP take tens of microseconds at its rate, too short to time against the dispatch.
       sizes = ["--members=16", f"--peak_n={8192 if accelerator else 2048}",
                f"--seconds={1.0 if accelerator else 0.3}"]
     entry, t0, status = {}, time.monotonic(), "ok"

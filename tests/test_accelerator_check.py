@@ -226,7 +226,10 @@ def test_budget_keeps_the_later_steps_least(monkeypatch, tmp_path):
   clock = {"t": 0.0}
   monkeypatch.setattr(check, "elapsed", lambda: clock["t"])
   least = {n: l for n, (_, l) in check_lib.LIMITS.items()}
+  assert check.limit("env") == 60  # env runs first: every step's least is kept after it
   assert check.limit("bench") == 150  # its cap: the others' least fits in what is left
+  clock["t"] = 480.0 - sum(least[n] for n in check_lib.STEPS) - 10
+  assert check.limit("env") is None  # 10 s < env's least
   clock["t"] = 300.0  # 180 s left: the table and bfloat16 keep 30 + 45
   assert check.limit("sweep") == pytest.approx(180 - least["table"] - least["bfloat16"])
   clock["t"] = 400.0  # 80 s left
