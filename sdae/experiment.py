@@ -426,7 +426,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                                    loop=config.member_loop)(done_layers[depth], codes)
         depth += 1
       if cur_params is None:
-        cur_params, cur_opt = fresh_layer(layer)
+        # Laid out as the epoch lays out its outputs (a zero bias comes out of init replicated,
+        # not split by member), so the second epoch reuses the first one's compilation.
+        cur_params, cur_opt = place(fresh_layer(layer), mesh)
       epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many, mesh=mesh,
                                             shared_data=(layer == 0), loop=config.member_loop)
       while epoch < pre_epochs:
@@ -471,7 +473,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                         improvement_threshold=config.improvement_threshold),
       many, (0, 0, 0, None)))
   if ft_params is None:
-    ft_params, ft_opt, es = fresh_finetune()
+    ft_params, ft_opt, es = place(fresh_finetune(), mesh)  # as for fresh_layer's
   ft_batch = config.ft_batch_size()
   ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh,
                                            loop=config.member_loop)
