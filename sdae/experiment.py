@@ -219,10 +219,6 @@ def _no_event(event: str) -> None:
   del event
 
 
-def _vmap_if(fn, members: bool, in_axes):
-  return jax.vmap(fn, in_axes=in_axes) if members else fn
-
-
 def _finite_members(losses: np.ndarray) -> np.ndarray:
   """[M] bool: whether every loss of each member (``losses`` [M, steps]) is finite."""
   return np.isfinite(np.asarray(losses)).reshape(len(losses), -1).all(axis=-1)
@@ -249,6 +245,111 @@ def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None
     raise DivergenceError(
         f"loss became {losses[tuple(idx)]} at {where} step {step}; the last good checkpoint is "
         f"kept; try a lower {lr_flag} (now {lr})")
+
+
+@dataclasses.dataclass
+class TrainState:
+  """Everything a run carries from epoch to epoch, and what a checkpoint holds.
+
+  With members, every array carries a leading member axis M. ``params`` / ``opt_state`` are the
+  layer being pretrained (phase ``pretrain``) or the classifier (phase ``finetune``, with its
+  ``early_stopping`` state); ``epoch`` counts the epochs done in the current layer or phase.
+  """
+
+  phase: str = "pretrain"
+  layer: int = 0
+  epoch: int = 0
+  done_layers: list = dataclasses.field(default_factory=list)
+  params: Any = None
+  opt_state: Any = None
+  early_stopping: Any = None
+  diverged: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
+  seconds: dict = dataclasses.field(default_factory=lambda: {"pretrain": 0.0, "finetune": 0.0})
+
+  def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(named trees, meta); the trees' names are the checkpoint format's."""
+    trees = {f"layer{k}": p for k, p in enumerate(self.done_layers)}
+    if self.params is not None:
+      if self.phase == "pretrain":
+        trees.update(cur=self.params, opt=self.opt_state)
+      else:
+        trees.update(ft=self.params, opt=self.opt_state, es=self.early_stopping)
+    meta = {"phase": self.phase, "layer": self.layer, "epoch": self.epoch,
+            "n_done_layers": len(self.done_layers),
+            "has_current": self.params is not None and self.phase == "pretrain",
+            "seconds": self.seconds, "diverged": self.diverged.tolist()}
+    return trees, meta
+
+
+@dataclasses.dataclass
+class Run:
+  """The fixed parts of a run: its configuration, its data on the devices, each member's traced
+  hyperparameters, the layer objectives and the programs' pieces, and its outputs' writers."""
+
+  config: config_lib.TrainConfig
+  members: Members | None
+  data: dict            # {"train"|"valid"|"test": (x, y)} on the devices
+  n_classes: int
+  hyper: dict           # seeds [M], levels [M, L], pretrain_lr [M], finetune_lr [M] (no M: one model)
+  objectives: list      # sdae.pretrain.LayerObjective per pretrained layer
+  tx: Any
+  module: Any           # the classifier (sdae.model.SdAClassifier)
+  mesh: Any
+  checkpointer: Any
+  metrics: "MetricsLog"
+  progress: Any
+  emit: Callable[[str], None]
+  init_opt: Callable = dataclasses.field(init=False)  # (params, learning_rate) -> opt_state
+
+  def __post_init__(self):
+    self.init_opt = jax.jit(self.vmap(functools.partial(pt.init_opt_state, self.tx), (0, 0)))
+
+  @property
+  def many(self) -> bool:
+    return self.members is not None
+
+  def vmap(self, fn, in_axes):
+    """``fn`` over the member axis when the run trains members."""
+    return jax.vmap(fn, in_axes=in_axes) if self.many else fn
+
+  def place(self, tree):
+    """``tree`` laid out as the compiled epochs lay out their outputs (members split over the
+    mesh, or one model replicated on it), so no epoch compiles twice."""
+    if self.mesh is None:
+      return tree
+    from sdae import sharding  # pylint: disable=g-import-not-at-top
+    return (sharding.place_members if self.many else sharding.replicate)(tree, self.mesh)
+
+  def n_models(self) -> int:
+    return len(self.members) if self.many else 1
+
+  def fresh_layer(self, k: int):
+    """(params, opt_state) of pretrained layer ``k``, freshly initialised."""
+    obj = self.objectives[k]
+    p = jax.jit(self.vmap(lambda s: pt.init_layer(obj, s, k), (0,)))(self.hyper["seeds"])
+    return p, self.init_opt(p, self.hyper["pretrain_lr"])
+
+  def fresh_finetune(self, done_layers: list):
+    """(params, opt_state, early stopping) of the classifier over the pretrained layers (or,
+    with none, the randomly initialised deep network)."""
+    c, seeds, d = self.config, self.hyper["seeds"], self.data["train"][0].shape[1]
+    if not self.objectives:
+      p = jax.jit(self.vmap(lambda s: ft.init_classifier(self.module, s, d), (0,)))(seeds)
+    else:
+      head = self.vmap(lambda s: ft.init_head(s, c.hidden[-1], self.n_classes), (0,))(seeds)
+      # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
+      p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
+    es = self.vmap(lambda q: ft.init_early_stopping(q, c.patience), (0,))(p)
+    return p, self.init_opt(p, self.hyper["finetune_lr"]), es
+
+  def check_losses(self, state: TrainState, losses: np.ndarray, where: str, lr_flag: str,
+                   lr: float) -> None:
+    """One model: a non-finite loss stops the run (``DivergenceError``). Members: the member is
+    marked diverged, and the others train on."""
+    if self.many:
+      state.diverged = _note_diverged(state.diverged, losses, where, self.members)
+    else:
+      _check_finite(losses, where, lr_flag, lr)
 
 
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
@@ -278,61 +379,68 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     With members, the same with per-member lists under ``members``.
   """
   config_lib.validate(config)
-  emit = on_event or _no_event
   t_start = time.monotonic()
-  cfg_dict = config.to_dict()
-  if members is not None:
-    cfg_dict["members"] = {"seeds": list(map(int, members.seeds)),
-                           "levels": [list(map(float, l)) for l in members.levels],
-                           "pretrain_lr": list(map(float, members.pretrain_lr)),
-                           "finetune_lr": list(map(float, members.finetune_lr))}
   if splits is None:
     splits, data_source = load_data(config)
-  # The source actually read is part of the run's identity: a workdir trained on regenerated data
-  # is not resumed (or read back by reproduce_table) on the original files, or the other way.
-  cfg_dict["data_source_used"] = data_source or "arrays"
+  cfg_dict = _config_record(config, members, data_source)
   # Before anything touches a device (no backend logs, one line).
   config_lib.check_batches_fit(config, len(splits["train"][1][:config.n_train or None]))
   data = _device_splits(splits, config.n_train, mesh)
-  x_train, y_train = data["train"]
-  n, d = x_train.shape
   if workdir is not None:  # only once the data and the batch size are known to be good
     prepare_workdir(workdir, cfg_dict, overwrite)
+  run = _open_run(config, data, splits, members, mesh, workdir, on_event, data_source)
+  state, restored = _restore(run)
+  if state.phase == "pretrain":
+    _pretrain(run, state)
+  _finetune(run, state)
+  ev = _evaluate(run, state)
+  results = _results(run, state, ev, cfg_dict, data_source,
+                     time.monotonic() - t_start if not restored else None)
+  if run.checkpointer is not None:
+    results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
+    run.checkpointer.close()
+  if workdir is not None:
+    _write_outputs(run, state, ev, results, workdir, splits, write_images)
+  return results
+
+
+def _config_record(config: config_lib.TrainConfig, members: Members | None,
+                   data_source: str | None) -> dict[str, Any]:
+  """config.json: the settings, the members, and the source actually read (part of the run's
+  identity: a workdir trained on regenerated data is not resumed on the original files)."""
+  out = config.to_dict()
+  if members is not None:
+    out["members"] = {"seeds": list(map(int, members.seeds)),
+                      "levels": [list(map(float, l)) for l in members.levels],
+                      "pretrain_lr": list(map(float, members.pretrain_lr)),
+                      "finetune_lr": list(map(float, members.finetune_lr))}
+  out["data_source_used"] = data_source or "arrays"
+  return out
+
+
+def _open_run(config, data, splits, members, mesh, workdir, on_event, data_source) -> Run:
+  """The ``Run`` of a configuration: hyperparameters, objectives, optimizer, writers."""
+  many, d = members is not None, data["train"][0].shape[1]
   n_classes = n_classes_of(splits, config.dataset)
-  many = members is not None
   compute_dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
-
-  # Per-member (or scalar) traced hyperparameters.
-  if many:
-    seeds = jnp.asarray(members.seeds, jnp.int32)
-    levels = jnp.asarray(members.levels, jnp.float32)  # [M, L]
-    pre_lr = jnp.asarray(members.pretrain_lr, jnp.float32)
-    fine_lr = jnp.asarray(members.finetune_lr, jnp.float32)
+  if many:  # per-member (or scalar) traced hyperparameters
+    hyper = {"seeds": members.seeds, "levels": members.levels,
+             "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr}
   else:
-    seeds = jnp.asarray(config.seed, jnp.int32)
-    levels = jnp.asarray(config.levels(), jnp.float32)  # [L]
-    pre_lr = jnp.asarray(config.pretrain_lr, jnp.float32)
-    fine_lr = jnp.asarray(config.finetune_lr, jnp.float32)
-  place = lambda tree, mesh: tree  # pylint: disable=unnecessary-lambda-assignment
+    hyper = {"seeds": config.seed, "levels": config.levels(), "pretrain_lr": config.pretrain_lr,
+             "finetune_lr": config.finetune_lr}
+  hyper = {k: jnp.asarray(v, jnp.int32 if k == "seeds" else jnp.float32)
+           for k, v in hyper.items()}
   if mesh is not None:  # members split over the mesh (or, for one model, replicated on it)
-    from sdae import sharding
-    place = sharding.place_members if many else sharding.replicate
-    seeds, levels, pre_lr, fine_lr = place((seeds, levels, pre_lr, fine_lr), mesh)
+    from sdae import sharding  # pylint: disable=g-import-not-at-top
+    hyper = (sharding.place_members if many else sharding.replicate)(hyper, mesh)
     data = sharding.replicate(data, mesh)
-    x_train, y_train = data["train"]
-  layer_level = (lambda k: levels[:, k]) if many else (lambda k: levels[k])
-
   # The greedy layer objectives (dA, RBM, or none at all): the driver only calls their
   # init / step / encode (``sdae.pretrain.LayerObjective``).
   objectives = pt.layer_objectives(
       config.pretraining, d, tuple(config.hidden), corruption=config.corruption, tied=config.tied,
       activation=config.activation, loss=config.loss, compute_dtype=compute_dtype,
       cd_steps=config.cd_steps)
-  n_pretrained = len(objectives)
-  tx = pt.make_optimizer(config.optimizer)
-  module = ft.classifier(config.hidden, n_classes, config.activation, compute_dtype)
-  init_opt = jax.jit(_vmap_if(functools.partial(pt.init_opt_state, tx), many, (0, 0)))
-
   checkpointer = None
   if workdir is not None:
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -345,242 +453,233 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   prog.header(progress_lib.run_header(
       config, data_source=data_source,
       sizes=tuple(len(splits[k][1]) for k in ("train", "valid", "test")), n_in=d,
-      n_classes=n_classes,
-      members=members, device=_device_text(mesh), workdir=workdir))
+      n_classes=n_classes, members=members, device=_device_text(mesh), workdir=workdir))
+  return Run(config=config, members=members, data=data, n_classes=n_classes, hyper=hyper,
+             objectives=objectives, tx=pt.make_optimizer(config.optimizer),
+             module=ft.classifier(config.hidden, n_classes, config.activation, compute_dtype),
+             mesh=mesh, checkpointer=checkpointer, metrics=metrics, progress=prog,
+             emit=on_event or _no_event)
 
-  # ---- state, fresh or restored ----
-  phase, layer, epoch = "pretrain", 0, 0
-  done_layers: list = []
-  cur_params = cur_opt = None
-  ft_params = ft_opt = es = None
-  seconds = {"pretrain": 0.0, "finetune": 0.0}
-  diverged = np.zeros(len(members) if many else 0, bool)  # per member, kept in the checkpoint
-  restored = checkpointer.restore_latest() if checkpointer else None
 
-  def fresh_layer(k):
-    init = _vmap_if(lambda s: pt.init_layer(objectives[k], s, k), many, (0,))
-    p = jax.jit(init)(seeds)
-    return p, init_opt(p, pre_lr)
-
-  def fresh_finetune():
-    if not objectives:  # no pretraining: the randomly initialised deep network
-      p = jax.jit(_vmap_if(lambda s: ft.init_classifier(module, s, d), many, (0,)))(seeds)
-    else:
-      head = _vmap_if(lambda s: ft.init_head(s, config.hidden[-1], n_classes), many, (0,))(seeds)
-      # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
-      p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
-    return p, init_opt(p, fine_lr), _vmap_if(lambda q: ft.init_early_stopping(q, config.patience),
-                                             many, (0,))(p)
-
+def _restore(run: Run) -> tuple[TrainState, bool]:
+  """The state of the latest checkpoint (and True), or a fresh one (and False)."""
+  state = TrainState(diverged=np.zeros(run.n_models() if run.many else 0, bool))
+  restored = run.checkpointer.restore_latest() if run.checkpointer else None
   if restored is not None:
     arrays, meta = restored
-    phase, layer, epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
-    seconds = dict(meta["seconds"])
-    diverged = np.asarray(meta.get("diverged", diverged), bool)
+    state.phase, state.layer, state.epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
+    state.seconds = dict(meta["seconds"])
+    state.diverged = np.asarray(meta.get("diverged", state.diverged), bool)
     for k in range(int(meta["n_done_layers"])):
-      like = jax.eval_shape(lambda: fresh_layer(k)[0])
-      done_layers.append(place(ckpt_lib.from_state(like, arrays[f"layer{k}"]), mesh))
-    if phase == "pretrain" and meta.get("has_current"):
-      like_p, like_o = jax.eval_shape(lambda: fresh_layer(layer))
-      cur_params, cur_opt = place((ckpt_lib.from_state(like_p, arrays["cur"]),
-                                   ckpt_lib.from_state(like_o, arrays["opt"])), mesh)
-    if phase == "finetune":
-      like_p, like_o, like_es = jax.eval_shape(fresh_finetune)
-      ft_params, ft_opt, es = place((ckpt_lib.from_state(like_p, arrays["ft"]),
-                                     ckpt_lib.from_state(like_o, arrays["opt"]),
-                                     ckpt_lib.from_state(like_es, arrays["es"])), mesh)
-    prog.message(f"resumed from checkpoint: phase {phase}, layer {layer + 1}, epoch {epoch}")
+      like = jax.eval_shape(lambda: run.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
+      state.done_layers.append(run.place(ckpt_lib.from_state(like, arrays[f"layer{k}"])))
+    if state.phase == "pretrain" and meta.get("has_current"):
+      like_p, like_o = jax.eval_shape(lambda: run.fresh_layer(state.layer))
+      state.params, state.opt_state = run.place((ckpt_lib.from_state(like_p, arrays["cur"]),
+                                                 ckpt_lib.from_state(like_o, arrays["opt"])))
+    if state.phase == "finetune":
+      like_p, like_o, like_es = jax.eval_shape(lambda: run.fresh_finetune(state.done_layers))
+      state.params, state.opt_state, state.early_stopping = run.place(
+          (ckpt_lib.from_state(like_p, arrays["ft"]), ckpt_lib.from_state(like_o, arrays["opt"]),
+           ckpt_lib.from_state(like_es, arrays["es"])))
+    run.progress.message(f"resumed from checkpoint: phase {state.phase}, layer "
+                         f"{state.layer + 1}, epoch {state.epoch}")
   # The epochs after the checkpoint (all of them without one) are trained and logged again.
-  metrics.keep_until(phase if restored is not None else None, layer, epoch)
+  run.metrics.keep_until(state.phase if restored is not None else None, state.layer, state.epoch)
+  return state, restored is not None
 
-  def save(force: bool, step: int) -> None:
-    # Every process decides alike (due() is process 0's clock) and saves the whole state
-    # (to_host: a collective); orbax writes it once, from process 0.
-    if checkpointer is None or not (force or checkpointer.due()):
-      return
-    trees = {f"layer{k}": p for k, p in enumerate(done_layers)}
-    if phase == "pretrain" and cur_params is not None:
-      trees.update(cur=cur_params, opt=cur_opt)
-    if phase == "finetune":
-      trees.update(ft=ft_params, opt=ft_opt, es=es)
-    arrays = ckpt_lib.to_state(distributed.to_host(trees))  # {"layer0": {"kernel": ...}, ...}
-    meta = {"phase": phase, "layer": layer, "epoch": epoch, "n_done_layers": len(done_layers),
-            "has_current": cur_params is not None, "seconds": seconds,
-            "diverged": diverged.tolist()}
-    checkpointer.save(step, arrays, meta, force=force)
 
-  pre_epochs = config.pretrain_epochs
-  n_models = len(members) if many else 1
-  examples_per_epoch = (n // config.batch_size) * config.batch_size * n_models
+def _save(run: Run, state: TrainState, force: bool, step: int) -> None:
+  """A checkpoint when forced or due. Every process decides alike (``due`` is process 0's
+  clock) and gathers the whole state (``to_host``: a collective); orbax writes it once."""
+  if run.checkpointer is None or not (force or run.checkpointer.due()):
+    return
+  trees, meta = state.checkpoint()
+  arrays = ckpt_lib.to_state(distributed.to_host(trees))  # {"layer0": {"kernel": ...}, ...}
+  run.checkpointer.save(step, arrays, meta, force=force)
 
-  # ---- greedy layer-wise pretraining ----
-  if phase == "pretrain":
-    t_phase = time.monotonic()
-    codes, depth = x_train, 0  # clean codes of the frozen layers 1..depth
-    while layer < n_pretrained:
-      spec = objectives[layer]
-      # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
-      # of them after a resume), never once per epoch.
-      while depth < layer:
-        codes = pt.compiled_encode(objectives[depth], many, shared_data=(depth == 0), mesh=mesh,
-                                   loop=config.member_loop)(done_layers[depth], codes)
-        depth += 1
-      if cur_params is None:
-        # Laid out as the epoch lays out its outputs (a zero bias comes out of init replicated,
-        # not split by member), so the second epoch reuses the first one's compilation.
-        cur_params, cur_opt = place(fresh_layer(layer), mesh)
-      epoch_fn = pt.compiled_pretrain_epoch(spec, tx, config.batch_size, many, mesh=mesh,
-                                            shared_data=(layer == 0), loop=config.member_loop)
-      while epoch < pre_epochs:
-        t0 = time.monotonic()
-        cur_params, cur_opt, losses = epoch_fn(cur_params, cur_opt, codes, seeds,
-                                               jnp.int32(layer), jnp.int32(epoch),
-                                               layer_level(layer))
-        losses = distributed.to_host(losses)
-        dt = time.monotonic() - t0
-        if not many:
-          _check_finite(losses, f"pretraining layer {layer + 1} epoch {epoch + 1}",
-                        "--pretrain_lr", config.pretrain_lr)
-        else:
-          diverged = _note_diverged(diverged, losses,
-                                    f"pretraining layer {layer + 1} epoch {epoch + 1}", members)
-        mean_loss = losses.mean(axis=-1)
-        epoch += 1
-        seconds["pretrain"] += dt
-        prog.epoch(f"pretrain layer {layer + 1}/{n_pretrained}", epoch, pre_epochs, seconds=dt,
-                   examples_per_s=examples_per_epoch / dt, loss=mean_loss)
-        metrics.write(phase="pretrain", layer=layer + 1, epoch=epoch, loss=mean_loss,
-                      examples_per_s=examples_per_epoch / dt, seconds=dt)
-        emit("epoch_end")
-        if epoch < pre_epochs:
-          save(False, layer * pre_epochs + epoch)
-      done_layers.append(cur_params)
-      prog.end_phase()
-      cur_params = cur_opt = None
-      layer, epoch = layer + 1, 0
-      save(True, layer * pre_epochs)  # every layer boundary
-      emit("layer_end")
-    del codes
-    phase, epoch = "finetune", 0
-    prog.message(f"pretraining done in {progress_lib.format_seconds(time.monotonic() - t_phase)}")
 
-  # ---- supervised fine-tuning with early stopping ----
-  x_valid, y_valid = data["valid"]
-  x_test, y_test = data["test"]
-  errors = ft.compiled_error_count(module, many, mesh=mesh, loop=config.member_loop)
-  update_es = jax.jit(_vmap_if(
-      functools.partial(ft.update_early_stopping, patience_increase=config.patience_increase,
-                        improvement_threshold=config.improvement_threshold),
-      many, (0, 0, 0, None)))
-  if ft_params is None:
-    ft_params, ft_opt, es = place(fresh_finetune(), mesh)  # as for fresh_layer's
-  ft_batch = config.ft_batch_size()
-  ft_epoch_fn = ft.compiled_finetune_epoch(module, tx, ft_batch, many, mesh=mesh,
-                                           loop=config.member_loop)
-  examples_per_epoch = (n // ft_batch) * ft_batch * n_models
-  base_step = n_pretrained * pre_epochs
-  n_valid = x_valid.shape[0]
-  inv_n_valid = np.float32(1.0 / n_valid)
-  while not ft.should_stop(es, epoch, config.finetune_epochs):
+def _pretrain(run: Run, state: TrainState) -> None:
+  """Greedy layer-wise pretraining: each layer's objective trained on the clean codes of the
+  layers below, epoch by epoch, from wherever ``state`` stands."""
+  c, t_phase = run.config, time.monotonic()
+  epochs, n_layers = c.pretrain_epochs, len(run.objectives)
+  per_epoch = (run.data["train"][0].shape[0] // c.batch_size) * c.batch_size * run.n_models()
+  codes, depth = run.data["train"][0], 0  # clean codes of the frozen layers 1..depth
+  levels = run.hyper["levels"]
+  while state.layer < n_layers:
+    k = state.layer
+    # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
+    # of them after a resume), never once per epoch.
+    while depth < k:
+      codes = pt.compiled_encode(run.objectives[depth], run.many, shared_data=(depth == 0),
+                                 mesh=run.mesh, loop=c.member_loop)(state.done_layers[depth],
+                                                                     codes)
+      depth += 1
+    if state.params is None:
+      state.params, state.opt_state = run.place(run.fresh_layer(k))
+    epoch_fn = pt.compiled_pretrain_epoch(run.objectives[k], run.tx, c.batch_size, run.many,
+                                          mesh=run.mesh, shared_data=(k == 0),
+                                          loop=c.member_loop)
+    level = levels[:, k] if run.many else levels[k]
+    while state.epoch < epochs:
+      t0 = time.monotonic()
+      state.params, state.opt_state, losses = epoch_fn(
+          state.params, state.opt_state, codes, run.hyper["seeds"], jnp.int32(k),
+          jnp.int32(state.epoch), level)
+      losses = distributed.to_host(losses)
+      dt = time.monotonic() - t0
+      run.check_losses(state, losses, f"pretraining layer {k + 1} epoch {state.epoch + 1}",
+                       "--pretrain_lr", c.pretrain_lr)
+      mean_loss = losses.mean(axis=-1)
+      state.epoch += 1
+      state.seconds["pretrain"] += dt
+      run.progress.epoch(f"pretrain layer {k + 1}/{n_layers}", state.epoch, epochs, seconds=dt,
+                         examples_per_s=per_epoch / dt, loss=mean_loss)
+      run.metrics.write(phase="pretrain", layer=k + 1, epoch=state.epoch, loss=mean_loss,
+                        examples_per_s=per_epoch / dt, seconds=dt)
+      run.emit("epoch_end")
+      if state.epoch < epochs:
+        _save(run, state, False, k * epochs + state.epoch)
+    state.done_layers.append(state.params)
+    run.progress.end_phase()
+    state.params = state.opt_state = None
+    state.layer, state.epoch = k + 1, 0
+    _save(run, state, True, state.layer * epochs)  # every layer boundary
+    run.emit("layer_end")
+  state.phase, state.epoch = "finetune", 0
+  run.progress.message(
+      f"pretraining done in {progress_lib.format_seconds(time.monotonic() - t_phase)}")
+
+
+def _finetune(run: Run, state: TrainState) -> None:
+  """Supervised fine-tuning with early stopping (``sdae.finetune``), from wherever ``state``
+  stands; the best validation epoch's parameters are kept in ``state.early_stopping``."""
+  c = run.config
+  (x_train, y_train), (x_valid, y_valid) = run.data["train"], run.data["valid"]
+  errors = ft.compiled_error_count(run.module, run.many, mesh=run.mesh, loop=c.member_loop)
+  update_es = jax.jit(run.vmap(
+      functools.partial(ft.update_early_stopping, patience_increase=c.patience_increase,
+                        improvement_threshold=c.improvement_threshold), (0, 0, 0, None)))
+  if state.params is None:
+    state.params, state.opt_state, state.early_stopping = run.place(
+        run.fresh_finetune(state.done_layers))
+  batch = c.ft_batch_size()
+  epoch_fn = ft.compiled_finetune_epoch(run.module, run.tx, batch, run.many, mesh=run.mesh,
+                                        loop=c.member_loop)
+  per_epoch = (x_train.shape[0] // batch) * batch * run.n_models()
+  base_step = len(run.objectives) * c.pretrain_epochs
+  inv_n_valid = np.float32(1.0 / x_valid.shape[0])
+  while not ft.should_stop(state.early_stopping, state.epoch, c.finetune_epochs):
     t0 = time.monotonic()
-    ft_params, ft_opt, losses = ft_epoch_fn(ft_params, ft_opt, x_train, y_train, seeds,
-                                            jnp.int32(epoch))
+    state.params, state.opt_state, losses = epoch_fn(
+        state.params, state.opt_state, x_train, y_train, run.hyper["seeds"],
+        jnp.int32(state.epoch))
     # A product, not a division: XLA:CPU divides approximately (1 ulp) in vectorised loops and
     # exactly in scalar ones, so `count / n` depended on how many members a device held.
-    valid_err = errors(ft_params, x_valid, y_valid).astype(jnp.float32) * inv_n_valid
-    es = update_es(es, ft_params, valid_err, jnp.int32(epoch))
-    losses, valid_err, best_valid = distributed.to_host((losses, valid_err, es["best_valid"]))
+    valid_err = errors(state.params, x_valid, y_valid).astype(jnp.float32) * inv_n_valid
+    state.early_stopping = update_es(state.early_stopping, state.params, valid_err,
+                                     jnp.int32(state.epoch))
+    losses, valid_err, best_valid = distributed.to_host(
+        (losses, valid_err, state.early_stopping["best_valid"]))
     dt = time.monotonic() - t0
-    if not many:
-      _check_finite(losses, f"fine-tuning epoch {epoch + 1}", "--finetune_lr", config.finetune_lr)
-    else:
-      diverged = _note_diverged(diverged, losses, f"fine-tuning epoch {epoch + 1}", members)
-    epoch += 1
-    seconds["finetune"] += dt
+    run.check_losses(state, losses, f"fine-tuning epoch {state.epoch + 1}", "--finetune_lr",
+                     c.finetune_lr)
+    state.epoch += 1
+    state.seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
     # At most: early stopping may end the run before finetune_epochs.
-    prog.epoch("finetune", epoch, config.finetune_epochs, seconds=dt, at_most=True,
-               examples_per_s=examples_per_epoch / dt, loss=losses.mean(-1),
-               valid_error_pct=v, best_pct=best_valid * 100)
-    metrics.write(phase="finetune", epoch=epoch, loss=losses.mean(-1), valid_error_pct=v,
-                  examples_per_s=examples_per_epoch / dt, seconds=dt)
-    emit("finetune_epoch_end")
-    save(False, base_step + epoch)
-  save(True, base_step + epoch)
+    run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt, at_most=True,
+                       examples_per_s=per_epoch / dt, loss=losses.mean(-1),
+                       valid_error_pct=v, best_pct=best_valid * 100)
+    run.metrics.write(phase="finetune", epoch=state.epoch, loss=losses.mean(-1),
+                      valid_error_pct=v, examples_per_s=per_epoch / dt, seconds=dt)
+    run.emit("finetune_epoch_end")
+    _save(run, state, False, base_step + state.epoch)
+  _save(run, state, True, base_step + state.epoch)
 
-  # ---- evaluation of the best-validation parameters ----
+
+def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
+  """The best-validation parameters' test error rate, validation error rate, mean validation
+  cross-entropy (which breaks ties in validation error when a table or sweep selects a model)
+  and best epoch (from 1), on the host; [M] each with members."""
+  c, es = run.config, state.early_stopping
+  (x_valid, y_valid), (x_test, y_test) = run.data["valid"], run.data["test"]
   best = es["best_params"]
-  n_test = int(x_test.shape[0])
-  # The mean validation cross-entropy of the chosen parameters breaks ties in validation error
-  # when a table or sweep selects a model (``sweep.select``).
-  valid_xent = ft.compiled_nll_sum(module, many, mesh=mesh, loop=config.member_loop)(
-      best, x_valid, y_valid)
-  test_err, valid_best, best_epoch, valid_xent = distributed.to_host(
-      (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"], valid_xent))
-  test_err, best_epoch = test_err / n_test, best_epoch + 1
-  valid_xent = valid_xent * inv_n_valid
-  prog.end_phase(progress_lib.early_stopping_note(
-      epoch, config.finetune_epochs, best_epoch, valid_best * 100,
-      distributed.to_host(es["patience"]), initial_patience=config.patience,
-      patience_increase=config.patience_increase,
-      improvement_threshold=config.improvement_threshold))
-  total = seconds["pretrain"] + seconds["finetune"]
+  errors = ft.compiled_error_count(run.module, run.many, mesh=run.mesh, loop=c.member_loop)
+  xent = ft.compiled_nll_sum(run.module, run.many, mesh=run.mesh, loop=c.member_loop)
+  test_err, valid_best, best_epoch, valid_xent, patience = distributed.to_host(
+      (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"],
+       xent(best, x_valid, y_valid), es["patience"]))
+  out = {"test_error": test_err / int(x_test.shape[0]), "valid_error": valid_best,
+         "best_epoch": best_epoch + 1, "valid_xent": valid_xent * np.float32(1.0 / x_valid.shape[0]),
+         "n_test": int(x_test.shape[0])}
+  run.progress.end_phase(progress_lib.early_stopping_note(
+      state.epoch, c.finetune_epochs, out["best_epoch"], valid_best * 100, patience,
+      initial_patience=c.patience, patience_increase=c.patience_increase,
+      improvement_threshold=c.improvement_threshold))
+  return out
+
+
+def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source: str | None,
+             wall: float | None) -> dict[str, Any]:
+  """results.json (DESIGN.md); ``wall``: this process's wall time, None after a resume (the
+  total is then the training time the checkpoints recorded)."""
+  secs, n_test = state.seconds, ev["n_test"]
+  total = secs["pretrain"] + secs["finetune"]
   results: dict[str, Any] = {
-      "dataset": config.dataset,
-      "data_source": data_source or "arrays",
-      "n_test": n_test,
+      "dataset": run.config.dataset, "data_source": data_source or "arrays", "n_test": n_test,
       "config": cfg_dict,
-      "seconds": {"pretrain": round(seconds["pretrain"], 2),
-                  "finetune": round(seconds["finetune"], 2),
-                  "total": round(time.monotonic() - t_start if restored is None else total, 2),
+      "seconds": {"pretrain": round(secs["pretrain"], 2), "finetune": round(secs["finetune"], 2),
+                  "total": round(total if wall is None else wall, 2),
                   "training": round(total, 2)},
-      "device": jax.devices()[0].platform,
-      "finetune_epochs_run": epoch,
+      "device": jax.devices()[0].platform, "finetune_epochs_run": state.epoch,
   }
-  if many:
-    # A diverged member's errors are null: whatever its NaN parameters predict is no result,
-    # and model selection (sweep.select) skips it.
-    results["members"] = [
-        {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
-         "finetune_lr": float(fl), "valid_error_pct": None if dv else float(ve * 100),
-         "test_error_pct": None if dv else float(te * 100),
-         "test_ci95_pct": None if dv else ft.ci95_pct(float(te), n_test),
-         "best_epoch": int(be), "valid_xent": None if dv else float(vx), "diverged": bool(dv)}
-        for s, lv, pl, fl, ve, te, be, vx, dv in zip(
-            members.seeds, members.levels, members.pretrain_lr, members.finetune_lr, valid_best,
-            test_err, best_epoch, valid_xent, diverged)]
-    results["n_diverged"] = int(diverged.sum())
-  else:
+  if not run.many:
     results.update({
-        "test_error_pct": round(float(test_err) * 100, 4),
-        "test_ci95_pct": round(ft.ci95_pct(float(test_err), n_test), 4),
-        "valid_error_pct": round(float(valid_best) * 100, 4),
-        "best_epoch": int(best_epoch),
-        "valid_xent": round(float(valid_xent), 6),
-    })
-  if checkpointer is not None:
-    results["checkpoint_seconds"] = round(checkpointer.seconds_saving, 3)
-    checkpointer.close()
-  if workdir is not None:
-    pictures = []
-    if write_images and d > 1 and not (many and diverged.all()):  # of a model that trained
-      # With no pretraining, the filters are the fine-tuned first layer's.
-      first_layer = done_layers[0] if objectives else best["encoder_0"]
-      first_layer, host_levels = distributed.to_host((first_layer, levels))  # all processes
-      shown = int(np.argmin(diverged)) if many else 0  # the first member that did not diverge
-      if distributed.is_writer():
-        pictures = write_pictures(workdir, first_layer, objectives[0] if objectives else None,
-                                  np.asarray(splits["test"][0][:12], np.float32),
-                                  float(host_levels[(shown, 0) if many else 0]), many,
-                                  dataset=config.dataset, member=shown)
-    emit("results_write")
-    if distributed.is_writer():
-      ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
-    if not many:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
-      prog.summary(progress_lib.result_line(results), {
-          "results": [os.path.join(workdir, "results.json")], "pictures": pictures,
-          "metrics": [os.path.join(workdir, "metrics.jsonl")]})
+        "test_error_pct": round(float(ev["test_error"]) * 100, 4),
+        "test_ci95_pct": round(ft.ci95_pct(float(ev["test_error"]), n_test), 4),
+        "valid_error_pct": round(float(ev["valid_error"]) * 100, 4),
+        "best_epoch": int(ev["best_epoch"]), "valid_xent": round(float(ev["valid_xent"]), 6)})
+    return results
+  # A diverged member's errors are null: whatever its NaN parameters predict is no result, and
+  # model selection (sweep.select) skips it.
+  m = run.members
+  results["members"] = [
+      {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
+       "finetune_lr": float(fl), "valid_error_pct": None if dv else float(ve * 100),
+       "test_error_pct": None if dv else float(te * 100),
+       "test_ci95_pct": None if dv else ft.ci95_pct(float(te), n_test),
+       "best_epoch": int(be), "valid_xent": None if dv else float(vx), "diverged": bool(dv)}
+      for s, lv, pl, fl, ve, te, be, vx, dv in zip(
+          m.seeds, m.levels, m.pretrain_lr, m.finetune_lr, ev["valid_error"], ev["test_error"],
+          ev["best_epoch"], ev["valid_xent"], state.diverged)]
+  results["n_diverged"] = int(state.diverged.sum())
   return results
+
+
+def _write_outputs(run: Run, state: TrainState, ev: dict, results: dict, workdir: str,
+                   splits: dict, write_images: bool) -> None:
+  """The pictures, results.json (atomically, last) and the closing summary."""
+  d, many, pictures = run.data["train"][0].shape[1], run.many, []
+  if write_images and d > 1 and not (many and state.diverged.all()):  # of a model that trained
+    # With no pretraining, the filters are the fine-tuned first layer's.
+    first_layer = (state.done_layers[0] if run.objectives
+                   else state.early_stopping["best_params"]["encoder_0"])
+    first_layer, levels = distributed.to_host((first_layer, run.hyper["levels"]))  # collective
+    shown = int(np.argmin(state.diverged)) if many else 0  # the first member that trained
+    if distributed.is_writer():
+      pictures = write_pictures(workdir, first_layer, run.objectives[0] if run.objectives else None,
+                                np.asarray(splits["test"][0][:12], np.float32),
+                                float(levels[(shown, 0) if many else 0]), many,
+                                dataset=run.config.dataset, member=shown)
+  run.emit("results_write")
+  if distributed.is_writer():
+    ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
+  if not many:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
+    run.progress.summary(progress_lib.result_line(results), {
+        "results": [os.path.join(workdir, "results.json")], "pictures": pictures,
+        "metrics": [os.path.join(workdir, "metrics.jsonl")]})
 
 
 def _device_text(mesh) -> str:
