@@ -20,6 +20,7 @@ import numpy as np
 
 from sdae import corruption as corruption_lib
 from sdae import denoise
+from sdae import fileio
 
 SHAPES = ("spiral", "circle")
 
@@ -137,9 +138,7 @@ def draw(path: str, points: np.ndarray, grid: np.ndarray, mapped: np.ndarray,
       right = (x1 - h * ux - 0.5 * h * uy, y1 - h * uy + 0.5 * h * ux)
       d.polygon([(x1, y1), left, right], fill=(31, 119, 180))
   d.text((8, 8), "grey: training points; arrows: x -> phi(x)", fill="black")
-  denoise_tmp = path + ".tmp.png"
-  img.save(denoise_tmp, format="PNG")
-  os.replace(denoise_tmp, path)
+  fileio.atomic_write(path, lambda f: img.save(f, format="PNG"))
 
 
 def run(c: Toy2dConfig, workdir: str, grid_n: int = 31, extent: float = 1.3,

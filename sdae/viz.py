@@ -7,11 +7,11 @@ writes are atomic (temporary file, then rename), so a killed run never leaves ha
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
+
+from sdae import fileio
 
 
 def scale_to_unit(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
@@ -54,17 +54,7 @@ def tile_images(images: np.ndarray, image_shape: tuple[int, int] | None = None,
 
 
 def _atomic_save(img, path: str) -> None:
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png.tmp")
-  os.close(fd)
-  try:
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  fileio.atomic_write(path, lambda f: img.save(f, format="PNG"))
 
 
 def save_gray(array: np.ndarray, path: str, scale: int = 2) -> None:
