@@ -104,11 +104,14 @@ def members_of(config: config_lib.TrainConfig, points: Sequence[Point]) -> exper
 
 
 def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
+  """A sweep.json row from a member's results (``best_epoch``) or a model's results.json
+  (``finetune_best_epoch``, one_by_one)."""
+  best = r["finetune_best_epoch"] if "finetune_best_epoch" in r else r["best_epoch"]
   return {"level": point.level, "seed": point.seed,
           "valid_error_pct": round(float(r["valid_error_pct"]), 4),
           "test_error_pct": round(float(r["test_error_pct"]), 4),
           "test_ci95_pct": round(float(r["test_ci95_pct"]), 4),
-          "best_epoch": int(r["best_epoch"]),
+          "best_epoch": int(best),
           "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
           "layer_levels": [point.level] * n_layers}
 
@@ -172,8 +175,11 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
   if mesh is not None:
     log.info("%d models split over %d devices (%d per device)", len(points), mesh.size,
              len(points) // mesh.size)
-  if splits is None:
-    splits, data_source = experiment.load_data(config)
+  if splits is None:  # on the source the sweep started on, when this is a rerun
+    first = None if workdir is None else (
+        model_dir(workdir, 0, points[0]) if one_by_one else os.path.join(workdir, "members"))
+    splits, data_source = experiment.load_data(
+        experiment.with_recorded_source(config, first, overwrite))
   n_layers = len(config.hidden)
   t0 = time.monotonic()
   if not one_by_one:

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from sdae import data
 from sdae import experiment as E
 from sdae import sharding
 from sdae import sweep as S
@@ -27,7 +28,8 @@ VALID_TOL_PCT = 0.0 if _EXACT else 1.01
 @pytest.fixture
 def toy_data(monkeypatch):
   """Every dataset load returns the toy problem (named like a regenerated set)."""
-  monkeypatch.setattr(E, "load_data", lambda config: (toy_splits(), "regenerated"))
+  monkeypatch.setattr(E, "load_data", lambda config: (data.Splits(toy_splits(), "regenerated"),
+                                                      "regenerated"))
 
 
 def run_main(module, argv):
