@@ -3,7 +3,7 @@
     python -m experiments.reproduce_table --datasets=rect,convex --workdir=/tmp/runs/table \
         --budget=quick
     python -m experiments.reproduce_table --datasets=all --workdir=DIR --budget=paper \
-        --data_dir=../shared/data/mnist
+        --data_dir=path/to/mnist
 
 For each dataset, the budget's grid (experiments/presets.py) is trained, grid points sharing
 shapes together as one vmapped program (a member group, in DIR/<dataset>/<group>/); the model

@@ -19,6 +19,9 @@ import sys
 import numpy as np
 import pytest
 
+# Slow: each case starts and kills training subprocesses (`-m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Wall-clock fields (at any depth), not expected to repeat.
 TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds"})

@@ -53,3 +53,14 @@ def test_train_presets_are_valid_configs():
   for ds in table_lib.PAPER:
     for budget in ("quick", "cpu", "paper"):
       assert f"{ds}_{budget}" in presets.TRAIN_PRESETS
+
+
+def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
+  assert C.preset("rect") == C.preset("rectangles") == C.preset("RECT")
+  assert C.preset("rect").dataset == "rectangles" and C.preset("rect").level == 0.6
+  assert C.preset("bg-rand") == C.preset("mnist_bg_rand")
+  for bad in ("svhn", "toy", ""):
+    with pytest.raises(C.ConfigError) as e:
+      C.preset(bad)
+    assert "\n" not in str(e.value) and "accepted names" in str(e.value)
+    assert "rectangles (rect)" in str(e.value)

@@ -41,6 +41,7 @@ def table(workdir):
 ARGS = ["--datasets=rect,tzanetakis,convex", "--budget=test"]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypatch):
   ref = tmp_path / "ref"
   run_main(ARGS + [f"--workdir={ref}"])
@@ -95,6 +96,7 @@ def test_bad_input_one_line_no_output(tmp_path, monkeypatch, capsys, argv, match
   assert not wd.exists()
 
 
+@pytest.mark.slow
 def test_command_line_bad_input_subprocess(tmp_path):
   """The real program (absl app.run through experiments._cli): one line, exit 2, no output."""
   import pathlib

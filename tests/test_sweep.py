@@ -87,6 +87,7 @@ def test_summary_over_seeds():
   assert s["test"][1][1] == pytest.approx(12.706 * math.sqrt(2.0) / math.sqrt(2.0), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_sweep_entry_point_equals_models_trained_one_by_one(tmp_path, toy_data):
   """Through the entry point: vmapped members vs --one_by_one; outputs; resume."""
   from experiments import sweep as entry
