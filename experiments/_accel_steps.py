@@ -249,7 +249,7 @@ def mnist(opts: Options) -> dict:
   return {
       "precision": opts.precision, "data_source": res["data_source"],
       "test_error_pct": res["test_error_pct"], "test_ci95_pct": res["test_ci95_pct"],
-      "valid_error_pct": res["valid_error_pct"], "best_epoch": res.get("best_epoch"),
+      "valid_error_pct": res["valid_error_pct"], "best_epoch": res.get("finetune_best_epoch", res.get("best_epoch")),
       "finetune_epochs_run": res.get("finetune_epochs_run"), "n_test": res["n_test"],
       "data_s": round(data_s, 2), "train_and_evaluate_s": round(wall, 2),
       "end_to_end_s": round(data_s + wall, 2), "split": time_split(wall, epochs),

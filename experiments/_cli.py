@@ -88,8 +88,9 @@ def setup_jax() -> None:
   skip compilation) and quiet library logs. Call before any JAX computation."""
   use_cpu_cores()
   import jax
-  cache = os.environ.get("SDAE_JAX_CACHE",
-                         os.path.join(os.path.expanduser("~"), ".cache", "sdae", "jax"))
+  from sdae.data import cache as data_cache
+  # Beside the datasets (SDAE_CACHE_DIR moves both); SDAE_JAX_CACHE=0 turns it off.
+  cache = os.environ.get("SDAE_JAX_CACHE", os.path.join(data_cache.cache_dir(), "jax"))
   if cache and cache != "0":
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

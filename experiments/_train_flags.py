@@ -9,6 +9,8 @@ experiments/presets.py TRAIN_PRESETS) overridden by every flag given on the comm
 
 from __future__ import annotations
 
+import sys
+
 from absl import flags
 
 from experiments import _cli
@@ -22,8 +24,10 @@ def flag_values(module_name: str) -> flags.FlagValues:
 def define(fv: flags.FlagValues) -> flags.FlagValues:
   """Defines the training flags in ``fv``; returns it."""
   d = dict(flag_values=fv)
-  flags.DEFINE_string("dataset", None, "Dataset name or paper alias (mnist, rect, convex, ...).", **d)
-  flags.DEFINE_string("workdir", None, "Output folder; rerun with the same one to resume.", **d)
+  flags.DEFINE_string("dataset", None, "Required: dataset name or paper alias (mnist, rect, "
+                      "convex, ...).", **d)
+  flags.DEFINE_string("workdir", None, "Required: output folder; rerun with the same one to "
+                      "resume.", **d)
   flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see sdae/config.py "
                       "PRESETS and experiments/presets.py TRAIN_PRESETS.", **d)
   flags.DEFINE_string("pretraining", None, "Greedy layer objective: denoising (stacked dAs; "
@@ -54,23 +58,40 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                       **d)
   flags.DEFINE_integer("n_train", None, "Use only the first N training examples (0: all).", **d)
   flags.DEFINE_string("data_source", None,
-                      "original or regenerated (default: original if at hand).", **d)
+                      "original or regenerated (default: original when --data_dir holds the "
+                      "set's files, else regenerated; a rerun uses its workdir's).", **d)
   flags.DEFINE_string("data_dir", None, "Folder holding the original files (IDX, zips).", **d)
-  flags.DEFINE_string("cache_dir", None, "Cache for prepared and regenerated datasets.", **d)
+  flags.DEFINE_string("cache_dir", None, "Cache for prepared and regenerated datasets and "
+                      "downloads (default: $SDAE_CACHE_DIR or ~/.cache/sdae).", **d)
   flags.DEFINE_float("checkpoint_every_secs", None,
                      "Seconds between checkpoints (0: every epoch).", **d)
-  flags.DEFINE_integer("keep_checkpoints", None, "How many checkpoints to keep.", **d)
+  flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints kept while training (default 1); 0: "
+                       "none once results.json is written (no resume after that).", **d)
   flags.DEFINE_string("member_loop", None, "How a device runs a sweep's members: auto (map on "
                       "CPU, vmap on GPU/TPU), vmap (batched products) or map (one after "
                       "another, each as the model alone). Default: $SDAE_MEMBER_LOOP, else auto.",
                       **d)
   flags.DEFINE_boolean("overwrite", False, "Start over in a workdir of another configuration.",
                        **d)
+  if fv is flags.FLAGS:
+    show_in_help(fv)
   return fv
 
 
-SCALARS = ("pretraining", "cd_steps", "corruption", "level", "pretrain_epochs", "finetune_epochs", "batch_size",
-           "finetune_batch_size",
+def show_in_help(fv: flags.FlagValues) -> None:
+  """Lists the flags defined here under the program's ``--help``.
+
+  absl's ``--help`` shows the key flags of the main module only (the rest, absl's logging flags
+  included, under ``--helpfull``); flags defined by this module are key to it, not to the
+  program that imports it. absl names the main module by ``sys.argv[0]``
+  (``FlagValues.main_module_help``).
+  """
+  for flag in fv.get_key_flags_for_module(__name__):
+    fv.register_key_flag_for_module(sys.argv[0], flag)
+
+
+SCALARS = ("pretraining", "cd_steps", "corruption", "level", "pretrain_epochs",
+           "finetune_epochs", "batch_size", "finetune_batch_size",
            "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
            "patience", "precision", "n_train", "data_source", "data_dir", "cache_dir",
            "checkpoint_every_secs", "keep_checkpoints", "member_loop")

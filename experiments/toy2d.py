@@ -47,6 +47,7 @@ def main(argv, f=None):
     toy2d.validate(config)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
+  _cli.setup_jax()  # as every entry point: quiet backend logs, the compilation cache
   r = toy2d.run(config, f.workdir.value)
   print(f"mean distance to the curve: noisy {r['mean_distance_noisy']:.4f} -> phi "
         f"{r['mean_distance_denoised']:.4f}; wrote {f.workdir.value}/toy2d.png")

@@ -1,8 +1,9 @@
 """Train and evaluate a stacked denoising autoencoder.
 
-    python -m experiments.train --dataset=mnist --workdir=/tmp/sda_mnist --data_dir=../shared/data/mnist
-    python -m experiments.train --dataset=rectangles --workdir=/tmp/sda_rect
-    python -m experiments.train --preset=mnist_tutorial_filters --workdir=/tmp/filters --data_dir=...
+    python -m experiments.train --dataset=rectangles --workdir=runs/rect
+    python -m experiments.train --dataset=mnist --workdir=runs/mnist --data_dir=path/to/mnist
+    python -m experiments.train --dataset=mnist --pretraining=rbm --workdir=runs/dbn3 --data_dir=...
+    python -m experiments.train --preset=mnist_tutorial_filters --workdir=runs/filters --data_dir=...
 
 Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/config.py PRESETS:
 SdA-3 of 1000 units, masking noise at the paper's level) or to --preset (also the named presets

@@ -20,9 +20,7 @@ processes around each commit. ``due`` takes process 0's clock so that all proces
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -30,6 +28,7 @@ import jax
 import numpy as np
 
 from sdae import distributed
+from sdae import fileio
 from sdae.experiment_errors import RunError
 
 #: Written into every checkpoint's meta; a checkpoint without it stored its arrays by index
@@ -139,18 +138,5 @@ class Checkpointer:
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
-  """Writes ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json.tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=False)
-      f.write("\n")
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  """Writes ``obj`` as JSON to ``path`` through a temporary file and a rename (umask's mode)."""
+  fileio.write_json(path, obj)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 
 from sdae import levels as levels_lib
@@ -49,7 +50,11 @@ class TrainConfig:
   precision: str = "float32"  # float32 | bfloat16 (products only; params stay float32)
   n_train: int = 0  # 0: the whole training split; else its first n_train examples
   checkpoint_every_secs: float = 60.0
-  keep_checkpoints: int = 3
+  # Checkpoints kept while training (each holds the model twice: parameters and the best ones
+  # for early stopping; 22 MB for SdA-3 of 1000 units). One is enough to resume: orbax writes a
+  # new checkpoint beside the old and removes the old only once the new one is complete.
+  # 0: one while training, and none once results.json is written.
+  keep_checkpoints: int = 1
   # How a device runs a sweep's members (sdae.sharding.over_members): "vmap" (batched products)
   # or "map" (one member after another, each bit-identical to that model alone); None or "auto"
   # by platform (map on CPU, vmap on GPU/TPU). Unused by a single model.
@@ -118,8 +123,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(dataset: str) -> TrainConfig:
-  """Default configuration for ``dataset`` (canonical name)."""
-  return TrainConfig(dataset=dataset, **PRESETS.get(dataset, {}))
+  """Default configuration for ``dataset``: a canonical name or a paper alias (``"rect"``).
+
+  Raises ``ConfigError`` (one line, the accepted names) for a name that is neither.
+  """
+  from sdae.data import registry  # pylint: disable=g-import-not-at-top  # numpy only
+  from sdae.data.errors import DataError  # pylint: disable=g-import-not-at-top
+  try:
+    name = registry.resolve_name(dataset)
+  except DataError as e:
+    raise ConfigError(str(e)) from None
+  return TrainConfig(dataset=name, **PRESETS.get(name, {}))
 
 
 def _positive_int(name: str, value, allow_zero: bool = False) -> None:
@@ -171,7 +185,7 @@ def validate(config: TrainConfig) -> TrainConfig:
   _positive_int("seed", config.seed, allow_zero=True)
   _positive_int("n_train", config.n_train, allow_zero=True)
   _positive_int("patience", config.patience)
-  _positive_int("keep_checkpoints", config.keep_checkpoints)
+  _positive_int("keep_checkpoints", config.keep_checkpoints, allow_zero=True)
   _positive_float("pretrain_lr", config.pretrain_lr)
   _positive_float("finetune_lr", config.finetune_lr)
   _positive_float("patience_increase", config.patience_increase)
@@ -200,4 +214,8 @@ def validate(config: TrainConfig) -> TrainConfig:
   if config.data_source not in (None, "original", "regenerated"):
     raise ConfigError(f"--data_source={config.data_source!r} is invalid; "
                       "accepted: original, regenerated")
+  if config.data_dir and not os.path.isdir(os.path.expanduser(str(config.data_dir))):
+    raise ConfigError(f"--data_dir={config.data_dir} is not a folder; accepted: a folder "
+                      "holding the original files (train-images-idx3-ubyte.gz, ..., "
+                      "rectangles.zip, ...), or no --data_dir")
   return config

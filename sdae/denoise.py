@@ -30,7 +30,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from typing import Any, Callable, Sequence
 
@@ -42,6 +41,7 @@ import numpy as np
 import optax
 
 from sdae import corruption as corruption_lib
+from sdae import fileio
 from sdae import model as model_lib
 
 Array = jax.Array
@@ -564,17 +564,7 @@ def eval_key(seed: int) -> Array:
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  fileio.write_bytes(path, data)
 
 
 def atomic_write_json(path: str, obj) -> None:

@@ -34,6 +34,7 @@ from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
 from sdae import progress as progress_lib
+from sdae import results as results_lib
 from sdae.experiment_errors import DivergenceError, RunError
 
 log = logging.getLogger("sdae")
@@ -56,13 +57,60 @@ class Members:
 
 
 def load_data(config: config_lib.TrainConfig) -> tuple[dict, str]:
-  """(splits, data_source) for ``config.dataset``; splits as in ``sdae.data.load``."""
+  """(splits, data_source) for ``config.dataset``: ``sdae.data.load``'s splits and the source
+  they were actually read from."""
   from sdae import data as data_lib
-  source = data_lib.pick_source(config.dataset, config.data_source, config.data_dir,
-                                cache_dir=config.cache_dir)
-  splits = data_lib.load(config.dataset, source=source, data_dir=config.data_dir,
+  splits = data_lib.load(config.dataset, source=config.data_source, data_dir=config.data_dir,
                          seed=0, cache_dir=config.cache_dir)
-  return splits, source
+  return splits, splits.source
+
+
+def source_of(splits: dict, claimed: str | None = None) -> str:
+  """The source to record for ``splits``: the one ``sdae.data.load`` read them from (it tags
+  its result), else ``"arrays"``. A caller's ``claimed`` source is never recorded in its place:
+  a claim that disagrees is logged and ignored."""
+  actual = getattr(splits, "source", None) or "arrays"
+  if claimed is not None and claimed != actual:
+    log.warning("data_source=%r was given, but the splits are %s data (%s); the results "
+                "record %r", claimed, actual, "as sdae.data.load read them"
+                if actual != "arrays" else "not from sdae.data.load", actual)
+  return actual
+
+
+def recorded_config(workdir: str | None) -> dict | None:
+  """The configuration a workdir's run recorded (its ``config.json``), or None."""
+  path = None if workdir is None else os.path.join(workdir, "config.json")
+  if path is None or not os.path.isfile(path):
+    return None
+  try:
+    with open(path) as f:
+      out = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return out if isinstance(out, dict) else None
+
+
+def with_recorded_source(config: config_lib.TrainConfig, workdir: str | None,
+                         overwrite: bool = False) -> config_lib.TrainConfig:
+  """``config`` with the data source ``workdir`` recorded, when ``config`` names none.
+
+  A rerun of a command in its workdir then reads the data the run started on, whatever has
+  changed around it (files added to --data_dir, the cache), and resumes. An explicit
+  ``data_source`` is kept (a different one is refused by ``prepare_workdir``); ``overwrite``
+  starts over, so the source is picked afresh.
+  """
+  recorded = None if config.data_source or overwrite else recorded_config(workdir)
+  if not recorded or recorded.get("dataset") != config.dataset:
+    return config
+  used = recorded.get("data_source_used")
+  if used not in ("original", "regenerated"):
+    return config
+  from sdae import data as data_lib
+  fresh = data_lib.pick_source(config.dataset, None, config.data_dir)
+  if fresh != used:
+    log.info("%s was trained on %s data: resuming on it (--data_source=%s --overwrite starts "
+             "over on %s data)", workdir, used, fresh, fresh)
+  return config.replace(data_source=used)
 
 
 def _device_splits(splits: dict, n_train: int, mesh: Any = None):
@@ -107,7 +155,10 @@ def n_classes_of(splits: dict, dataset: str) -> int:
 # --- workdir -----------------------------------------------------------------------------------
 
 
-_RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache_dir")
+# data_source is what was asked for (None: pick); the data actually read, data_source_used, is
+# part of the identity instead, so an explicit --data_source naming it resumes the run.
+_RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache_dir",
+                 "data_source")
 
 
 def _identity(cfg: dict) -> dict:
@@ -363,8 +414,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     config: validated ``TrainConfig``.
     workdir: folder for checkpoints, metrics and outputs (None: no files, no resume).
     splits: the data as ``{"train"|"valid"|"test": (x [n, d] float32, y [n] int)}``; loaded by
-      name from ``config.dataset`` when None.
-    data_source: recorded in the results when ``splits`` is given.
+      name from ``config.dataset`` when None (on the source ``workdir`` recorded, when it
+      recorded one and ``config.data_source`` is None: see ``with_recorded_source``).
+    data_source: ignored but for a warning when it disagrees: the results record the source
+      ``sdae.data.load`` read ``splits`` from (it tags them), or "arrays" (see ``source_of``).
     members: train a sweep of models together (see ``Members``); None for one model.
     overwrite: start over in a workdir that belongs to another configuration.
     write_images: write filters.png and reconstructions.png.
@@ -381,7 +434,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   config_lib.validate(config)
   t_start = time.monotonic()
   if splits is None:
-    splits, data_source = load_data(config)
+    splits, data_source = load_data(with_recorded_source(config, workdir, overwrite))
+  else:
+    data_source = source_of(splits, data_source)
   cfg_dict = _config_record(config, members, data_source)
   # Before anything touches a device (no backend logs, one line).
   config_lib.check_batches_fit(config, len(splits["train"][1][:config.n_train or None]))
@@ -399,6 +454,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   if run.checkpointer is not None:
     results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
     run.checkpointer.close()
+  results = results_lib.complete(results, n_train=run.data["train"][0].shape[0],
+                                 n_valid=run.data["valid"][0].shape[0],
+                                 finetune_batch_size=config.ft_batch_size())
   if workdir is not None:
     _write_outputs(run, state, ev, results, workdir, splits, write_images)
   return results
@@ -444,7 +502,7 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
   checkpointer = None
   if workdir is not None:
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                         keep=config.keep_checkpoints,
+                                         keep=max(1, config.keep_checkpoints),
                                          every_secs=config.checkpoint_every_secs,
                                          on_event=on_event)
   metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl")
@@ -676,6 +734,8 @@ def _write_outputs(run: Run, state: TrainState, ev: dict, results: dict, workdir
   run.emit("results_write")
   if distributed.is_writer():
     ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
+    if run.config.keep_checkpoints == 0:  # asked to keep none once the results are safe
+      shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
   if not many:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
     run.progress.summary(progress_lib.result_line(results), {
         "results": [os.path.join(workdir, "results.json")], "pictures": pictures,

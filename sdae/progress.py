@@ -295,7 +295,7 @@ def result_line(results: Mapping[str, Any]) -> str:
   took = f" in {format_seconds(secs['total'])}" if "total" in secs else ""
   return (f"done{took}: test error {results['test_error_pct']:.2f}% +- "
           f"{results['test_ci95_pct']:.2f} (valid {results['valid_error_pct']:.2f}% at epoch "
-          f"{results['best_epoch']}, {results.get('data_source', '?')} data)")
+          f"{results.get('finetune_best_epoch', results.get('best_epoch'))}, {results.get('data_source', '?')} data)")
 
 
 def early_stopping_note(epochs_run: int, max_epochs: int, best_epoch, best_valid_pct,

@@ -109,12 +109,14 @@ def rounded(value: float | None) -> float | None:
 
 
 def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
-  """A ``sweep.json`` row; a diverged model (non-finite loss) has null errors."""
+  """A ``sweep.json`` row from a member's results (``best_epoch``) or a model's results.json
+  (``finetune_best_epoch``, one_by_one); a diverged model (non-finite loss) has null errors."""
+  best = r["finetune_best_epoch"] if "finetune_best_epoch" in r else r["best_epoch"]
   return {"level": point.level, "seed": point.seed,
           "valid_error_pct": rounded(r["valid_error_pct"]),
           "test_error_pct": rounded(r["test_error_pct"]),
           "test_ci95_pct": rounded(r["test_ci95_pct"]),
-          "best_epoch": int(r["best_epoch"]),
+          "best_epoch": int(best),
           "valid_xent": None if r.get("valid_xent") is None else round(float(r["valid_xent"]), 6),
           "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
           "layer_levels": [point.level] * n_layers, "diverged": bool(r.get("diverged", False))}
@@ -179,8 +181,11 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
   if mesh is not None:
     log.info("%d models split over %d devices (%d per device)", len(points), mesh.size,
              len(points) // mesh.size)
-  if splits is None:
-    splits, data_source = experiment.load_data(config)
+  if splits is None:  # on the source the sweep started on, when this is a rerun
+    first = None if workdir is None else (
+        model_dir(workdir, 0, points[0]) if one_by_one else os.path.join(workdir, "members"))
+    splits, data_source = experiment.load_data(
+        experiment.with_recorded_source(config, first, overwrite))
   n_layers = len(config.hidden)
   t0 = time.monotonic()
   if not one_by_one:

@@ -157,8 +157,10 @@ def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
       "levels": [list(map(float, l)) for l in members.levels],
       "pretrain_lr": list(map(float, members.pretrain_lr)),
       "finetune_lr": list(map(float, members.finetune_lr))})
-  # The data source actually used is checked against this run's in ``reproduce``.
-  got = {k: v for k, v in done.get("config", {}).items() if k != "data_source_used"}
+  # The data source actually used is checked against this run's in ``reproduce``. The run's
+  # identity is config.json's (results.json shows the settings resolved, for reading).
+  recorded = experiment.recorded_config(sub) or done.get("config", {})
+  got = {k: v for k, v in recorded.items() if k != "data_source_used"}
   same = experiment._identity(got) == experiment._identity(want)  # pylint: disable=protected-access
   if same and len(done.get("members", [])) == len(group.points):
     return done

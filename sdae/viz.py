@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from sdae import fileio
 
 # What the level of each corruption is, for axis labels (see sdae.corruption).
 LEVEL_MEANING = {
@@ -99,26 +100,9 @@ def tile_images(images: np.ndarray, image_shape: tuple[int, int] | None = None,
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _file_mode() -> int:
-  """The mode ``open()`` would give a new file (0666 less the umask): mkstemp's is 0600."""
-  umask = os.umask(0)
-  os.umask(umask)
-  return 0o666 & ~umask
-
-
 def _atomic(path: str, write) -> None:
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.chmod(tmp, _file_mode())  # pictures are for sharing, like any file the user writes
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  # Through a temporary file and a rename, with the umask's mode: pictures are for sharing.
+  fileio.atomic_write(path, write)
 
 
 def vector_path(path: str) -> str:

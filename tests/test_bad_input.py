@@ -20,6 +20,9 @@ import zipfile
 
 import pytest
 
+# Slow: a subprocess per case (python -m pytest -m 'not slow' skips them).
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # (id, flags after --workdir, substrings the one stderr line must contain)
@@ -72,6 +75,9 @@ CASES = [
      ["--finetune_batch_size=101", "100"]),
     ("data_dir_missing", ["--dataset=mnist", "--data_dir={tmp}/nonexistent"],
      ["{tmp}/nonexistent"]),
+    # A set that could be regenerated without it: a mistyped folder is still refused.
+    ("data_dir_missing_regenerable", ["--dataset=rect", "--data_dir={tmp}/nonexistent"],
+     ["--data_dir={tmp}/nonexistent", "not a folder"]),
     ("data_dir_without_files", ["--dataset=mnist", "--data_source=original",
                                 "--data_dir={tmp}/empty"],
      ["train-images-idx3-ubyte.gz", "{tmp}/empty"]),
@@ -201,6 +207,7 @@ def test_cases_cover_the_issue():
   for needed in ("unknown_dataset", "unknown_corruption", "level_above_range", "hidden_zero",
                  "pretrain_epochs_negative", "finetune_epochs_zero", "batch_size_zero",
                  "batch_larger_than_data", "hidden_malformed", "data_dir_without_files",
+                 "data_dir_missing_regenerable",
                  "mnist_file_fails_checksum", "mnist_file_not_idx", "level_malformed",
                  "unknown_flag"):
     assert needed in names

@@ -21,6 +21,7 @@ def _run(*args, timeout=240):
                         env=dict(os.environ, JAX_PLATFORMS="cpu"))
 
 
+@pytest.mark.slow
 def test_quick_run_prints_contract_lines():
   proc = _run("--quick", "--batch_sizes=4", "--hidden=16", "--n_in=24", "--members=2",
               "--peak_n=256", "--baseline")

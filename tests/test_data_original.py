@@ -86,8 +86,13 @@ def test_zip_fixture_parses_upright_with_splits(tmp_path, monkeypatch, name):
   assert os.listdir(cache) == [f"{name}-original.npz"]
   again = data.load(name, data_dir=str(d), cache_dir=str(cache))
   np.testing.assert_array_equal(again["test"][0], out["test"][0])
-  # And without data_dir, the prepared cache makes "original" the default.
-  assert data.pick_source(name, cache_dir=str(cache)) == "original"
+  assert out.source == again.source == "original"
+  # Without data_dir the default is regenerated, however the cache was filled: the same call
+  # reads the same data on every machine. Asked for, the original is read from the cache.
+  assert data.pick_source(name, cache_dir=str(cache)) == "regenerated"
+  cached = data.load(name, source="original", cache_dir=str(cache))
+  assert cached.source == "original"
+  np.testing.assert_array_equal(cached["test"][0], out["test"][0])
 
 
 def test_validation_rows_are_the_last_of_the_train_file(tmp_path, monkeypatch):

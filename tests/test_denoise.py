@@ -78,6 +78,7 @@ def test_l1_and_cross_entropy_losses_train():
     assert r["mse_restored"] < 0.75 * r["mse_corrupted"], (loss, r)
 
 
+@pytest.mark.slow
 def test_noise2noise_agrees_with_clean_targets_on_linear_denoiser():
   """Zero-mean noise: E[noisy target | input] = clean target, so both trainings reach the
   same minimiser; for a linear (identity-output) denoiser the restored MSEs agree closely."""
@@ -117,6 +118,7 @@ def test_conv_model_shapes_and_superres_input():
   assert denoise.conv_output_side(28, (5, 5, 4, 3, 1), (1, 1, 2, 2, 1)) == (4, 28)  # default
 
 
+@pytest.mark.slow
 def test_conv_model_trains():
   """A shallow stack (configurable depth: 2 + 2 layers) trains in seconds."""
   cfg = denoise.DenoiseConfig(loss="squared", mode="clean", corruption="gaussian", level=0.4,

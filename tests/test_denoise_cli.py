@@ -151,6 +151,7 @@ def test_bad_flags_raise_one_line_before_training(fake_data, tmp_path):
   assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_error_path_in_subprocess(tmp_path):
   """The real program: exit status 2, one stderr line naming the flag, no traceback, no files."""
   workdir = tmp_path / "w"

@@ -20,9 +20,13 @@ import sys
 import numpy as np
 import pytest
 
+# Slow: each case starts and kills training subprocesses (`-m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Wall-clock fields (at any depth), not expected to repeat.
-TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds", "examples_per_s"})
+# Wall-clock fields (at any depth, and when results.json was written), not expected to repeat.
+TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds", "examples_per_s",
+                    "created"})
 
 # rectangles (regenerated: no files needed), SdA-2 of 16-8 units. Checkpoints every epoch, so
 # with 3 pretraining epochs per layer and 4 fine-tuning epochs the saves are, in order:

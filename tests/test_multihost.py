@@ -13,6 +13,9 @@ import pytest
 
 from sdae import distributed
 
+# Slow: several training processes per case (python -m pytest -m 'not slow' skips them).
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WORKER = r'''

@@ -87,3 +87,14 @@ def test_tutorial_filters_preset_is_the_theano_da_tutorial():
   assert (cfg.pretrain_lr, cfg.batch_size, cfg.pretrain_epochs) == (0.1, 20, 15)
   assert cfg.finetune_epochs == 1  # the tutorial does not fine-tune
   assert presets.TRAIN_PRESETS["mnist_filters"] == d
+
+
+def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
+  assert C.preset("rect") == C.preset("rectangles") == C.preset("RECT")
+  assert C.preset("rect").dataset == "rectangles" and C.preset("rect").level == 0.6
+  assert C.preset("bg-rand") == C.preset("mnist_bg_rand")
+  for bad in ("svhn", "toy", ""):
+    with pytest.raises(C.ConfigError) as e:
+      C.preset(bad)
+    assert "\n" not in str(e.value) and "accepted names" in str(e.value)
+    assert "rectangles (rect)" in str(e.value)

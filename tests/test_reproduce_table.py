@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from sdae import data
 from sdae import experiment as E
 from helpers import count_epochs, run_cli, toy_splits
 
@@ -14,8 +15,10 @@ from helpers import count_epochs, run_cli, toy_splits
 def toy_data(monkeypatch):
   """rect and convex load a toy problem; tzanetakis goes to the real loader (no files here)."""
   real = E.load_data
+  # Tagged as sdae.data.load tags what it reads: the results record the tag.
+  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated")
   monkeypatch.setattr(E, "load_data", lambda c: real(c) if c.dataset == "tzanetakis"
-                      else (toy_splits(seed=len(c.dataset)), "regenerated"))
+                      else (fake(c), "regenerated"))
 
 
 def run_main(argv):
@@ -38,6 +41,7 @@ def table(workdir):
 ARGS = ["--datasets=rect,tzanetakis,convex", "--budget=test", "--methods=sda3"]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypatch):
   ref = tmp_path / "ref"
   run_main(ARGS + [f"--workdir={ref}"])
@@ -122,6 +126,7 @@ def test_bad_input_one_line_no_output(tmp_path, monkeypatch, capsys, argv, match
   assert not wd.exists()
 
 
+@pytest.mark.slow
 def test_command_line_bad_input_subprocess(tmp_path):
   """The real program (absl app.run through experiments._cli): one line, exit 2, no output."""
   import pathlib

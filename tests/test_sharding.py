@@ -145,31 +145,37 @@ def four_devices():
   return json.loads(line[len("RESULT "):])
 
 
+@pytest.mark.slow
 def test_sweep_is_split_one_member_pair_per_device(four_devices):
   assert four_devices["mesh_size"] == 4
   r = four_devices["map"]
   assert r["devices"] == 4 and r["shard_shape"] == [2, 12, 6], r
 
 
+@pytest.mark.slow
 def test_sharded_sweep_equals_unsharded(four_devices):
   # map: each device runs exactly the per-member program of the unsharded sweep.
   assert four_devices["map"]["max_diff"] == 0.0
   assert four_devices["map"]["loss_diff"] == 0.0
 
 
+@pytest.mark.slow
 def test_member_of_sweep_equals_model_trained_alone(four_devices):
   assert four_devices["alone_vs_member"] == 0.0
 
 
+@pytest.mark.slow
 def test_data_parallel_step_matches_single_device(four_devices):
   assert four_devices["dp_devices"] == 4
   assert four_devices["dp_max_diff"] < 1e-5
 
 
+@pytest.mark.slow
 def test_driver_sharded_sweep_equals_unsharded(four_devices):
   assert four_devices["driver_a"] == four_devices["driver_b"]
 
 
+@pytest.mark.slow
 def test_train_data_parallel_flag_splits_minibatches_over_devices(four_devices):
   assert four_devices["dp_train_meshes"] == [None, 4]
   one, four = four_devices["dp_train"]["--nodata_parallel"], four_devices["dp_train"]["--data_parallel"]
@@ -185,6 +191,7 @@ def test_train_data_parallel_flag_splits_minibatches_over_devices(four_devices):
 # --- in-process (one device) ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweeps_split_members_over_local_devices(four_devices):
   # One process: the members go over the local devices (8 on 4, 3 on 3), none for one model.
   assert four_devices["sweep_meshes"] == [4, 3, None]

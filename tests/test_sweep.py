@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from sdae import data
 from sdae import experiment as E
 from sdae import sharding
 from sdae import sweep as S
@@ -27,7 +28,8 @@ VALID_TOL_PCT = 0.0 if _EXACT else 1.01
 @pytest.fixture
 def toy_data(monkeypatch):
   """Every dataset load returns the toy problem (named like a regenerated set)."""
-  monkeypatch.setattr(E, "load_data", lambda config: (toy_splits(), "regenerated"))
+  monkeypatch.setattr(E, "load_data", lambda config: (data.Splits(toy_splits(), "regenerated"),
+                                                      "regenerated"))
 
 
 def run_main(module, argv):
@@ -98,6 +100,7 @@ def test_summary_over_seeds():
   assert s["test"][1][1] == pytest.approx(12.706 * math.sqrt(2.0) / math.sqrt(2.0), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_sweep_entry_point_equals_models_trained_one_by_one(tmp_path, toy_data):
   """Through the entry point: vmapped members vs --one_by_one; outputs; resume."""
   from experiments import sweep as entry

@@ -55,6 +55,7 @@ def test_tied_weight_gradient_is_one_stacked_product_for_small_minibatches():
   assert "concatenate" not in big and "f32[80,12]" not in big
 
 
+@pytest.mark.slow
 def test_vmapped_over_members_equals_each_member():
   """The sweep on accelerators vmaps the step over members: the batched custom VJP (stacked
   product included) gives each member's own gradient."""

@@ -42,3 +42,22 @@ def test_bad_flag_is_one_line_usage_error(tmp_path):
     toy2d_main.main_args([f"--workdir={tmp_path}", "--shape=moon"])
   with pytest.raises(_cli.UsageError, match="--sigma=0"):
     toy2d_main.main_args([f"--workdir={tmp_path}", "--sigma=0"])
+
+
+@pytest.mark.slow
+def test_command_line_prints_no_backend_noise(tmp_path):
+  """As a program it prints its one result line; JAX's INFO lines (e.g. "Unable to initialize
+  backend 'tpu'") are kept quiet as in the other entry points."""
+  import os
+  import pathlib
+  import subprocess
+  import sys
+  root = pathlib.Path(__file__).resolve().parents[1]
+  env = dict(os.environ)
+  env.pop("JAX_PLATFORMS", None)  # let JAX look for accelerators, as a user's run does
+  proc = subprocess.run([sys.executable, "-m", "experiments.toy2d", f"--workdir={tmp_path}",
+                         "--epochs=2", "--n_points=200"], cwd=root, env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.stderr == "", proc.stderr
+  assert proc.stdout.startswith("mean distance to the curve") and (tmp_path / "toy2d.png").exists()

@@ -175,7 +175,7 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert not os.path.exists(tmp_path / "cut" / "results.json")
   out = E.train_and_evaluate(cfg, str(tmp_path / "cut"), splits=toy_splits(), write_images=False)
-  for k in ("test_error_pct", "valid_error_pct", "best_epoch"):
+  for k in ("test_error_pct", "valid_error_pct", "finetune_best_epoch"):
     assert out[k] == ref[k]
   pr, pc = _final_params(tmp_path / "ref"), _final_params(tmp_path / "cut")
   for k in pr:
@@ -226,23 +226,45 @@ def test_workdir_of_other_config_is_refused(tmp_path):
 
 def test_workdir_trained_on_other_data_is_refused(tmp_path):
   """A workdir resumes only on the data source it was trained on (e.g. not on the original files
-  after a regenerated run, when --data_dir is added)."""
+  after a regenerated run, when --data_dir is added); asking for that same source resumes."""
+  from sdae import data
   cfg = TINY.replace(finetune_epochs=1, pretrain_epochs=1)
-  E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), data_source="regenerated",
-                       write_images=False)
+  regenerated = lambda: data.Splits(toy_splits(), "regenerated")
+  E.train_and_evaluate(cfg, str(tmp_path), splits=regenerated(), write_images=False)
   with open(tmp_path / "config.json") as f:
     assert json.load(f)["data_source_used"] == "regenerated"
   with pytest.raises(E.RunError, match="data_source_used: 'regenerated' -> 'original'"):
-    E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), data_source="original",
+    E.train_and_evaluate(cfg, str(tmp_path), splits=data.Splits(toy_splits(), "original"),
                          write_images=False)
+  # The source asked for is not the run's identity, the source read is: naming it resumes.
+  r = E.train_and_evaluate(cfg.replace(data_source="regenerated"), str(tmp_path),
+                           splits=regenerated(), write_images=False)
+  assert r["data_source"] == "regenerated"
   # A workdir written before the source was recorded resumes as before.
   with open(tmp_path / "config.json") as f:
     old = json.load(f)
   del old["data_source_used"]
   with open(tmp_path / "config.json", "w") as f:
     json.dump(old, f)
-  E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), data_source="original",
+  E.train_and_evaluate(cfg, str(tmp_path), splits=data.Splits(toy_splits(), "original"),
                        write_images=False)
+
+
+def test_results_record_the_source_read_never_the_one_typed(caplog):
+  """The splits of sdae.data.load carry their source, and that is what the results record; a
+  source typed by the caller is not: a plain dict is "arrays"."""
+  from sdae import data
+  cfg = TINY.replace(finetune_epochs=1, pretrain_epochs=1)
+  r = E.train_and_evaluate(cfg, None, splits=data.Splits(toy_splits(), "original"),
+                           data_source="regenerated")
+  assert r["data_source"] == r["config"]["data_source"] == "original"
+  assert "'regenerated' was given" in caplog.text
+  r = E.train_and_evaluate(cfg, None, splits=toy_splits(), data_source="regenerated")
+  assert r["data_source"] == "arrays"
+  r = E.train_and_evaluate(cfg, None, splits=data.from_arrays(*toy_splits()["train"],
+                                                              *toy_splits()["valid"],
+                                                              *toy_splits()["test"]))
+  assert r["data_source"] == "arrays"
 
 
 def test_members_equal_models_trained_one_by_one():
@@ -258,7 +280,7 @@ def test_members_equal_models_trained_one_by_one():
     # per-model programs as a model alone: equal to the last bit, so the errors are equal.
     assert m["test_error_pct"] == one["test_error_pct"]
     assert m["valid_error_pct"] == one["valid_error_pct"]
-    assert m["best_epoch"] == one["best_epoch"]
+    assert m["best_epoch"] == one["finetune_best_epoch"]
 
 
 def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):

@@ -2,7 +2,8 @@
 
     from sdae import data
     splits = data.load("rect")                 # {"train": (x, y), "valid": ..., "test": ...}
-    data.pick_source("rect", data_dir=None)    # "original" | "regenerated", for the record
+    splits.source                              # "regenerated": the source actually read
+    data.pick_source("rect", data_dir=None)    # the source load would read, without loading
 
 Modules: ``registry`` (names, aliases, sizes, published files), ``idx`` and ``amat``
 (readers), ``original`` (published files), ``regenerate`` (generators), ``tzanetakis``
@@ -10,9 +11,9 @@ Modules: ``registry`` (names, aliases, sizes, published files), ``idx`` and ``am
 tensorflow_datasets, so it is not imported here).
 """
 
-from sdae.data.api import from_arrays, load, pick_source
+from sdae.data.api import Splits, check_data_dir, from_arrays, load, pick_source
 from sdae.data.errors import DataError
 from sdae.data.registry import DATASETS, DatasetSpec, resolve_name
 
-__all__ = ["DATASETS", "DataError", "DatasetSpec", "from_arrays", "load", "pick_source",
-           "resolve_name"]
+__all__ = ["DATASETS", "DataError", "DatasetSpec", "Splits", "check_data_dir", "from_arrays",
+           "load", "pick_source", "resolve_name"]

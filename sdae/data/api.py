@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import numpy as np
@@ -21,15 +22,45 @@ def _regenerated_key(name: str, seed: int) -> str:
   return f"{name}-regenerated-v{VERSION}-seed{int(seed)}"
 
 
+class Splits(dict):
+  """What :func:`load` returns: ``{"train": (x, y), "valid": (x, y), "test": (x, y)}``, a dict,
+  plus ``source``, the source the arrays were actually read from: ``"original"``,
+  ``"regenerated"``, or ``"arrays"`` (a user's own, through :func:`from_arrays`).
+
+  ``sdae.experiment.train_and_evaluate`` records ``source`` in results.json. A dict built by
+  hand (or a copy, ``dict(splits)``) carries no source and is recorded as ``"arrays"``.
+  """
+
+  def __init__(self, splits: dict, source: str):
+    super().__init__(splits)
+    self.source = source
+
+
+def check_data_dir(data_dir: Optional[str]) -> None:
+  """Refuses a ``data_dir`` that is given but is not a folder (a typo must not go unnoticed
+  while the data are silently regenerated instead)."""
+  if data_dir and not os.path.isdir(os.path.expanduser(str(data_dir))):
+    what = "is not a folder" if os.path.exists(os.path.expanduser(str(data_dir))) else \
+        "does not exist"
+    raise DataError(f"--data_dir={data_dir} {what}; accepted: a folder holding the original "
+                    "files (train-images-idx3-ubyte.gz, ..., rectangles.zip, ...), or no "
+                    "--data_dir")
+
+
 def pick_source(name: str, source: Optional[str] = None, data_dir: Optional[str] = None,
                 cache_dir: Optional[str] = None) -> str:
   """The source :func:`load` would use: ``"original"`` or ``"regenerated"``.
 
-  ``None`` picks ``original`` where the files are at hand (in ``data_dir``, or already
-  prepared in the cache), else ``regenerated`` where the set has one, else ``original``
-  (mnist is downloaded; tzanetakis must be supplied).
+  ``None`` picks ``original`` when ``data_dir`` holds the set's original files, else
+  ``regenerated`` where the set has one, else ``original`` (mnist: downloaded into the cache
+  when not in ``data_dir``; tzanetakis: the user's features in ``data_dir``). The choice
+  depends on the arguments only, never on what the cache holds, so the same call picks the
+  same source on every machine and in every run. ``cache_dir`` is accepted for symmetry with
+  :func:`load` and not consulted.
   """
+  del cache_dir  # the cache never decides the source (see above)
   spec = registry.spec(name)
+  check_data_dir(data_dir)
   if source is not None:
     src = str(source).strip().lower()
     if src not in SOURCES:
@@ -42,8 +73,6 @@ def pick_source(name: str, source: Optional[str] = None, data_dir: Optional[str]
   if "regenerated" not in spec.sources:
     return "original"
   if original.local_fingerprint(spec.name, data_dir) is not None:
-    return "original"
-  if cache.exists(_original_key(spec.name), cache_dir):
     return "original"
   return "regenerated"
 
@@ -61,38 +90,40 @@ def _mnist_pool(data_dir, cache_dir):
 
 
 def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = None,
-         seed: int = 0, cache_dir: Optional[str] = None) -> dict:
+         seed: int = 0, cache_dir: Optional[str] = None) -> Splits:
   """Loads a dataset by name or paper alias.
 
   Returns ``{"train": (x, y), "valid": (x, y), "test": (x, y)}`` of numpy arrays: ``x``
-  float32 [n, 784] in [0, 1] (tzanetakis: [n, d] as supplied), ``y`` int32 [n]. Prepared
-  arrays are cached in ``cache_dir`` (default ``$SDAE_CACHE_DIR`` or ``~/.cache/sdae``),
-  never in ``data_dir``. ``seed`` selects the regenerated set (and the tzanetakis split).
+  float32 [n, 784] in [0, 1] (tzanetakis: [n, d] as supplied), ``y`` int32 [n]; a
+  :class:`Splits` dict whose ``source`` says which source was read (``source=None`` picks
+  as :func:`pick_source`). Prepared arrays are cached in ``cache_dir`` (default
+  ``$SDAE_CACHE_DIR`` or ``~/.cache/sdae``), never in ``data_dir``. ``seed`` selects the
+  regenerated set (and the tzanetakis split).
   """
   spec = registry.spec(name)
   src = pick_source(spec.name, source, data_dir, cache_dir)
   if spec.name == "tzanetakis":
     splits, _ = tzanetakis.load(data_dir, seed)
-    return _validate(splits, spec, "tzanetakis")
+    return Splits(_validate(splits, spec, "tzanetakis"), "original")
   if src == "original":
     key = _original_key(spec.name)
     fp = original.local_fingerprint(spec.name, data_dir)
     hit = cache.load(key, cache_dir)
     if hit is not None and (data_dir is None or hit[1].get("fingerprint") == fp):
-      return hit[0]
+      return Splits(hit[0], src)
     splits, info = original.load(spec.name, data_dir, cache_dir)
     meta = {"source": "original", "fingerprint": fp, **info}
   else:
     key = _regenerated_key(spec.name, seed)
     hit = cache.load(key, cache_dir)
     if hit is not None:
-      return hit[0]
+      return Splits(hit[0], src)
     from sdae.data.regenerate import regenerate  # pylint: disable=g-import-not-at-top
     splits = regenerate(spec.name, seed, mnist=lambda: _mnist_pool(data_dir, cache_dir))
     meta = {"source": "regenerated", "seed": int(seed)}
   splits = _validate(splits, spec, src)
   cache.save(key, splits, meta, cache_dir)
-  return splits
+  return Splits(splits, src)
 
 
 def _validate(splits: dict, spec, where: str) -> dict:
@@ -111,8 +142,9 @@ def _validate(splits: dict, spec, where: str) -> dict:
   return out
 
 
-def from_arrays(x_train, y_train, x_valid, y_valid, x_test, y_test) -> dict:
-  """Validates a user's own arrays into the dict that :func:`load` returns.
+def from_arrays(x_train, y_train, x_valid, y_valid, x_test, y_test) -> Splits:
+  """Validates a user's own arrays into the dict that :func:`load` returns (``source``
+  ``"arrays"``).
 
   ``x_*``: [n, d] (or [n, h, w], flattened) with the same d in every split; pixels
   need not be in [0, 1] (real-valued features are allowed) but must be finite.
@@ -141,4 +173,4 @@ def from_arrays(x_train, y_train, x_valid, y_valid, x_test, y_test) -> dict:
                    or y.min() < 0):
       raise DataError(f"y_{s} must be integer class labels >= 0")
     out[s] = (np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.int32))
-  return out
+  return Splits(out, "arrays")

@@ -8,14 +8,14 @@ renamed into place, so an interrupted or failed build leaves no entry behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from typing import Optional
 
 import numpy as np
+
+from sdae import fileio
 
 SPLITS = ("train", "valid", "test")
 _SCALE = np.float32(255)
@@ -52,23 +52,7 @@ def decode(x: np.ndarray) -> np.ndarray:
 
 def atomic_write(path: str, write_fn, suffix: str = ".tmp") -> None:
   """Calls ``write_fn(file_object)`` on a temporary file, then renames it to ``path``."""
-  folder = os.path.dirname(path) or "."
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                             suffix=suffix)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write_fn(f)
-      f.flush()
-      os.fsync(f.fileno())
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(OSError):
-      os.unlink(tmp)
-    raise
+  fileio.atomic_write(path, write_fn, suffix)
 
 
 def save(key: str, splits: dict, meta: dict, cache_dir_: Optional[str] = None) -> str:

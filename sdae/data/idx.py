@@ -20,8 +20,9 @@ MNIST_FILES = {
     "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
 }
-MNIST_URLS = ("http://yann.lecun.com/exdb/mnist/",
-              "https://storage.googleapis.com/cvdf-datasets/mnist/")
+# The mirror TFDS itself uses first: it serves the files without a login.
+MNIST_URLS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
+              "http://yann.lecun.com/exdb/mnist/")
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
            0x0E: ">f8"}
@@ -73,8 +74,11 @@ def read_verified(path: str, filename: str, verify: bool = True) -> np.ndarray:
 
 def read_mnist(data_dir: Optional[str], cache_dir: Optional[str] = None, verify: bool = True):
   """``(x_train[60000,28,28] uint8, y_train, x_test[10000,28,28], y_test)``."""
-  out = [read_mnist_file(f, data_dir, cache_dir, verify) for f in MNIST_FILES]
-  xtr, ytr, xte, yte = out
+  files = list(MNIST_FILES)
+  # All four located first: a missing folder or no network is one error naming every file.
+  paths = fetch.locate_all(files, {f: [u + f for u in MNIST_URLS] for f in files}, data_dir,
+                           cache_dir)
+  xtr, ytr, xte, yte = [read_verified(p, f, verify) for p, f in zip(paths, files)]
   for x, y, f in ((xtr, ytr, "train"), (xte, yte, "t10k")):
     if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
       raise DataError(f"MNIST {f} files have shapes {x.shape} and {y.shape}, expected "

@@ -49,7 +49,7 @@ def split_arrays(name: str, dl_manager) -> dict:
   """``{"train": (x, y), "valid": ..., "test": ...}`` read through ``dl_manager``."""
   spec = registry.DATASETS[name]
   if name == "mnist":
-    arrays = [idx.read_verified(_fetch(dl_manager, f, idx.MNIST_URLS[-1] + f), f)
+    arrays = [idx.read_verified(_fetch(dl_manager, f, idx.MNIST_URLS[0] + f), f)
               for f in idx.MNIST_FILES]
     xtr, ytr, xte, yte = arrays
     flat = lambda a: a.reshape(len(a), 784).astype(np.float32) / np.float32(255)
@@ -73,7 +73,7 @@ class SdaeVincent2010(tfds.core.GeneratorBasedBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Optional: put the published files (train-images-idx3-ubyte.gz ..., rectangles.zip, "
       "convex.zip, ...) in manual_dir; otherwise they are downloaded from "
-      f"{registry.LISA_URL} and {idx.MNIST_URLS[-1]}.")
+      f"{registry.LISA_URL} and {idx.MNIST_URLS[0]}.")
 
   # TFDS 4.9.10 resolves a packaged builder's code path through the `importlib_resources`
   # backport, which is not a dependency here; the file's own path is what it needs.
@@ -92,7 +92,7 @@ class SdaeVincent2010(tfds.core.GeneratorBasedBuilder):
             "label": tfds.features.ClassLabel(num_classes=spec.n_classes),
         }),
         supervised_keys=("image", "label"),
-        homepage=registry.LISA_URL if spec.zip else idx.MNIST_URLS[0],
+        homepage=registry.LISA_URL if spec.zip else idx.MNIST_URLS[-1],
     )
 
   def _split_generators(self, dl_manager):

@@ -27,7 +27,7 @@ FRACTIONS = (0.6, 0.2, 0.2)
 
 def _missing(data_dir) -> DataError:
   return DataError(
-      f"tzanetakis features not found in data_dir {data_dir}; supply tzanetakis.npz (arrays "
+      f"tzanetakis features not found in --data_dir={data_dir}; supply tzanetakis.npz (arrays "
       f"x float [n, d], y int [n] in 0..9, optional split int [n] with 0/1/2 for "
       f"train/valid/test) or tzanetakis.amat (d values then the label per line) there")
 
