@@ -1,8 +1,14 @@
-"""``train_and_evaluate``: greedy pretraining, fine-tuning and evaluation of an SdA, resumable.
+"""``train_and_evaluate``: greedy pretraining, fine-tuning and evaluation, resumable.
 
-One driver serves a single model and a sweep of M models trained together (``members``): with
-members, every array of the training state carries a leading member axis and the compiled epochs
-are ``jax.vmap``-ed over it, so a whole sweep is one XLA program per epoch.
+The driver is a short sequence of phases over one ``TrainState`` (``sdae.run_state``):
+``_open_run`` fixes what the run trains with (a ``Run``: data on the devices, each member's
+traced hyperparameters, the layer objectives, the writers), ``_restore`` resumes from the last
+checkpoint, ``_pretrain`` trains each layer's objective greedily (a dA, an RBM, or none:
+``sdae.pretrain.LayerObjective``), ``_finetune`` trains the classifier with early stopping,
+``_evaluate`` measures the best-validation parameters, and the results and pictures are written
+at the edge. One driver serves a single model and a sweep of M models trained together
+(``members``): with members, every array of the state carries a leading member axis and the
+compiled epochs run over it, so a whole sweep is one XLA program per epoch.
 
 The workdir holds ``config.json``, ``checkpoints/`` (orbax), ``metrics.jsonl`` (one JSON object per
 epoch, to follow live), ``results.json``, ``filters.png`` and ``reconstructions.png``. Running
@@ -12,15 +18,12 @@ configuration is refused unless ``overwrite``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
+import logging
 import os
 import shutil
 import time
-from typing import Any, Callable, Sequence
-
-import logging
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,379 +31,20 @@ import numpy as np
 
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
-from sdae import corruption as corruption_lib
 from sdae import distributed
 from sdae import finetune as ft
-from sdae import model as model_lib
 from sdae import pretrain as pt
 from sdae import progress as progress_lib
 from sdae import results as results_lib
-from sdae.experiment_errors import DivergenceError, RunError
+# Re-exported: the names callers and tests use for the run's pieces and errors.
+from sdae.experiment_errors import DivergenceError, RunError  # noqa: F401
+from sdae.run_state import EVENTS, Members, Run, TrainState, _no_event  # noqa: F401
+from sdae.pictures import write_pictures
+from sdae.run_data import device_splits as _device_splits, load_data, n_classes_of, source_of
+from sdae.workdir import (MetricsLog, _identity, prepare_workdir, recorded_config,  # noqa: F401
+                          with_recorded_source)
 
 log = logging.getLogger("sdae")
-
-
-@dataclasses.dataclass(frozen=True)
-class Members:
-  """The models of a sweep, trained together: one entry per member (leading axis M)."""
-
-  seeds: Sequence[int]
-  levels: Sequence[Sequence[float]]  # [M, n_layers]
-  pretrain_lr: Sequence[float]
-  finetune_lr: Sequence[float]
-
-  def __len__(self) -> int:
-    return len(self.seeds)
-
-
-# --- data --------------------------------------------------------------------------------------
-
-
-def load_data(config: config_lib.TrainConfig) -> tuple[dict, str]:
-  """(splits, data_source) for ``config.dataset``: ``sdae.data.load``'s splits and the source
-  they were actually read from."""
-  from sdae import data as data_lib
-  splits = data_lib.load(config.dataset, source=config.data_source, data_dir=config.data_dir,
-                         seed=0, cache_dir=config.cache_dir)
-  return splits, splits.source
-
-
-def source_of(splits: dict, claimed: str | None = None) -> str:
-  """The source to record for ``splits``: the one ``sdae.data.load`` read them from (it tags
-  its result), else ``"arrays"``. A caller's ``claimed`` source is never recorded in its place:
-  a claim that disagrees is logged and ignored."""
-  actual = getattr(splits, "source", None) or "arrays"
-  if claimed is not None and claimed != actual:
-    log.warning("data_source=%r was given, but the splits are %s data (%s); the results "
-                "record %r", claimed, actual, "as sdae.data.load read them"
-                if actual != "arrays" else "not from sdae.data.load", actual)
-  return actual
-
-
-def recorded_config(workdir: str | None) -> dict | None:
-  """The configuration a workdir's run recorded (its ``config.json``), or None."""
-  path = None if workdir is None else os.path.join(workdir, "config.json")
-  if path is None or not os.path.isfile(path):
-    return None
-  try:
-    with open(path) as f:
-      out = json.load(f)
-  except (OSError, ValueError):
-    return None
-  return out if isinstance(out, dict) else None
-
-
-def with_recorded_source(config: config_lib.TrainConfig, workdir: str | None,
-                         overwrite: bool = False) -> config_lib.TrainConfig:
-  """``config`` with the data source ``workdir`` recorded, when ``config`` names none.
-
-  A rerun of a command in its workdir then reads the data the run started on, whatever has
-  changed around it (files added to --data_dir, the cache), and resumes. An explicit
-  ``data_source`` is kept (a different one is refused by ``prepare_workdir``); ``overwrite``
-  starts over, so the source is picked afresh.
-  """
-  recorded = None if config.data_source or overwrite else recorded_config(workdir)
-  if not recorded or recorded.get("dataset") != config.dataset:
-    return config
-  used = recorded.get("data_source_used")
-  if used not in ("original", "regenerated"):
-    return config
-  from sdae import data as data_lib
-  fresh = data_lib.pick_source(config.dataset, None, config.data_dir)
-  if fresh != used:
-    log.info("%s was trained on %s data: resuming on it (--data_source=%s --overwrite starts "
-             "over on %s data)", workdir, used, fresh, fresh)
-  return config.replace(data_source=used)
-
-
-def _device_splits(splits: dict, n_train: int, mesh: Any = None):
-  x_tr, y_tr = splits["train"]
-  if n_train:
-    x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
-  put = lambda a, dt: jnp.asarray(np.asarray(a, dt))
-  if mesh is not None and distributed.process_count() > 1:
-    put = _rows_of_this_process
-    rows = distributed.shard_rows(len(y_tr))
-    log.info("process %d of %d: training rows %d..%d of %d (and its block of each split)",
-             distributed.process_index(), distributed.process_count(), rows.start, rows.stop,
-             len(y_tr))
-  return {
-      "train": (put(x_tr, np.float32), put(y_tr, np.int32)),
-      "valid": (put(splits["valid"][0], np.float32), put(splits["valid"][1], np.int32)),
-      "test": (put(splits["test"][0], np.float32), put(splits["test"][1], np.int32)),
-  }
-
-
-def _rows_of_this_process(a, dtype) -> Any:
-  """Several processes: one global array to which this process contributes only its block of
-  rows (``distributed.shard_rows``), split over all devices by rows; ``sharding.replicate`` then
-  gathers it where every member needs all of it. Rows that do not split evenly over the devices
-  stay a host array, which every process holds whole (``replicate`` cuts it up locally)."""
-  from sdae import sharding
-  a = np.asarray(a, dtype)
-  n, rows_mesh = a.shape[0], sharding.data_mesh()
-  if n % rows_mesh.size or n % distributed.process_count():
-    return a
-  return distributed.global_rows(a[distributed.shard_rows(n)], rows_mesh, n)
-
-
-def n_classes_of(splits: dict, dataset: str) -> int:
-  try:
-    from sdae import data as data_lib
-    return int(data_lib.DATASETS[dataset].n_classes)
-  except Exception:  # a user's own arrays under an unregistered name
-    return int(max(int(np.max(splits[s][1])) for s in ("train", "valid", "test")) + 1)
-
-
-# --- workdir -----------------------------------------------------------------------------------
-
-
-# data_source is what was asked for (None: pick); the data actually read, data_source_used, is
-# part of the identity instead, so an explicit --data_source naming it resumes the run.
-_RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache_dir",
-                 "data_source")
-
-
-def _identity(cfg: dict) -> dict:
-  """The part of a config that defines the run (runtime-only settings may change on resume).
-  A setting at None, or at its ``config.OPTIONAL_AT_DEFAULT`` value, counts as absent, so a
-  field added since a workdir was written, whose value there is the old behaviour (e.g.
-  ``member_loop``, ``pretraining``), does not set that workdir apart."""
-  optional = config_lib.OPTIONAL_AT_DEFAULT
-  return {k: v for k, v in cfg.items()
-          if k not in _RUNTIME_ONLY and v is not None and not (k in optional and optional[k] == v)}
-
-
-def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
-  """Creates ``workdir`` or checks that it belongs to this configuration."""
-  path = os.path.join(workdir, "config.json")
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    new = _identity(config_dict)
-    if "data_source_used" not in old:  # written before the source was recorded: not known
-      new.pop("data_source_used", None)
-    if _identity(old) != new:
-      if not overwrite:
-        diff = sorted(k for k in set(old) | set(config_dict)
-                      if k not in _RUNTIME_ONLY and old.get(k) != config_dict.get(k))
-        shown = ", ".join(f"{k}: {old.get(k)!r} -> {config_dict.get(k)!r}" for k in diff[:3])
-        raise RunError(f"workdir {workdir} belongs to another configuration ({shown}); "
-                       "use another --workdir or pass --overwrite to start over")
-      if distributed.is_writer():  # process 0 removes; the others wait at the barrier below
-        for name in ("checkpoints", "results.json", "metrics.jsonl", "sweep.json"):
-          p = os.path.join(workdir, name)
-          if os.path.isdir(p):
-            shutil.rmtree(p)
-          elif os.path.exists(p):
-            os.remove(p)
-  os.makedirs(workdir, exist_ok=True)
-  if distributed.is_writer():
-    ckpt_lib.write_json_atomic(path, config_dict)
-  distributed.barrier("sdae_prepare_workdir")  # no process opens checkpoints/ before it is ready
-
-
-class MetricsLog:
-  """One JSON object per epoch, a line each, in ``workdir/metrics.jsonl`` (flushed each write).
-
-  Each epoch appears once: a resumed run first drops the rows of the epochs after its
-  checkpoint (``keep_until``), which it then trains and logs again. Rows carry ``phase``
-  (``pretrain`` or ``finetune``), ``layer`` (1-based, pretraining) and ``epoch`` (1-based).
-  """
-
-  def __init__(self, path: str | None):
-    self.path = path
-
-  def write(self, **row) -> None:
-    if self.path is None:
-      return
-    row = {k: (np.asarray(v).tolist() if isinstance(v, (np.ndarray, np.generic)) else v)
-           for k, v in row.items()}
-    with open(self.path, "a") as f:
-      f.write(json.dumps(row) + "\n")
-
-  @staticmethod
-  def _position(row: dict) -> tuple[int, int, int]:
-    """Where a row falls in a run: pretraining (layer, epoch) before fine-tuning epochs."""
-    if row.get("phase") == "pretrain":
-      return (0, int(row["layer"]), int(row["epoch"]))
-    return (1, 0, int(row["epoch"]))
-
-  def keep_until(self, phase: str | None, layer: int = 0, epoch: int = 0) -> None:
-    """Keeps only the rows up to a checkpoint's position (``phase``, ``layer`` 0-based in
-    progress, ``epoch`` epochs done in it), rewriting the file atomically; ``phase=None`` (no
-    checkpoint: the run starts over) keeps none. A line cut short by a kill is dropped too."""
-    if self.path is None or not os.path.exists(self.path):
-      return
-    if phase is None:
-      end = (-1, 0, 0)
-    else:
-      end = (0, layer + 1, epoch) if phase == "pretrain" else (1, 0, epoch)
-    kept = []
-    with open(self.path) as f:
-      for line in f:
-        try:
-          row = json.loads(line)
-          if self._position(row) <= end:
-            kept.append(line if line.endswith("\n") else line + "\n")
-        except (ValueError, KeyError, TypeError):
-          continue
-    tmp = self.path + ".tmp"
-    with open(tmp, "w") as f:
-      f.writelines(kept)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, self.path)
-
-
-# --- the driver ----------------------------------------------------------------------------------
-
-
-#: The points of a run where ``train_and_evaluate`` calls ``on_event``; its ``Checkpointer`` adds
-#: ``checkpoint_write`` (just before each checkpoint write).
-EVENTS = (
-    "epoch_end",           # a pretraining epoch finished and was logged, before its checkpoint
-    "layer_end",           # a layer finished and its boundary checkpoint was written
-    "finetune_epoch_end",  # a fine-tuning epoch finished and was logged, before its checkpoint
-    "results_write",       # everything done, just before results.json is written
-)
-
-
-def _no_event(event: str) -> None:
-  del event
-
-
-def _finite_members(losses: np.ndarray) -> np.ndarray:
-  """[M] bool: whether every loss of each member (``losses`` [M, steps]) is finite."""
-  return np.isfinite(np.asarray(losses)).reshape(len(losses), -1).all(axis=-1)
-
-
-def _note_diverged(diverged: np.ndarray, losses: np.ndarray, where: str,
-                   members: Members) -> np.ndarray:
-  """``diverged`` [M] with the members whose loss is no longer finite added; each newly diverged
-  member is logged once. The others train on: nothing mixes the members' arithmetic."""
-  bad = ~_finite_members(losses)
-  for i in np.flatnonzero(bad & ~diverged):
-    log.warning("member %d (seed %d, levels %s, learning rates %g / %g) diverged at %s: its "
-                "loss is not finite; it is marked diverged and never selected", i,
-                members.seeds[i], list(members.levels[i]), members.pretrain_lr[i],
-                members.finetune_lr[i], where)
-  return diverged | bad
-
-
-def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None:
-  bad = ~np.isfinite(losses)
-  if bad.any():
-    idx = np.argwhere(bad)[0]
-    step = int(idx[-1])
-    raise DivergenceError(
-        f"loss became {losses[tuple(idx)]} at {where} step {step}; the last good checkpoint is "
-        f"kept; try a lower {lr_flag} (now {lr})")
-
-
-@dataclasses.dataclass
-class TrainState:
-  """Everything a run carries from epoch to epoch, and what a checkpoint holds.
-
-  With members, every array carries a leading member axis M. ``params`` / ``opt_state`` are the
-  layer being pretrained (phase ``pretrain``) or the classifier (phase ``finetune``, with its
-  ``early_stopping`` state); ``epoch`` counts the epochs done in the current layer or phase.
-  """
-
-  phase: str = "pretrain"
-  layer: int = 0
-  epoch: int = 0
-  done_layers: list = dataclasses.field(default_factory=list)
-  params: Any = None
-  opt_state: Any = None
-  early_stopping: Any = None
-  diverged: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
-  seconds: dict = dataclasses.field(default_factory=lambda: {"pretrain": 0.0, "finetune": 0.0})
-
-  def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(named trees, meta); the trees' names are the checkpoint format's."""
-    trees = {f"layer{k}": p for k, p in enumerate(self.done_layers)}
-    if self.params is not None:
-      if self.phase == "pretrain":
-        trees.update(cur=self.params, opt=self.opt_state)
-      else:
-        trees.update(ft=self.params, opt=self.opt_state, es=self.early_stopping)
-    meta = {"phase": self.phase, "layer": self.layer, "epoch": self.epoch,
-            "n_done_layers": len(self.done_layers),
-            "has_current": self.params is not None and self.phase == "pretrain",
-            "seconds": self.seconds, "diverged": self.diverged.tolist()}
-    return trees, meta
-
-
-@dataclasses.dataclass
-class Run:
-  """The fixed parts of a run: its configuration, its data on the devices, each member's traced
-  hyperparameters, the layer objectives and the programs' pieces, and its outputs' writers."""
-
-  config: config_lib.TrainConfig
-  members: Members | None
-  data: dict            # {"train"|"valid"|"test": (x, y)} on the devices
-  n_classes: int
-  hyper: dict           # seeds [M], levels [M, L], pretrain_lr [M], finetune_lr [M] (no M: one model)
-  objectives: list      # sdae.pretrain.LayerObjective per pretrained layer
-  tx: Any
-  module: Any           # the classifier (sdae.model.SdAClassifier)
-  mesh: Any
-  checkpointer: Any
-  metrics: "MetricsLog"
-  progress: Any
-  emit: Callable[[str], None]
-  init_opt: Callable = dataclasses.field(init=False)  # (params, learning_rate) -> opt_state
-
-  def __post_init__(self):
-    self.init_opt = jax.jit(self.vmap(functools.partial(pt.init_opt_state, self.tx), (0, 0)))
-
-  @property
-  def many(self) -> bool:
-    return self.members is not None
-
-  def vmap(self, fn, in_axes):
-    """``fn`` over the member axis when the run trains members."""
-    return jax.vmap(fn, in_axes=in_axes) if self.many else fn
-
-  def place(self, tree):
-    """``tree`` laid out as the compiled epochs lay out their outputs (members split over the
-    mesh, or one model replicated on it), so no epoch compiles twice."""
-    if self.mesh is None:
-      return tree
-    from sdae import sharding  # pylint: disable=g-import-not-at-top
-    return (sharding.place_members if self.many else sharding.replicate)(tree, self.mesh)
-
-  def n_models(self) -> int:
-    return len(self.members) if self.many else 1
-
-  def fresh_layer(self, k: int):
-    """(params, opt_state) of pretrained layer ``k``, freshly initialised."""
-    obj = self.objectives[k]
-    p = jax.jit(self.vmap(lambda s: pt.init_layer(obj, s, k), (0,)))(self.hyper["seeds"])
-    return p, self.init_opt(p, self.hyper["pretrain_lr"])
-
-  def fresh_finetune(self, done_layers: list):
-    """(params, opt_state, early stopping) of the classifier over the pretrained layers (or,
-    with none, the randomly initialised deep network)."""
-    c, seeds, d = self.config, self.hyper["seeds"], self.data["train"][0].shape[1]
-    if not self.objectives:
-      p = jax.jit(self.vmap(lambda s: ft.init_classifier(self.module, s, d), (0,)))(seeds)
-    else:
-      head = self.vmap(lambda s: ft.init_head(s, c.hidden[-1], self.n_classes), (0,))(seeds)
-      # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
-      p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
-    es = self.vmap(lambda q: ft.init_early_stopping(q, c.patience), (0,))(p)
-    return p, self.init_opt(p, self.hyper["finetune_lr"]), es
-
-  def check_losses(self, state: TrainState, losses: np.ndarray, where: str, lr_flag: str,
-                   lr: float) -> None:
-    """One model: a non-finite loss stops the run (``DivergenceError``). Members: the member is
-    marked diverged, and the others train on."""
-    if self.many:
-      state.diverged = _note_diverged(state.diverged, losses, where, self.members)
-    else:
-      _check_finite(losses, where, lr_flag, lr)
 
 
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
@@ -750,37 +394,4 @@ def _device_text(mesh) -> str:
   return f"{name} ({len(devices)} device{'s' * (len(devices) > 1)})"
 
 
-def write_pictures(workdir: str, first_layer, objective: pt.LayerObjective | None,
-                   x: np.ndarray, level: float, many: bool,
-                   dataset: str | None = None, member: int = 0) -> list[str]:
-  """filters.png (first-layer filters) and, for a pretrained first layer, reconstructions.png
-  (rows: clean, corrupted for a dA, reconstructed), each with its PDF; returns the paths
-  written (none when the inputs are not square images). ``objective`` None: no pretraining, the
-  filters are the fine-tuned first layer's. With ``many``, of member ``member``."""
-  from sdae import viz
-  if many:
-    first_layer = jax.tree.map(lambda a: a[member], first_layer)
-  if viz.square_side(x.shape[1]) is None:
-    return []
-  kernel = np.asarray(first_layer["kernel"])
-  if objective is None:
-    what, shown_level = "no pretraining (fine-tuned weights)", None
-  elif objective.name == "rbm":
-    what, shown_level = f"RBM, CD-{objective.cd_steps}", None
-  else:
-    what, shown_level = objective.corruption, level
-  written = viz.save_filters(kernel, os.path.join(workdir, "filters.png"), corruption=what,
-                             level=shown_level, dataset=dataset)
-  if objective is None:
-    return written
-  key = pt.derive_key(0, pt.EVAL)
-  seen, rebuilt = objective.reconstruct(first_layer, key, jnp.asarray(x), jnp.float32(level))
-  label = viz.level_text(what, shown_level)
-  rows = [("clean", x)]
-  if objective.name == "denoising":
-    rows.append((f"corrupted\n({label})", np.asarray(seen)))
-  rows.append(("reconstructed", np.asarray(rebuilt)))
-  title = (f"{dataset + ': ' if dataset else ''}layer 1 reconstructions of test images "
-           f"({kernel.shape[1]} units, {label})")
-  written += viz.save_rows(rows, os.path.join(workdir, "reconstructions.png"), title)
-  return written
+

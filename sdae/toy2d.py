@@ -20,7 +20,6 @@ import numpy as np
 
 from sdae import corruption as corruption_lib
 from sdae import denoise
-from sdae import fileio
 
 SHAPES = ("spiral", "circle")
 
