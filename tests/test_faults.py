@@ -176,9 +176,10 @@ def test_sweep_killed_repeatedly_equals_uninterrupted(cache_dir, tmp_path):
   assert_same_run(ref, cut, SWEEP_FILES)
 
 
-# --- reproduce_table: two datasets, each a group of 2 grid points (budget "test": 16-8 units,
-# 2 + 3 epochs); the datasets are trained one after the other in one process.
-TABLE = ["--datasets=rect,convex", "--budget=test"]
+# --- reproduce_table: two datasets, two columns each (DBN-3 then SdA-3), each a group of 2 grid
+# points (budget "test": 16-8 units, 2 + 3 epochs), all trained one after the other in one
+# process.
+TABLE = ["--datasets=rect,convex", "--budget=test", "--methods=dbn3,sda3"]
 
 
 def test_reproduce_table_killed_repeatedly_equals_uninterrupted(cache_dir, tmp_path):
@@ -186,7 +187,7 @@ def test_reproduce_table_killed_repeatedly_equals_uninterrupted(cache_dir, tmp_p
   _ok(_run("experiments.reproduce_table",
            TABLE + [f"--cache_dir={cache_dir}", f"--workdir={ref}"]))
   args = TABLE + [f"--cache_dir={cache_dir}", f"--workdir={cut}"]
-  # Between the layers of the second dataset (rect done); then just before a results.json.
+  # Between the layers of rect's SdA-3 (its DBN-3 done); then just before a results.json.
   for fault in ("layer_end:3", "results_write:1"):
     _killed(_run("experiments.reproduce_table", args, fault))
   _ok(_run("experiments.reproduce_table", args))
