@@ -109,8 +109,8 @@ def main(argv, f=None):
   from sdae import data
   from sdae.progress import Progress
   name = data.resolve_name(f.dataset.value)
-  source = data.pick_source(name, f.data_source.value, f.data_dir.value)
-  splits = data.load(name, source=source, data_dir=f.data_dir.value)
+  splits = data.load(name, source=f.data_source.value, data_dir=f.data_dir.value)
+  source = splits.source  # the source actually read, for denoise.json
   try:
     denoise.check_splits(splits, config.side, name)
   except ValueError as e:

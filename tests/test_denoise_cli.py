@@ -23,11 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def fake_data(monkeypatch):
   from sdae import data
-  splits = {"train": (bars(256, 0), np.zeros(256, np.int32)),
-            "valid": (bars(64, 2), np.zeros(64, np.int32)),
-            "test": (bars(48, 1), np.zeros(48, np.int32))}
+  splits = data.Splits({"train": (bars(256, 0), np.zeros(256, np.int32)),
+                        "valid": (bars(64, 2), np.zeros(64, np.int32)),
+                        "test": (bars(48, 1), np.zeros(48, np.int32))}, "original")
   monkeypatch.setattr(data, "load", lambda name, **kw: splits)
-  monkeypatch.setattr(data, "pick_source", lambda name, source=None, data_dir=None: "original")
   monkeypatch.setattr(_cli, "setup_jax", lambda: None)
   return splits
 
@@ -37,9 +36,8 @@ def trained(tmp_path_factory):
   """A tiny dense denoiser trained through the entry point (shared by the --apply tests)."""
   from sdae import data
   mp = pytest.MonkeyPatch()
-  splits = {"train": (bars(256, 0), None), "test": (bars(48, 1), None)}
+  splits = data.Splits({"train": (bars(256, 0), None), "test": (bars(48, 1), None)}, "original")
   mp.setattr(data, "load", lambda name, **kw: splits)
-  mp.setattr(data, "pick_source", lambda name, source=None, data_dir=None: "original")
   mp.setattr(_cli, "setup_jax", lambda: None)
   workdir = str(tmp_path_factory.mktemp("dn"))
   try:
