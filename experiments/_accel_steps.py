@@ -249,7 +249,8 @@ def mnist(opts: Options) -> dict:
   return {
       "precision": opts.precision, "data_source": res["data_source"],
       "test_error_pct": res["test_error_pct"], "test_ci95_pct": res["test_ci95_pct"],
-      "valid_error_pct": res["valid_error_pct"], "best_epoch": res.get("finetune_best_epoch", res.get("best_epoch")),
+      "valid_error_pct": res["valid_error_pct"],
+      "best_epoch": res.get("finetune_best_epoch", res.get("best_epoch")),
       "finetune_epochs_run": res.get("finetune_epochs_run"), "n_test": res["n_test"],
       "data_s": round(data_s, 2), "train_and_evaluate_s": round(wall, 2),
       "end_to_end_s": round(data_s + wall, 2), "split": time_split(wall, epochs),
@@ -269,8 +270,12 @@ def sweep(opts: Options, write: Callable[[dict], None] = lambda r: None) -> dict
   from sdae import experiment  # pylint: disable=g-import-not-at-top
   from sdae import sharding  # pylint: disable=g-import-not-at-top
   from sdae import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  from experiments import _cli  # pylint: disable=g-import-not-at-top
+  # The check's parent sets SDAE_MEMBER_LOOP (vmap unless told otherwise): the entry points'
+  # default for --member_loop, read here as they read it.
   config = config_lib.preset("mnist_basic").replace(
-      data_source="regenerated", data_dir=opts.data_dir, cache_dir=opts.cache_dir)
+      data_source="regenerated", data_dir=opts.data_dir, cache_dir=opts.cache_dir,
+      member_loop=_cli.member_loop_from_env())
   if opts.tiny:
     config = _tiny(config)
   points = sweep_lib.grid(SWEEP_LEVELS, SWEEP_SEEDS)
@@ -280,7 +285,8 @@ def sweep(opts: Options, write: Callable[[dict], None] = lambda r: None) -> dict
   out: dict[str, Any] = {
       "dataset": config.dataset, "data_source": source, "n_models": len(points),
       "levels": list(SWEEP_LEVELS), "seeds": SWEEP_SEEDS, "batch_size": config.batch_size,
-      "member_loop": sharding.default_loop(), "data_s": round(time.monotonic() - t0, 2),
+      "member_loop": sharding.resolve_loop(config.member_loop),
+      "data_s": round(time.monotonic() - t0, 2),
       "device": _device_name(),
       "config": {k: v for k, v in config.to_dict().items() if k not in ("data_dir", "cache_dir")}}
   mesh = sweep_lib.members_mesh(len(points))
