@@ -324,11 +324,17 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
       raise RunError(f"{ds}: process {distributed.process_index()} sees other finished groups "
                      f"than process 0 under {workdir}; accepted: a --workdir all processes share")
     error = splits = source = None
+    # A rerun with no --data_source reads what the finished grids of this row read (as a rerun
+    # of experiments.train resumes on its workdir's source), not what the flags would pick now.
+    data_cfg = cells[0].data_config()
+    used = {f.get("data_source") for _, fin in state for f in fin if f is not None}
+    if data_cfg.data_source is None and len(used) == 1 and used <= {"original", "regenerated"}:
+      data_cfg = data_cfg.replace(data_source=used.pop())
     try:
       if all(flat):  # nothing to train: no need for the data
         source = next(f for _, fin in state for f in fin).get("data_source")
       else:
-        splits, source = load_dataset(cells[0].data_config())
+        splits, source = load_dataset(data_cfg)
     except (DataError, OSError) as e:
       error = e
     if distributed.agree(int(error is None)) != int(error is None):
@@ -348,7 +354,7 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
           f"{ds} has no validation split, and every method of the table chooses its "
           f"hyperparameters on one ({', '.join(g.method for g in cells)}); accepted: data with "
           "train, valid and test rows (tzanetakis: a 'split' array with 1s, or none for 60/20/20)")
-    now = _source_to_use(cells[0].data_config()) if all(flat) else source
+    now = _source_to_use(data_cfg) if all(flat) else source
     _check_same_source(ds, [f for _, fin in state for f in fin if f is not None], now, workdir)
     for grid, (subs, fin) in zip(cells, state):
       if grid.svm is not None:
