@@ -125,10 +125,11 @@ def test_driver_header_progress_and_summary(tmp_path, capsys, caplog):
   from sdae import config as C
   from sdae import experiment as E
   caplog.set_level(logging.INFO, logger="sdae")  # as the entry points (restored after)
-  splits = toy_splits()
+  from sdae import data
+  splits = data.Splits(toy_splits(), "regenerated")  # as data.load tags what it read
   cfg = C.TrainConfig(dataset="rect", hidden=(16, 8), pretrain_epochs=2, finetune_epochs=3,
                       patience=3, batch_size=10, checkpoint_every_secs=0.0, level=0.3)
-  E.train_and_evaluate(cfg, str(tmp_path), splits=splits, data_source="regenerated")
+  E.train_and_evaluate(cfg, str(tmp_path), splits=splits)
   err = capsys.readouterr().err
   for text in ("dataset     rect, regenerated data", "train 300, valid 100, test 200",
                "36-16-8 (2 dA layers) + 2-way softmax", "masking 0.3", "device      cpu",
