@@ -114,6 +114,7 @@ def test_bad_pretraining_settings_are_one_line(bad, message):
   assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_dbn_resumes_bit_for_bit(tmp_path, monkeypatch):
   """Killed in the second RBM's pretraining and again in fine-tuning, the DBN ends as the run
   that was never interrupted (its validation cross-entropy, a float, to the last bit)."""
@@ -130,6 +131,7 @@ def test_dbn_resumes_bit_for_bit(tmp_path, monkeypatch):
     assert out[k] == ref[k], k
 
 
+@pytest.mark.slow
 def test_dbn_members_equal_models_trained_one_by_one():
   """A DBN grid over learning rates and seeds, trained as members, equals each model alone."""
   cfg = TINY_DBN.replace(finetune_epochs=3, patience=3)
