@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import time
 from typing import Any, Sequence
 
 import numpy as np
+
+from sdae.finetune import ci95_pct
 
 log = logging.getLogger("sdae")
 
@@ -128,22 +129,19 @@ def fit(x: np.ndarray, y: np.ndarray, C: float, gamma: float, cache_mb: int = 10
       np.asarray(x, np.float64), np.asarray(y))
 
 
-def _ci95_pct(error_rate: float, n: int) -> float:
-  return 100.0 * 1.96 * math.sqrt(max(error_rate * (1.0 - error_rate), 0.0) / n)
-
-
 def _write_json(path: str, obj: Any) -> None:
   from sdae import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   ckpt_lib.write_json_atomic(path, obj)
 
 
-def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None) -> dict[str, Any]:
+def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
+                    record: dict[str, Any] | None = None) -> dict[str, Any]:
   """Runs the protocol (module docstring) and returns the chosen model's figures.
 
   ``splits`` as ``sdae.data.load`` returns them; a split with no validation rows is refused
   (``ValueError``, one line). With ``workdir``, every finished grid point is written to
   ``workdir/svm_grid.json`` as soon as it is done and read back on a rerun, and the outcome
-  to ``workdir/results.json``.
+  to ``workdir/results.json`` (with ``record``'s fields, e.g. the data source).
 
   Returns ``{"valid_error_pct", "valid_margin", "test_error_pct", "test_ci95_pct", "chosen":
   {"C", "gamma", "gamma_factor"}, "grid": [...], "n_support", "seconds": {"fits", "predict",
@@ -197,7 +195,7 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None) -> 
   t2 = time.monotonic()
   out = {"valid_error_pct": best["valid_error_pct"], "valid_margin": best["valid_margin"],
          "test_error_pct": round(100.0 * test_err, 4),
-         "test_ci95_pct": round(_ci95_pct(test_err, len(y_te)), 4),
+         "test_ci95_pct": round(ci95_pct(test_err, len(y_te)), 4),
          "n_test": int(len(y_te)),
          "chosen": {"C": best["C"], "gamma": best["gamma"], "gamma_factor": best["gamma_factor"],
                     "retrained_on_valid": grid.retrain_on_valid},
@@ -205,6 +203,7 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None) -> 
          "seconds": {"fits": round(fit_s, 2), "predict": round(pred_s, 2),
                      "final_fit": round(t1 - t0, 2), "test_predict": round(t2 - t1, 2),
                      "total": round(time.monotonic() - t_start, 2)}}
+  out.update(record or {})
   if workdir:
     _write_json(os.path.join(workdir, "results.json"), out)
   return out

@@ -262,10 +262,8 @@ def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]
     n_train = grid.data_config().n_train
     if n_train:
       splits = dict(splits, train=tuple(a[:n_train] for a in splits["train"]))
-    res = svm.select_and_test(splits, grid.svm, sub if distributed.is_writer() else None)
-    if distributed.is_writer():
-      ckpt_lib.write_json_atomic(os.path.join(sub, "results.json"),
-                                 dict(res, data_source=source))
+    res = svm.select_and_test(splits, grid.svm, sub if distributed.is_writer() else None,
+                              record={"data_source": source})
   else:
     source = res.get("data_source", source)
   return result_row(grid.dataset, test_error_pct=res["test_error_pct"],
