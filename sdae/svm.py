@@ -162,6 +162,7 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
       for r in json.load(f):
         done[(float(r["C"]), float(r["gamma_factor"]))] = r
   rows, fit_s, pred_s = [], 0.0, 0.0
+  kept = None  # (row, model) of the best point fitted in this process: reused when not retraining
   for k, (C, factor) in enumerate(grid.points()):
     if (C, factor) in done:
       rows.append(done[(C, factor)])
@@ -178,17 +179,21 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
     fit_s += t1 - t0
     pred_s += row["predict_seconds"]
     rows.append(row)
+    if not grid.retrain_on_valid and (kept is None or _rank(row) < _rank(kept[0])):
+      kept = (row, model)
     log.info("svm_rbf %d/%d: C=%g gamma=%.4g (%gx scale): valid error %.2f%% (%d SVs, fit %.0fs)",
              k + 1, len(grid.points()), C, factor * scale, factor, row["valid_error_pct"],
              row["n_support"], row["fit_seconds"])
     if grid_path:
       _write_json(grid_path, rows)
-  best = min(rows, key=lambda r: (r["valid_error_pct"], -r["valid_margin"]))
+  best = min(rows, key=_rank)
   t0 = time.monotonic()
   if grid.retrain_on_valid:
     model = fit(np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), best["C"],
                 best["gamma"])
-  else:
+  elif kept is not None and kept[0] is best:
+    model = kept[1]  # libsvm is deterministic: a second fit on the same rows is the same model
+  else:  # chosen among points read back from a previous run
     model = fit(x_tr, y_tr, best["C"], best["gamma"])
   t1 = time.monotonic()
   test_err = float(np.mean(predict(model, x_te) != y_te))
@@ -207,6 +212,11 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
   if workdir:
     _write_json(os.path.join(workdir, "results.json"), out)
   return out
+
+
+def _rank(row: dict[str, Any]) -> tuple[float, float]:
+  """Validation error, then the larger mean margin: the selection order of grid points."""
+  return (row["valid_error_pct"], -row["valid_margin"])
 
 
 def finished(workdir: str, grid: SVMGrid) -> dict[str, Any] | None:

@@ -69,3 +69,23 @@ def test_no_validation_split_is_refused():
   s["valid"] = (s["valid"][0][:0], s["valid"][1][:0])
   with pytest.raises(ValueError, match="needs a validation split"):
     svm.select_and_test(s, svm.SVMGrid((1.0,), (1.0,)))
+
+
+def test_without_retraining_the_chosen_fit_is_reused(tmp_path, monkeypatch):
+  """MNIST's cpu budget keeps the model fitted on the training split: one fit per grid point,
+  none after, and the same test error as a fresh fit of the chosen pair."""
+  splits = toy_splits()
+  grid = svm.SVMGrid((0.1, 10.0), (1.0,), retrain_on_valid=False)
+  fits = []
+  real = svm.fit
+  monkeypatch.setattr(svm, "fit", lambda *a, **k: (fits.append(a[2:]), real(*a, **k))[1])
+  res = svm.select_and_test(splits, grid, str(tmp_path))
+  assert len(fits) == 2 and not res["chosen"]["retrained_on_valid"]
+  x_tr, y_tr = splits["train"]
+  x_te, y_te = splits["test"]
+  fresh = real(np.asarray(x_tr), np.asarray(y_tr), res["chosen"]["C"], res["chosen"]["gamma"])
+  assert res["test_error_pct"] == round(100.0 * float(np.mean(svm.predict(fresh, x_te) != y_te)), 4)
+  # Resumed with every point read back, the chosen pair is fitted once more.
+  fits.clear()
+  again = svm.select_and_test(splits, grid, str(tmp_path))
+  assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
