@@ -24,24 +24,24 @@ class Preset:
   fields: dict[str, Any]
 
 
-_DENSE_ERASURE = dict(model="dense", hidden=(1024, 1024), loss="cross_entropy", batch_size=64,
+_DENSE = dict(model="dense", hidden=(1024, 1024), loss="cross_entropy", batch_size=64,
                       lr=1e-3, schedule="cosine")
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("erasure", "erasure 0.9 (a tenth of the stroke left as dots): dense 784-1024-1024-784",
-           dict(mode="clean", corruption="erasure", level=0.9, epochs=30, **_DENSE_ERASURE)),
+           dict(mode="clean", corruption="erasure", level=0.9, epochs=36, **_DENSE)),
     Preset("blur", "Gaussian blur of 4 pixels: dense 784-1024-1024-784",
-           dict(mode="clean", corruption="blur", level=4.0, epochs=20, **_DENSE_ERASURE)),
+           dict(mode="clean", corruption="blur", level=4.0, epochs=30, **_DENSE)),
     Preset("block", "the course's 10x10 block (10/28 of the side): dense 784-1024-1024-784",
-           dict(mode="clean", corruption="block", level=10 / 28, epochs=10, **_DENSE_ERASURE)),
+           dict(mode="clean", corruption="block", level=10 / 28, epochs=15, **_DENSE)),
     Preset("gaussian", "additive Gaussian noise, sigma 0.5: dense 784-1024-1024-784",
-           dict(mode="clean", corruption="gaussian", level=0.5, epochs=10, **_DENSE_ERASURE)),
+           dict(mode="clean", corruption="gaussian", level=0.5, epochs=10, **_DENSE)),
     Preset("noise2noise", "Gaussian sigma 0.5 with noisy targets: dense 784-1024-1024-784, "
            "squared loss (its minimiser is E[target] = the clean image)",
            dict(mode="noise2noise", corruption="gaussian", level=0.5, epochs=10,
-                **{**_DENSE_ERASURE, "loss": "squared"})),
+                **{**_DENSE, "loss": "squared"})),
     Preset("superres", "2x super-resolution, 14x14 -> 28x28: dense 196-1024-1024-784",
-           dict(mode="superres", corruption=None, level=None, epochs=10, **_DENSE_ERASURE)),
+           dict(mode="superres", corruption=None, level=None, epochs=10, **_DENSE)),
     Preset("course", "the course's convolutional autoencoder (Fleuret 7.3): five convolutions "
            "(kernels 5,5,4,3,4, 32 channels) narrowing to an 8-number code and five transposed "
            "convolutions back, with GroupNorm and a cosine learning rate",
