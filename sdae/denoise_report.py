@@ -48,7 +48,7 @@ def write_restored(path: str, images: dict, labels) -> None:
 
 
 def corruption_text(config: DenoiseConfig) -> str:
-  """What corrupts the inputs: ``'gaussian σ=0.5'``, ``'block 10x10 px (0.357 of the side)'``,
+  """What corrupts the inputs: ``'gaussian σ=0.5'``, ``'block 10x10 px, 0.357 of the side'``,
   ``'2x average pool (14x14 input)'``."""
   from sdae import viz  # pylint: disable=g-import-not-at-top
   c = config.resolved()
@@ -57,7 +57,7 @@ def corruption_text(config: DenoiseConfig) -> str:
     return f"{SUPERRES_FACTOR}x average pool ({side}x{side} input)"
   if c.corruption == "block":  # the pixels it covers, as sdae.corruption.block counts them
     k = int(np.sum(np.abs(np.arange(c.side) - (c.side - 1) / 2) < 0.5 * c.level * c.side))
-    return f"block {k}x{k} px ({c.level:.3g} of the side)"
+    return f"block {k}x{k} px, {c.level:.3g} of the side"
   return viz.level_text(c.corruption, c.level)
 
 

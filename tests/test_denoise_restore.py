@@ -77,7 +77,7 @@ def test_training_improves_the_classifiers_accuracy_on_restored_images(cache):
 @pytest.fixture
 def labelled(monkeypatch, cache):
   from sdae import data
-  splits = data.Splits({"train": shapes(384, 0), "valid": shapes(64, 2),
+  splits = data.Splits({"train": shapes(256, 0), "valid": shapes(64, 2),
                         "test": shapes(40, 1)}, "original")
   monkeypatch.setattr(data, "load", lambda name, **kw: splits)
   monkeypatch.setattr(_cli, "setup_jax", lambda: None)
@@ -87,15 +87,15 @@ def labelled(monkeypatch, cache):
 def test_run_writes_accuracies_and_restored_npz(labelled, tmp_path):
   workdir = tmp_path / "w"
   denoise_main.main_args(["--dataset=mnist", "--corruption=block", "--hidden=64",
-                          "--epochs=3", "--batch_size=32", "--test_size=30",
+                          "--epochs=2", "--batch_size=32", "--test_size=30",
                           f"--workdir={workdir}"])
   r = json.loads((workdir / "denoise.json").read_text())
   for k in ("accuracy_clean", "accuracy_corrupted", "accuracy_restored"):
     assert 0.0 <= r[k] <= 1.0, k
   assert r["psnr_mean_image_db"] > 0 and r["preset"] == "block"
-  assert r["reference_classifier"]["n_train"] == 448  # train + valid, clean
+  assert r["reference_classifier"]["n_train"] == 320  # train + valid, clean
   assert r["config"]["model"] == "dense" and r["config"]["schedule"] == "cosine"  # the preset
-  assert r["config"]["hidden"] == [64] and r["config"]["epochs"] == 3  # flags override it
+  assert r["config"]["hidden"] == [64] and r["config"]["epochs"] == 2  # flags override it
   with np.load(workdir / "restored.npz") as z:
     assert sorted(z.files) == ["corrupted", "labels", "restored"]
     restored, corrupted, labels = z["restored"], z["corrupted"], z["labels"]
