@@ -52,7 +52,7 @@ def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
       mode=flags.DEFINE_string("mode", "clean", "clean | noise2noise | superres.", **d),
       loss=flags.DEFINE_string("loss", "cross_entropy", "cross_entropy | squared | l1.", **d),
       hidden=flags.DEFINE_list("hidden", None, "dense: hidden widths (10 for 784-10-784; "
-                               "default 512); conv: channels per conv layer (default "
+                               "presets: 1024,1024); conv: channels per conv layer (default "
                                "16,16,16,16,8; the course's width is 32).", **d),
       kernels=flags.DEFINE_list("conv_kernels", "5,5,4,3,1", "conv: kernel sizes (the "
                                 "course's 1x1-pixel code: 5,5,4,3,4).", **d),
