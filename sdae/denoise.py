@@ -26,8 +26,9 @@ import numpy as np
 
 from sdae import fileio
 # Re-exported: callers (toy2d, experiments.denoise, tests) use ``denoise.NAME``.
-from sdae.denoise_config import (DEFAULT_LEVELS, LOSSES, MODES, NOISE2NOISE_CORRUPTIONS,  # noqa: F401
-                                 SCHEDULES, SUPERRES_FACTOR, DenoiseConfig, validate)
+from sdae.denoise_config import (DEFAULT_LEVELS, LOSSES, MODES,  # noqa: F401
+                                 NOISE2NOISE_CORRUPTIONS, SCHEDULES, SUPERRES_FACTOR,
+                                 DenoiseConfig, validate)
 from sdae.denoise_eval import (as_images, eval_key, evaluate, mse, predict,  # noqa: F401
                                psnr, psnr_from_mse)
 from sdae.denoise_io import (CONFIG_FILE, PARAMS_FILE, load_denoiser, npy_bytes,  # noqa: F401

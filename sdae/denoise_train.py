@@ -201,8 +201,7 @@ def _flat_keys(tree) -> list[str]:
 
 def cosine_lr(peak: float, total_steps: int) -> optax.Schedule:
   """Learning rate ``peak`` decayed to 0 along a half cosine over ``total_steps`` Adam steps:
-  large steps early, small ones to settle at the end (worth about a point of accuracy on
-  restored digits over a constant rate, notes/denoise.md)."""
+  large steps early, small ones to settle at the end of a fixed training length."""
   return optax.cosine_decay_schedule(peak, max(int(total_steps), 1))
 
 
