@@ -1,13 +1,18 @@
 r"""Trains a denoising autoencoder as an image restorer, or applies a trained one.
 
-Train (writes DIR/denoise.json, DIR/denoise.png and the trained denoiser in DIR):
+Train (writes DIR/denoise.json, DIR/restored.npz, DIR/denoise.png and the trained denoiser):
 
     python -m experiments.denoise --dataset=mnist --corruption=erasure --level=0.9 \
-        --workdir=DIR [--model=dense|conv] [--mode=clean|noise2noise|superres] \
-        [--loss=cross_entropy|squared|l1] [--hidden=16,16,16,16,8] [--epochs=5] \
-        [--batch_size=64] [--lr=0.001] [--seed=0] [--train_size=N] [--test_size=N] \
-        [--data_dir=DIR] [--data_source=original|regenerated]
+        --workdir=DIR [--preset=NAME] [--model=dense|conv] [--mode=clean|noise2noise|superres] \
+        [--loss=cross_entropy|squared|l1] [--hidden=1024,1024] [--epochs=N] \
+        [--batch_size=64] [--lr=0.001] [--lr_schedule=constant|cosine] [--norm=none|group] \
+        [--seed=0] [--train_size=N] [--test_size=N] [--data_dir=DIR] \
+        [--data_source=original|regenerated]
 
+With no model or training flag, a run uses its corruption's preset (``sdae.denoise_presets``:
+erasure, blur, block, gaussian; noise2noise and superres by mode): the model and training
+length that meet its documented accuracy on restored digits. ``--preset=course`` is the course's
+convolutional autoencoder. Flags given explicitly override the preset's values.
 ``--level`` defaults per corruption (erasure 0.9, blur 4, block 10/28, gaussian 0.5);
 ``--mode=superres`` needs no ``--corruption`` (2x average pool, 14x14 -> 28x28).
 
@@ -40,11 +45,14 @@ def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
                                      "masking | salt_pepper (not for superres).", **d),
       level=flags.DEFINE_float("level", None, "Corruption level; default per corruption "
                                "(erasure 0.9, blur 4, block 10/28, gaussian 0.5).", **d),
-      model=flags.DEFINE_string("model", "conv", "dense | conv.", **d),
+      preset=flags.DEFINE_string("preset", None, "Named preset (erasure, blur, block, gaussian, "
+                                 "noise2noise, superres, course); default: the corruption's "
+                                 "(or the mode's).", **d),
+      model=flags.DEFINE_string("model", "conv", "dense | conv (without a preset).", **d),
       mode=flags.DEFINE_string("mode", "clean", "clean | noise2noise | superres.", **d),
       loss=flags.DEFINE_string("loss", "cross_entropy", "cross_entropy | squared | l1.", **d),
       hidden=flags.DEFINE_list("hidden", None, "dense: hidden widths (10 for 784-10-784; "
-                               "default 512); conv: channels per conv layer (default "
+                               "presets: 1024,1024); conv: channels per conv layer (default "
                                "16,16,16,16,8; the course's width is 32).", **d),
       kernels=flags.DEFINE_list("conv_kernels", "5,5,4,3,1", "conv: kernel sizes (the "
                                 "course's 1x1-pixel code: 5,5,4,3,4).", **d),
@@ -53,6 +61,10 @@ def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
       epochs=flags.DEFINE_integer("epochs", 5, "Training epochs.", **d),
       batch_size=flags.DEFINE_integer("batch_size", 64, "Minibatch size.", **d),
       lr=flags.DEFINE_float("lr", 1e-3, "Adam learning rate.", **d),
+      schedule=flags.DEFINE_string("lr_schedule", "constant", "constant | cosine (decays to 0 "
+                                   "over the run).", **d),
+      norm=flags.DEFINE_string("norm", "none", "conv: none | group (GroupNorm after each hidden "
+                               "layer).", **d),
       seed=flags.DEFINE_integer("seed", 0, "Seed of initialisation, shuffling and noise.", **d),
       train_size=flags.DEFINE_integer("train_size", 0, "Train on the first N (0: all).", **d),
       test_size=flags.DEFINE_integer("test_size", 0, "Evaluate on the first N (0: all).", **d),
@@ -67,19 +79,40 @@ def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
 _F = None  # this program's flags when run as ``python -m experiments.denoise``
 
 
+# DenoiseConfig field -> (attribute in define_flags' namespace, how to read its value)
+_FIELDS = {
+    "mode": ("mode", None), "corruption": ("corruption", None), "level": ("level", None),
+    "model": ("model", None), "hidden": ("hidden", "int_list"), "kernels": ("kernels", "int_list"),
+    "strides": ("strides", "int_list"), "loss": ("loss", None), "output": ("activation", None),
+    "epochs": ("epochs", None), "batch_size": ("batch_size", None), "lr": ("lr", None),
+    "seed": ("seed", None), "schedule": ("schedule", None), "norm": ("norm", None),
+}
+
+
 def _config(f):
-  from sdae import denoise
+  """(config, preset name or None): the preset's fields, overridden by every flag given."""
+  from sdae import denoise_presets
   for name in ("train_size", "test_size"):
     if getattr(f, name).value < 0:
       raise _cli.UsageError(f"--{name}={getattr(f, name).value} is not accepted; accepted: "
                             "0 (all) or a positive integer")
-  return denoise.DenoiseConfig(
-      mode=f.mode.value, corruption=f.corruption.value, level=f.level.value,
-      model=f.model.value, hidden=_cli.int_list("hidden", f.hidden.value),
-      kernels=_cli.int_list("conv_kernels", f.kernels.value),
-      strides=_cli.int_list("conv_strides", f.strides.value), loss=f.loss.value,
-      output=f.activation.value, epochs=f.epochs.value, batch_size=f.batch_size.value,
-      lr=f.lr.value, seed=f.seed.value)
+  values, given = {}, {}
+  for field, (attr, kind) in _FIELDS.items():
+    holder = getattr(f, attr)
+    v = holder.value
+    if kind == "int_list":
+      v = _cli.int_list(holder.name, v)
+    values[field] = v
+    if holder.present:
+      given[field] = v
+  try:
+    preset = (denoise_presets.get(f.preset.value) if f.preset.value is not None
+              else denoise_presets.preset_for(values["mode"], values["corruption"]))
+  except ValueError as e:
+    raise _cli.UsageError(str(e)) from None
+  if preset is None:
+    return denoise_presets.DenoiseConfig(**values), None
+  return denoise_presets.apply(preset, given), preset.name
 
 
 def main(argv, f=None):
@@ -101,8 +134,9 @@ def main(argv, f=None):
   if not f.dataset.value:
     raise _cli.UsageError("--dataset is required (e.g. --dataset=mnist)")
   _cli.check_output_dir("workdir", f.workdir.value)
+  config, preset = _config(f)
   try:
-    config = denoise.validate(_config(f))
+    config = denoise.validate(config)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   _cli.setup_jax()
@@ -116,13 +150,10 @@ def main(argv, f=None):
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
-                  train_size=f.train_size.value, test_size=f.test_size.value,
+                  train_size=f.train_size.value, test_size=f.test_size.value, preset=preset,
                   progress=Progress())
-  base = (f", bilinear {r['psnr_baseline_db']:.2f} dB" if r["psnr_baseline_db"] is not None
-          else "")
-  print(f"PSNR corrupted {r['psnr_corrupted_db']:.2f} dB -> restored "
-        f"{r['psnr_restored_db']:.2f} dB{base} ({r['n_test']} test images); "
-        f"wrote {f.workdir.value}/denoise.json, denoise.png (+ .pdf)")
+  print(f"{denoise.summary_line(r)}; wrote {f.workdir.value}/denoise.json, restored.npz, "
+        "denoise.png (+ .pdf)")
 
 
 def main_args(args: Sequence[str]) -> None:

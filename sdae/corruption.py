@@ -15,11 +15,16 @@ fine-tuning or evaluation. Each pixel of each example is corrupted independently
 | masking       | fraction of inputs set to 0                         | [0, 1]  |
 | gaussian      | std of additive isotropic (or per-feature) noise    | >= 0    |
 | salt_pepper   | fraction of inputs set to min or max (1/2 each)     | [0, 1]  |
-| erasure       | probability that a pixel is set to white (1)        | [0, 1]  |
+| erasure       | probability that a pixel is set to the background   | [0, 1]  |
 | blur          | std in pixels of a Gaussian blur                    | >= 0    |
-| block         | side of a centered white square / image side        | [0, 1]  |
+| block         | side of a centered background square / image side   | [0, 1]  |
 
 Range checks happen at the boundary (``validate``), never inside jitted code.
+
+``erasure`` and ``block`` follow the course (Fleuret, 7.3), which draws MNIST dark ink on white
+paper: its "white" is the paper, so erasure removes ink and the block is a patch of paper that
+cuts the stroke. Both set pixels to the background, ``fill`` (default 0.0: MNIST's scale, ink 1
+on background 0); images drawn the other way round pass ``fill=1.0``.
 
 The Bernoulli draws of masking, salt-and-pepper and erasure come from ``bernoulli`` below
 (Threefry-2x32, two words per hash, 24-bit thresholds), not ``jax.random.bernoulli``: the same
@@ -137,10 +142,11 @@ def salt_pepper(key: Array, x: Array, level, low: float = 0.0, high: float = 1.0
   return jnp.where(hit, value, x)
 
 
-def erasure(key: Array, x: Array, level) -> Array:
-  """Pixel erasure (Fleuret, 7.3): each pixel is set to white (1) with probability ``level``."""
+def erasure(key: Array, x: Array, level, fill: float = 0.0) -> Array:
+  """Pixel erasure (Fleuret, 7.3): each pixel is set to the background ``fill`` with
+  probability ``level`` (at 0.9 a tenth of the stroke is left, as scattered dots)."""
   hit = bernoulli(key, level, x.shape)
-  return jnp.where(hit, jnp.ones_like(x), x)
+  return jnp.where(hit, jnp.asarray(fill, x.dtype), x)
 
 
 def _as_images(x: Array) -> tuple[Array, Callable[[Array], Array]]:
@@ -184,8 +190,9 @@ def blur(key: Array, x: Array, level) -> Array:
   return back(out)
 
 
-def block(key: Array, x: Array, level) -> Array:
-  """Centered white square of side ``level * side`` pixels (deterministic; ``key`` unused).
+def block(key: Array, x: Array, level, fill: float = 0.0) -> Array:
+  """Centered square of background ``fill`` of side ``level * side`` pixels, cutting the
+  stroke (Fleuret, 7.3; deterministic, ``key`` unused).
 
   A pixel (i, j) is covered when both |i - c| and |j - c| are below half the square's side,
   with c the image centre, so ``level = 10/28`` covers exactly the central 10x10 pixels.
@@ -198,7 +205,7 @@ def block(key: Array, x: Array, level) -> Array:
   dist = jnp.abs(jnp.arange(side, dtype=x.dtype) - centre)
   inside = dist < half
   covered = inside[:, None] & inside[None, :]
-  return back(jnp.where(covered, jnp.ones_like(img), img))
+  return back(jnp.where(covered, jnp.asarray(fill, img.dtype), img))
 
 
 def identity(key: Array, x: Array, level) -> Array:

@@ -15,9 +15,9 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "masking": (0.0, 1.0, "fraction of inputs set to 0"),
     "gaussian": (0.0, math.inf, "std of additive Gaussian noise"),
     "salt_pepper": (0.0, 1.0, "fraction of inputs set to min or max"),
-    "erasure": (0.0, 1.0, "probability a pixel is set to white (1)"),
+    "erasure": (0.0, 1.0, "probability a pixel is set to the background (0)"),
     "blur": (0.0, math.inf, "Gaussian blur std in pixels"),
-    "block": (0.0, 1.0, "side of centered white square / image side"),
+    "block": (0.0, 1.0, "side of centered background square / image side"),
     "none": (-math.inf, math.inf, "no corruption"),
 }
 

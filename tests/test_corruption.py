@@ -47,11 +47,18 @@ def test_salt_pepper_only_extremes(key):
   assert abs(float((y == 1.0).mean()) - 0.15) < 0.01
 
 
-def test_erasure_sets_white(key):
-  x = jnp.zeros((200, 784))
+def test_erasure_sets_the_background(key):
+  x = jnp.ones((200, 784))  # all ink
   y = C.erasure(key, x, 0.9)
-  assert abs(float(jnp.mean(y == 1.0)) - 0.9) < 0.01
+  assert abs(float(jnp.mean(y == 0.0)) - 0.9) < 0.01  # a tenth of the stroke is left
   assert set(np.unique(np.asarray(y)).tolist()) <= {0.0, 1.0}
+  # Never adds ink: a blank image stays blank, and a grey image only loses pixels.
+  assert float(jnp.abs(C.erasure(key, jnp.zeros((4, 784)), 0.9)).max()) == 0.0
+  g = C.erasure(key, jnp.full((4, 784), 0.3), 0.5)
+  assert set(np.unique(np.asarray(g)).tolist()) == {0.0, float(np.float32(0.3))}
+  # Other conventions (dark ink on white paper) pass the background value.
+  w = C.erasure(key, jnp.zeros((200, 784)), 0.9, fill=1.0)
+  assert abs(float(jnp.mean(w == 1.0)) - 0.9) < 0.01
 
 
 def test_blur_preserves_mean_and_smooths(key):
@@ -65,13 +72,17 @@ def test_blur_preserves_mean_and_smooths(key):
   np.testing.assert_allclose(np.asarray(C.blur(key, const, 4.0)), 0.4, atol=1e-5)
 
 
-def test_block_covers_expected_area(key):
-  x = jnp.zeros((3, 784))
+def test_block_zeroes_the_centre_square(key):
+  x = jnp.ones((3, 784))
   y = C.block(key, x, 10 / 28).reshape(3, 28, 28)
-  assert int(y[0].sum()) == 100
-  assert float(y[0, 9:19, 9:19].min()) == 1.0  # the central 10x10
-  assert int(C.block(key, x, 0.0).sum()) == 0
-  assert int(C.block(key, x, 1.0)[0].sum()) == 784
+  assert int((y[0] == 0).sum()) == 100
+  assert float(y[0, 9:19, 9:19].max()) == 0.0  # the central 10x10 is background
+  assert float(jnp.delete(y[0].reshape(-1), (9 + np.arange(10)[:, None]) * 28
+                          + 9 + np.arange(10)).min()) == 1.0  # the rest is untouched
+  assert int(C.block(key, x, 0.0).sum()) == 3 * 784
+  assert int(C.block(key, x, 1.0)[0].sum()) == 0
+  # Other conventions pass the background value.
+  assert int(C.block(key, jnp.zeros((1, 784)), 10 / 28, fill=1.0).sum()) == 100
   # Image-shaped input [n, side, side] works too.
   assert C.block(key, jnp.zeros((2, 28, 28)), 0.5).shape == (2, 28, 28)
 

@@ -21,13 +21,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def fake_data(monkeypatch):
+def fake_data(monkeypatch, tmp_path):
+  """Labelled synthetic shapes in place of MNIST; the reference classifier's cache in tmp."""
   from sdae import data
-  splits = data.Splits({"train": (bars(256, 0), np.zeros(256, np.int32)),
-                        "valid": (bars(64, 2), np.zeros(64, np.int32)),
-                        "test": (bars(48, 1), np.zeros(48, np.int32))}, "original")
+  from tests.test_denoise_restore import shapes
+  splits = data.Splits({"train": shapes(256, 0), "valid": shapes(64, 2),
+                        "test": shapes(48, 1)}, "original")
   monkeypatch.setattr(data, "load", lambda name, **kw: splits)
   monkeypatch.setattr(_cli, "setup_jax", lambda: None)
+  monkeypatch.setenv("SDAE_CACHE_DIR", str(tmp_path / "cache"))
   return splits
 
 
@@ -43,7 +45,7 @@ def trained(tmp_path_factory):
   try:
     denoise_main.main_args(["--dataset=mnist", "--corruption=gaussian", "--level=0.3",
                             "--model=dense", "--hidden=64", "--epochs=8", "--batch_size=16",
-                            "--loss=squared",
+                            "--loss=squared", "--lr_schedule=constant",
                             "--lr=0.003", f"--workdir={workdir}"])
   finally:
     mp.undo()
