@@ -135,6 +135,14 @@ def validate(config: TrainConfig) -> TrainConfig:
   if config.corruption in levels_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
     raise ConfigError(f"--corruption={config.corruption} needs square images; "
                       "tzanetakis has feature vectors")
+  if config.corruption in levels_lib.IMAGE_ONLY:
+    # Layer k > 0 corrupts the codes of layer k - 1: an image corruption needs them square too.
+    for k, (width, level) in enumerate(zip(config.hidden[:-1], config.levels()[1:]), 1):
+      if level > 0 and math.isqrt(width) ** 2 != width:
+        raise ConfigError(
+            f"--corruption={config.corruption} needs square inputs, and layer {k + 1} reads the "
+            f"{width} codes of layer {k} at level {level:g}; accepted: square hidden sizes "
+            "(e.g. 1024) below the top layer, or --layer_levels with 0 for those layers")
   _positive_int("pretrain_epochs", config.pretrain_epochs, allow_zero=True)
   _positive_int("finetune_epochs", config.finetune_epochs)
   _positive_int("batch_size", config.batch_size)
