@@ -3,7 +3,6 @@ same models trained one by one (through the entry point, in-process)."""
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
