@@ -3,8 +3,8 @@
 Defined once here, into a given ``FlagValues``: the global ``flags.FLAGS`` when an entry point
 runs as a program, a private ``FlagValues`` when it is imported (tests), so entry points imported
 into one process never clash over ``--workdir`` or ``--hidden``. ``config_from_flags`` turns
-them into a validated ``TrainConfig``: a named preset (the dataset's, sdae/config.py PRESETS, or one of
-experiments/presets.py TRAIN_PRESETS) overridden by every flag given on the command line.
+them into a validated ``TrainConfig``: a named preset (``sdae.presets``: the dataset's defaults, or
+one of its TRAIN_PRESETS) overridden by every flag given on the command line.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                       "convex, ...).", **d)
   flags.DEFINE_string("workdir", None, "Required: output folder; rerun with the same one to "
                       "resume.", **d)
-  flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see sdae/config.py "
-                      "PRESETS and experiments/presets.py TRAIN_PRESETS.", **d)
+  flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see sdae/presets.py "
+                      "(a dataset's name, or <dataset>_quick|_cpu|_paper, mnist_tutorial_filters).",
+                      **d)
   flags.DEFINE_string("pretraining", None, "Greedy layer objective: denoising (stacked dAs; "
                       "level 0: plain autoencoders), rbm (a deep belief network, CD-k), none.",
                       **d)
@@ -122,7 +123,7 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
   """The preset (the dataset's unless --preset) with every given flag applied, validated."""
   from sdae import config as config_lib
   from sdae import data as data_lib
-  from experiments import presets
+  from sdae import presets
   named = presets.TRAIN_PRESETS.get(fv.preset) if fv.preset else None
   if fv.dataset:
     dataset = data_lib.resolve_name(fv.dataset)
@@ -136,10 +137,10 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
     config = config_lib.TrainConfig(**dict(named, dataset=dataset))
   else:
     preset = fv.preset or dataset
-    if preset not in config_lib.PRESETS:
-      raise _cli.UsageError(f"--preset={preset!r} is unknown; accepted: " + ", ".join(
-          sorted(set(config_lib.PRESETS) | set(presets.TRAIN_PRESETS))))
-    config = config_lib.preset(preset).replace(dataset=dataset)
+    if preset not in presets.DATASET_DEFAULTS:
+      raise _cli.UsageError(f"--preset={preset!r} is unknown; accepted: "
+                            + ", ".join(presets.names()))
+    config = presets.for_dataset(preset).replace(dataset=dataset)
   return config_lib.validate(config.replace(**overrides(fv, exclude)))
 
 

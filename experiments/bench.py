@@ -144,6 +144,7 @@ def bench_da(b: Bench, n_in: int, hidden: int, batch: int, compute_dtype, quick:
   import jax.numpy as jnp
   import numpy as np
   import optax
+  from sdae import epoch as epoch_lib
   from sdae import pretrain as pt
   # n_in -> hidden, or hidden -> hidden (a stacked layer: cross-entropy on sigmoid codes).
   spec = pt.layer_specs(n_in, (hidden,), compute_dtype=compute_dtype)[0]
@@ -185,7 +186,7 @@ def bench_da(b: Bench, n_in: int, hidden: int, batch: int, compute_dtype, quick:
     def run(state):
       p, s = state
       key = pt.derive_key(jnp.int32(0), pt.PRETRAIN, 0, 0)
-      batches = np.asarray(pt.minibatch_indices(key, steps * batch, batch))
+      batches = np.asarray(epoch_lib.shuffled_batches(key, steps * batch, batch))
       for i in range(steps):
         p, s, _ = step(p, s, batches[i], i, key)
       return p, s

@@ -45,6 +45,7 @@ _NOT_HERE = ("dataset", "level", "layer_levels", "seed", "preset")
 def grids_from_flags():
   """The datasets' grids, validated before anything is read or compiled."""
   from sdae import data as data_lib
+  from sdae import presets as registry
   from sdae import table as table_lib
   from experiments import presets
   if not FLAGS.datasets:
@@ -54,9 +55,9 @@ def grids_from_flags():
     if getattr(FLAGS, name) is not None:
       raise _cli.UsageError(f"--{name} does not apply to reproduce_table; the grid sets it "
                             "(use --datasets and --budget)")
-  if FLAGS.budget not in presets.BUDGETS + ("test",):
+  if FLAGS.budget not in registry.BUDGETS + ("test",):
     raise _cli.UsageError(f"--budget={FLAGS.budget!r} is unknown; accepted: "
-                          + ", ".join(presets.BUDGETS))
+                          + ", ".join(registry.BUDGETS))
   from sdae import paper
   accepted = paper.METHODS + paper.EXTRA_METHODS
   methods = [m.strip().lower() for m in FLAGS.methods or []]

@@ -5,10 +5,11 @@
     python -m experiments.train --dataset=mnist --pretraining=rbm --workdir=runs/dbn3 --data_dir=...
     python -m experiments.train --preset=mnist_tutorial_filters --workdir=runs/filters --data_dir=...
 
-Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/config.py PRESETS:
-SdA-3 of 1000 units, masking noise at the paper's level) or to --preset (also the named presets
-of experiments/presets.py). Writes DIR/results.json, filters.png, reconstructions.png (each with
-a PDF beside it), metrics.jsonl and checkpoints; rerun with the same --workdir to resume. The flags are defined in
+Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/presets.py, the one
+registry of named configurations: SdA-3 of 1000 units, masking noise at the paper's level) or to
+--preset (a dataset's name, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters). Writes
+DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and
+checkpoints; rerun with the same --workdir to resume. The flags are defined in
 experiments/_train_flags.py (shared with experiments.sweep and experiments.reproduce_table).
 This file is intentionally short: the logic lives in sdae.experiment.
 """

@@ -1,10 +1,9 @@
-"""Training configuration, per-dataset presets and validation at the boundary.
+"""Training configuration and validation at the boundary.
 
 ``TrainConfig`` holds every setting of an SdA run. ``preset(dataset)`` gives the defaults for a
-dataset (the paper's setting where known: SdA-3 of 1000 units, masking noise at the level the paper
-chose on validation); users override any field. ``validate`` checks everything before any data is
-read or anything compiled, and raises ``ConfigError`` with one line naming the value and what is
-accepted.
+dataset (from ``sdae.presets``, where every named configuration lives); users override any field.
+``validate`` checks everything before any data is read or anything compiled, and raises
+``ConfigError`` with one line naming the value and what is accepted.
 """
 
 from __future__ import annotations
@@ -87,53 +86,11 @@ class TrainConfig:
 OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1}
 
 
-# Per-dataset defaults. The paper's Table 3 level (chosen on validation) is used as the masking
-# level; epochs and learning rates are ours (the paper does not publish its grid), chosen so that a
-# run fits the time budgets in BUILD_NOTES.md on a 2-core CPU.
-PRESETS: dict[str, dict[str, Any]] = {
-    # MNIST: the baselines' SdA-3 (masking 0.25, minibatch 20, lr 0.05 for pretraining), with
-    # fine-tuning at minibatch 50 and lr 0.25, which reaches the validation error of minibatch 20
-    # at lr 0.1 in two thirds of the time; 90 fine-tuning epochs, chosen on the validation curve
-    # of a 100-epoch run (best at epoch 82). notes/experiments.md, "MNIST".
-    "mnist": dict(level=0.25, pretrain_epochs=15, finetune_epochs=90, batch_size=20,
-                  finetune_batch_size=50, pretrain_lr=0.05, finetune_lr=0.25),
-    "mnist_basic": dict(level=0.10, pretrain_epochs=30, finetune_epochs=100),
-    "mnist_rot": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
-    # bg-rand: 60 pretraining epochs at lr 0.1, chosen on validation at level 0.4, seed 0, the cpu
-    # budget's fine-tuning: 10.90% against 10.95 (60 epochs, lr 0.05) and 12.25 (30, lr 0.05).
-    # mnist_rot did not gain from 60 (11.85 against 11.70). notes/experiments.md, "bg-rand and
-    # rect-img: 60 pretraining epochs at lr 0.1".
-    "mnist_bg_rand": dict(level=0.40, pretrain_epochs=60, pretrain_lr=0.1, finetune_epochs=100),
-    "mnist_bg_img": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
-    "mnist_bg_img_rot": dict(level=0.25, pretrain_epochs=30, finetune_epochs=100),
-    # Regenerated rectangles: level 0.6 chosen on validation (mean of seeds 0 and 1) over levels
-    # {0.1, 0.25, 0.4, 0.5, 0.6}, 30 pretraining epochs at lr 0.1 and 150 fine-tuning epochs kept
-    # whole (patience 150: the best validation epoch is kept); notes/experiments.md. The paper chose
-    # 0.1 on the original files.
-    "rectangles": dict(level=0.60, pretrain_epochs=30, finetune_epochs=150, batch_size=20,
-                       pretrain_lr=0.1, finetune_lr=0.1, patience=150),
-    # rect-img: 60 pretraining epochs at lr 0.1, chosen on validation at level 0.25, seed 0, the
-    # cpu budget's fine-tuning: 25.10% against 26.15 (30 epochs, lr 0.05), as for bg-rand.
-    "rectangles_images": dict(level=0.25, pretrain_epochs=60, pretrain_lr=0.1,
-                              finetune_epochs=100),
-    "convex": dict(level=0.10, pretrain_epochs=30, finetune_epochs=100),
-    "tzanetakis": dict(corruption="gaussian", level=0.05, pretrain_epochs=30,
-                       finetune_epochs=100, loss="squared"),
-}
-
-
 def preset(dataset: str) -> TrainConfig:
-  """Default configuration for ``dataset``: a canonical name or a paper alias (``"rect"``).
-
-  Raises ``ConfigError`` (one line, the accepted names) for a name that is neither.
-  """
-  from sdae.data import registry  # pylint: disable=g-import-not-at-top  # numpy only
-  from sdae.data.errors import DataError  # pylint: disable=g-import-not-at-top
-  try:
-    name = registry.resolve_name(dataset)
-  except DataError as e:
-    raise ConfigError(str(e)) from None
-  return TrainConfig(dataset=name, **PRESETS.get(name, {}))
+  """Default configuration for ``dataset`` (``sdae.presets.for_dataset``, the registry of every named
+  configuration): a canonical name or a paper alias (``"rect"``); ``ConfigError`` otherwise."""
+  from sdae import presets  # pylint: disable=g-import-not-at-top  # it imports this module
+  return presets.for_dataset(dataset)
 
 
 def _positive_int(name: str, value, allow_zero: bool = False) -> None:
@@ -178,6 +135,14 @@ def validate(config: TrainConfig) -> TrainConfig:
   if config.corruption in levels_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
     raise ConfigError(f"--corruption={config.corruption} needs square images; "
                       "tzanetakis has feature vectors")
+  if config.corruption in levels_lib.IMAGE_ONLY:
+    # Layer k > 0 corrupts the codes of layer k - 1: an image corruption needs them square too.
+    for k, (width, level) in enumerate(zip(config.hidden[:-1], config.levels()[1:]), 1):
+      if level > 0 and math.isqrt(width) ** 2 != width:
+        raise ConfigError(
+            f"--corruption={config.corruption} needs square inputs, and layer {k + 1} reads the "
+            f"{width} codes of layer {k} at level {level:g}; accepted: square hidden sizes "
+            "(e.g. 1024) below the top layer, or --layer_levels with 0 for those layers")
   _positive_int("pretrain_epochs", config.pretrain_epochs, allow_zero=True)
   _positive_int("finetune_epochs", config.finetune_epochs)
   _positive_int("batch_size", config.batch_size)

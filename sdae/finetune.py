@@ -24,9 +24,10 @@ import numpy as np
 import optax
 
 from sdae import distributed
+from sdae import epoch as epoch_lib
 from sdae import model as model_lib
 from sdae import sharding
-from sdae.pretrain import FINETUNE, INIT, derive_key, jit_epoch, minibatch_indices
+from sdae.pretrain import FINETUNE, INIT, derive_key
 
 Array = jax.Array
 
@@ -53,23 +54,22 @@ def finetune_epoch(params, opt_state, x: Array, y: Array, seed: Array, epoch: Ar
                    module: model_lib.SdAClassifier, tx: optax.GradientTransformation,
                    batch_size: int, batch_sharding: Any = None):
   """One epoch of supervised SGD over ``x`` [n, d], ``y`` [n]; returns (params, opt_state,
-  per-minibatch losses). ``batch_sharding``: as in ``sdae.pretrain.pretrain_epoch``."""
-  shuffle_key = derive_key(seed, FINETUNE, epoch)
-  batches = minibatch_indices(shuffle_key, x.shape[0], batch_size)
+  per-minibatch losses [n // batch_size]). An ``sdae.epoch.run`` without noise; ``batch_sharding``
+  as there."""
 
   def loss_fn(p, xb, yb):
     return model_lib.classification_loss(module.apply({"params": p}, xb), yb)
 
-  def body(carry, idx):
+  def step(carry, batch, key):
+    del key  # fine-tuning draws no noise
     p, s = carry
-    xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
-    if batch_sharding is not None:
-      xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
-    loss, grads = jax.value_and_grad(loss_fn)(p, xb, yb)
+    loss, grads = jax.value_and_grad(loss_fn)(p, *batch)
     updates, s = tx.update(grads, s, p)
     return (optax.apply_updates(p, updates), s), loss
 
-  (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), batches)
+  batches = epoch_lib.shuffled_batches(derive_key(seed, FINETUNE, epoch), x.shape[0], batch_size)
+  (params, opt_state), losses = epoch_lib.run(step, (params, opt_state), (x, y), batches,
+                                              batch_sharding=batch_sharding)
   return params, opt_state, losses
 
 
@@ -127,7 +127,7 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
     fn = sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh)
   elif mesh is not None:
     fn = functools.partial(fn, batch_sharding=sharding.batch_sharding(mesh))
-  return jit_epoch(fn)
+  return epoch_lib.jit_epoch(fn)
 
 
 @sharding.cache_by_loop

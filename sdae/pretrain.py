@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from sdae import corruption as corruption_lib
+from sdae import epoch as epoch_lib
 from sdae import sharding
 from sdae import model as model_lib
 from sdae import tied as tied_lib
@@ -208,57 +209,25 @@ def da_step(params, opt_state, spec: LayerSpec, tx: optax.GradientTransformation
   return optax.apply_updates(params, updates), opt_state, loss
 
 
-def minibatch_indices(key: Array, n: int, batch_size: int) -> Array:
-  """A fresh permutation of ``n`` examples cut into ``[n // batch_size, batch_size]`` indices.
-
-  The last ``n % batch_size`` examples of each permutation are left out of that epoch only.
-  """
-  perm = jax.random.permutation(key, n)
-  n_batches = n // batch_size
-  return perm[:n_batches * batch_size].reshape(n_batches, batch_size)
-
-
 def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch: Array,
                    level: Array, *, spec: LayerObjective, tx: optax.GradientTransformation,
                    batch_size: int, batch_sharding: Any = None):
   """One epoch of layer training (``spec.step`` per minibatch) over ``x`` [n, n_in] (on device);
   returns (params, opt_state, per-minibatch losses [n // batch_size]).
 
-  ``batch_sharding`` (optional): each minibatch is laid out with it (e.g. split over a mesh's
-  devices), so the step runs data-parallel; the same arithmetic, reductions ordered per device.
+  An ``sdae.epoch.run`` with the epoch's shuffling and noise keys; ``batch_sharding`` as there
+  (each minibatch split over a mesh's devices: data parallelism).
   """
   shuffle_key, noise_key = jax.random.split(derive_key(seed, PRETRAIN, layer, epoch))
-  batches = minibatch_indices(shuffle_key, x.shape[0], batch_size)
 
-  def body(carry, inputs):
-    p, s = carry
-    i, idx = inputs
-    xb = jnp.take(x, idx, axis=0)
-    if batch_sharding is not None:
-      xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
-    p, s, loss = spec.step(p, s, tx, jax.random.fold_in(noise_key, i), xb, level)
+  def step(carry, xb, key):
+    p, s, loss = spec.step(*carry, tx, key, xb, level)
     return (p, s), loss
 
-  (params, opt_state), losses = jax.lax.scan(
-      body, (params, opt_state), (jnp.arange(batches.shape[0]), batches))
+  (params, opt_state), losses = epoch_lib.run(
+      step, (params, opt_state), x, epoch_lib.shuffled_batches(shuffle_key, x.shape[0], batch_size),
+      noise_key, batch_sharding=batch_sharding)
   return params, opt_state, losses
-
-
-def jit_epoch(fn: Callable) -> Callable:
-  """``jax.jit`` of a training epoch ``fn(params, opt_state, ...)``, params and optimizer state
-  donated (updated in place).
-
-  On CPU, XLA's copy insertion is asked for its region analysis
-  (``xla_cpu_copy_insertion_use_region_analysis``). Without it, XLA copies every kernel that the
-  backward pass reads after the kernel's own gradient exists (layers 2 and 3 of an SdA-3: nothing
-  orders the read before the in-place SGD update), two 4 MB copies per fine-tuning step; the
-  analysis proves them unneeded. Same arithmetic, bit for bit; the SdA-3 fine-tuning step runs
-  18% faster at minibatch 20 and 8% at 50 (notes/perf.md, "Copies in the training loop").
-  """
-  options = None
-  if jax.default_backend() == "cpu":
-    options = {"xla_cpu_copy_insertion_use_region_analysis": True}
-  return jax.jit(fn, donate_argnums=(0, 1), compiler_options=options)
 
 
 @sharding.cache_by_loop
@@ -283,7 +252,7 @@ def compiled_pretrain_epoch(spec: LayerObjective, tx: optax.GradientTransformati
   elif mesh is not None:
     fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size,
                            batch_sharding=sharding.batch_sharding(mesh))
-  return jit_epoch(fn)
+  return epoch_lib.jit_epoch(fn)
 
 
 @sharding.cache_by_loop

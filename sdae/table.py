@@ -284,6 +284,38 @@ def _finished_cell(grid: DatasetGrid, workdir: str, overwrite: bool):
   return subs, [_finished(g, sub, overwrite) for g, sub in zip(grid.groups, subs)]
 
 
+def _row_data(ds: str, state, data_cfg: config_lib.TrainConfig, workdir: str):
+  """The data of dataset ``ds``'s row: (which cells finished [bool per group], the data config,
+  the splits or None when nothing is left to train, their source, the load error or None).
+
+  Several processes train each group together, so they must take the same branches: process 0's
+  view of what finished and of whether the data loaded is everyone's (``sdae.distributed``).
+  """
+  from sdae.data import DataError  # pylint: disable=g-import-not-at-top
+  from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
+  flat = [f is not None for _, fin in state for f in fin]
+  if [distributed.agree(int(f)) for f in flat] != [int(f) for f in flat]:
+    raise RunError(f"{ds}: process {distributed.process_index()} sees other finished groups "
+                   f"than process 0 under {workdir}; accepted: a --workdir all processes share")
+  error = splits = source = None
+  # A rerun with no --data_source reads what the finished grids of this row read (as a rerun
+  # of experiments.train resumes on its workdir's source), not what the flags would pick now.
+  used = {f.get("data_source") for _, fin in state for f in fin if f is not None}
+  if data_cfg.data_source is None and len(used) == 1 and used <= {"original", "regenerated"}:
+    data_cfg = data_cfg.replace(data_source=used.pop())
+  try:
+    if all(flat):  # nothing to train: no need for the data
+      source = next(f for _, fin in state for f in fin).get("data_source")
+    else:
+      splits, source = load_dataset(data_cfg)
+  except (DataError, OSError) as e:
+    error = e
+  if distributed.agree(int(error is None)) != int(error is None):
+    raise RunError(f"{ds}: the data loaded on process 0 or here but not on both "
+                   f"({error or 'loaded here'}); accepted: the same data on every process")
+  return flat, data_cfg, splits, source, error
+
+
 def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = False,
               data_dir: str | None = None, title: str = "",
               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
@@ -298,8 +330,6 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
   ``workdir``: a group's number of models must split over the processes (checked before any
   training), each process contributes its rows of the data, and only process 0 writes.
   """
-  from sdae.data import DataError  # pylint: disable=g-import-not-at-top
-  from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
   # Each group size's member mesh, built before any training: with several processes, a group
   # that cannot split over them is refused here.
   meshes = {n: sweep_lib.members_mesh(n) for n in {len(g.points) for grid in grids
@@ -315,29 +345,7 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
       write_table(workdir, rows, title)
       continue
     state = [_finished_cell(g, workdir, overwrite) for g in cells]
-    flat = [f is not None for _, fin in state for f in fin]
-    # Several processes train each group together, so they must take the same branches: process
-    # 0's view of what finished and of whether the data loaded is everyone's (sdae.distributed).
-    if [distributed.agree(int(f)) for f in flat] != [int(f) for f in flat]:
-      raise RunError(f"{ds}: process {distributed.process_index()} sees other finished groups "
-                     f"than process 0 under {workdir}; accepted: a --workdir all processes share")
-    error = splits = source = None
-    # A rerun with no --data_source reads what the finished grids of this row read (as a rerun
-    # of experiments.train resumes on its workdir's source), not what the flags would pick now.
-    data_cfg = cells[0].data_config()
-    used = {f.get("data_source") for _, fin in state for f in fin if f is not None}
-    if data_cfg.data_source is None and len(used) == 1 and used <= {"original", "regenerated"}:
-      data_cfg = data_cfg.replace(data_source=used.pop())
-    try:
-      if all(flat):  # nothing to train: no need for the data
-        source = next(f for _, fin in state for f in fin).get("data_source")
-      else:
-        splits, source = load_dataset(data_cfg)
-    except (DataError, OSError) as e:
-      error = e
-    if distributed.agree(int(error is None)) != int(error is None):
-      raise RunError(f"{ds}: the data loaded on process 0 or here but not on both "
-                     f"({error or 'loaded here'}); accepted: the same data on every process")
+    flat, data_cfg, splits, source, error = _row_data(ds, state, cells[0].data_config(), workdir)
     if error is not None:
       log.warning("%s: unavailable: %s", ds, error)
       for g in cells:

@@ -68,6 +68,7 @@ def test_training_epochs_do_not_copy_kernels():
 
   import jax
   import jax.numpy as jnp
+  from sdae import epoch as epoch_lib
   from sdae import finetune as ft
   from sdae import pretrain as pt
   module = ft.classifier((48, 48, 48), 10, "sigmoid", None)
@@ -82,4 +83,4 @@ def test_training_epochs_do_not_copy_kernels():
     return hlo.count("f32[48,48]{1,0} copy(")
 
   assert kernel_copies(jax.jit(epoch, donate_argnums=(0, 1))) > 0  # what the option removes
-  assert kernel_copies(pt.jit_epoch(epoch)) == 0
+  assert kernel_copies(epoch_lib.jit_epoch(epoch)) == 0

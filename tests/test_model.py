@@ -42,10 +42,28 @@ def test_tied_weights_really_shared():
   np.testing.assert_allclose(np.asarray(g), np.asarray(ge + gd), rtol=1e-5, atol=1e-6)
 
 
-def test_untied_has_decoder_kernel():
+def test_untied_decoder_is_its_own_kernel():
+  """Untied: the decoder is y @ W' + b' with W' its own [n_hidden, n_in] parameter, not W^T;
+  the encoder's kernel gets no gradient from the decoder."""
   spec = pt.layer_specs(8, (3,), tied=False)[0]
   p = pt.init_layer(spec, 0, 0)
+  module = spec.module()
   assert p["kernel_decoder"].shape == (3, 8)
+  assert not np.allclose(np.asarray(p["kernel_decoder"]), np.asarray(p["kernel"]).T)
+  x = jax.random.uniform(jax.random.key(2), (5, 8))
+  h = jax.nn.sigmoid(x @ p["kernel"] + p["bias"])
+  np.testing.assert_allclose(np.asarray(module.apply({"params": p}, x)),
+                             np.asarray(h @ p["kernel_decoder"] + p["bias_visible"]), rtol=1e-5,
+                             atol=1e-6)
+
+  def manual(w_enc):
+    hh = jax.nn.sigmoid(x @ w_enc + p["bias"])
+    return M.reconstruction_loss(hh @ p["kernel_decoder"] + p["bias_visible"], x, "cross_entropy")
+
+  g = jax.grad(lambda q: M.reconstruction_loss(module.apply({"params": q}, x), x,
+                                               "cross_entropy"))(p)
+  np.testing.assert_allclose(np.asarray(g["kernel"]), np.asarray(jax.grad(manual)(p["kernel"])),
+                             rtol=1e-5, atol=1e-6)
 
 
 def test_cross_entropy_from_logits_matches_naive_and_stays_finite():
@@ -126,8 +144,15 @@ def test_classifier_head_zero_and_stack_params():
   layers = [pt.init_layer(s, 0, k) for k, s in enumerate(specs)]
   stacked = M.stack_params(layers, p["head"])
   assert jax.tree.structure(stacked) == jax.tree.structure(p)
-  out = module.apply({"params": stacked}, jnp.ones((2, 5)))
-  assert out.shape == (2, 3)
+  x = jax.random.uniform(jax.random.key(3), (2, 5))
+  head = {"kernel": jax.random.normal(jax.random.key(4), (4, 3)), "bias": jnp.arange(3.0)}
+  out = module.apply({"params": M.stack_params(layers, head)}, x)
+  # The pretrained encoders in order (their kernels and biases, sigmoid), then the head.
+  h = x
+  for layer in layers:
+    h = jax.nn.sigmoid(h @ layer["kernel"] + layer["bias"])
+  np.testing.assert_allclose(np.asarray(out), np.asarray(h @ head["kernel"] + head["bias"]),
+                             rtol=1e-5, atol=1e-6)
 
 
 def test_classifier_bfloat16_rounds_only_the_products_operands():

@@ -1,9 +1,11 @@
-"""The named grids of experiments.reproduce_table and the train presets derived from them."""
+"""The named configurations (sdae.presets) and the grids of experiments.reproduce_table built on
+them."""
 
 import pytest
 
 from experiments import presets
 from sdae import config as C
+from sdae import presets as registry
 from sdae import table as table_lib
 
 
@@ -69,24 +71,24 @@ def test_overrides_reach_every_point():
 
 
 def test_train_presets_are_valid_configs():
-  for name, d in presets.TRAIN_PRESETS.items():
+  for name, d in registry.TRAIN_PRESETS.items():
     C.validate(C.TrainConfig(**{**d, "hidden": tuple(d["hidden"])}))
   for ds in table_lib.PAPER:
     for budget in ("quick", "cpu", "paper"):
-      assert f"{ds}_{budget}" in presets.TRAIN_PRESETS
+      assert f"{ds}_{budget}" in registry.TRAIN_PRESETS
 
 
 def test_tutorial_filters_preset_is_the_theano_da_tutorial():
   """deeplearning.net/tutorial/dA.html: 784-500, tied sigmoid, cross-entropy, SGD lr 0.1,
   minibatch 20, 15 epochs over all 50000 training digits, masking 0.3 (and 0 to compare)."""
-  d = presets.TRAIN_PRESETS["mnist_tutorial_filters"]
+  d = registry.TRAIN_PRESETS["mnist_tutorial_filters"]
   cfg = C.validate(C.TrainConfig(**{**d, "hidden": tuple(d["hidden"])}))
   assert cfg.dataset == "mnist" and cfg.hidden == (500,) and cfg.n_train == 0
   assert (cfg.corruption, cfg.level, cfg.tied, cfg.activation, cfg.loss, cfg.optimizer) == (
       "masking", 0.3, True, "sigmoid", "cross_entropy", "sgd")
   assert (cfg.pretrain_lr, cfg.batch_size, cfg.pretrain_epochs) == (0.1, 20, 15)
   assert cfg.finetune_epochs == 1  # the tutorial does not fine-tune
-  assert presets.TRAIN_PRESETS["mnist_filters"] == d
+  assert registry.TRAIN_PRESETS["mnist_filters"] == d
 
 
 def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
