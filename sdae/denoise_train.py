@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 from sdae import corruption as corruption_lib
+from sdae import epoch as epoch_lib
 from sdae import model as model_lib
 from sdae.denoise_config import MODES, LOSSES, SUPERRES_FACTOR, DenoiseConfig, validate
 from sdae.denoise_models import _activate
@@ -79,53 +80,39 @@ def loss_fn(name: str, z: Array, target: Array, output: str = "sigmoid") -> Arra
 
 def _epoch_fn(model: nn.Module, pair_fn: PairFn, loss: Callable[[Array, Array], Array],
               tx: optax.GradientTransformation, n: int, batch_size: int, k_perm: Array,
-              k_noise: Array, loop: str) -> Callable:
-  """``(params, opt_state, x_all, epoch, level) -> (params, opt_state, mean loss)``: one epoch
-  of ``n // batch_size`` minibatches, scanned (``loop="scan"``) or one jitted step each."""
-  steps = n // batch_size
+              k_noise: Array, loop: str, level: Array) -> Callable:
+  """``(params, opt_state, x_all, epoch) -> (params, opt_state, mean loss)``: one epoch of
+  ``n // batch_size`` minibatches on ``sdae.epoch.run``, scanned in one jitted call
+  (``loop="scan"``) or one jitted step each (``"step"``).
 
-  def step_loss(p, x, key, level):
+  Minibatches are blocks of the permutation ``fold_in(k_perm, epoch)``; minibatch i's noise key
+  is ``fold_in(fold_in(k_noise, epoch), i)``. ``level`` is fixed for the whole training run.
+  """
+
+  def step_loss(p, x, key):
     inp, target = pair_fn(key, x, level)
     z = model.apply({"params": p}, inp, logits=True)
     return loss(z, target)
 
-  def body(carry, inputs, level, k_epoch):
+  def step(carry, x, key):
     params, opt_state = carry
-    i, x = inputs
-    value, grads = jax.value_and_grad(step_loss)(params, x, jax.random.fold_in(k_epoch, i),
-                                                 level)
+    value, grads = jax.value_and_grad(step_loss)(params, x, key)
     with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes dtypes
       updates, opt_state = tx.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), value
 
   @jax.jit
-  def epoch_batches(x_all, epoch):
-    perm = jax.random.permutation(jax.random.fold_in(k_perm, epoch), n)[:steps * batch_size]
-    return x_all[perm].reshape(steps, batch_size, *x_all.shape[1:])
+  def keys(epoch):
+    return (epoch_lib.shuffled_batches(jax.random.fold_in(k_perm, epoch), n, batch_size),
+            jax.random.fold_in(k_noise, epoch))
 
-  @jax.jit
-  def train_epoch_scan(params, opt_state, x_all, epoch, level):
-    batches = epoch_batches(x_all, epoch)
-    k_epoch = jax.random.fold_in(k_noise, epoch)
-    (params, opt_state), values = jax.lax.scan(
-        lambda c, inp: body(c, inp, level, k_epoch), (params, opt_state),
-        (jnp.arange(steps), batches))
+  def train_epoch(params, opt_state, x_all, epoch):
+    batches, k_epoch = keys(epoch)
+    (params, opt_state), values = epoch_lib.run(step, (params, opt_state), x_all, batches,
+                                                k_epoch, loop=loop)
     return params, opt_state, jnp.mean(values)
 
-  @jax.jit
-  def train_step(params, opt_state, i, x, level, epoch):
-    return body((params, opt_state), (i, x), level, jax.random.fold_in(k_noise, epoch))
-
-  def train_epoch_steps(params, opt_state, x_all, epoch, level):
-    batches = epoch_batches(x_all, epoch)
-    values = []
-    for i in range(steps):
-      (params, opt_state), v = train_step(params, opt_state, jnp.int32(i), batches[i], level,
-                                          epoch)
-      values.append(v)
-    return params, opt_state, jnp.mean(jnp.stack(values))
-
-  return train_epoch_scan if loop == "scan" else train_epoch_steps
+  return jax.jit(train_epoch) if loop == "scan" else train_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +131,8 @@ def fit(model: nn.Module, x_train, pair_fn: PairFn, loss: Callable[[Array, Array
   ``pair_fn(key, x, level) -> (input, target)`` makes each minibatch; ``loss(z, target)``
   scores it. One epoch is one jitted call: an on-device permutation from
   ``fold_in(k_perm, epoch)``, then ``lax.scan`` over ``n // batch_size`` minibatches whose keys
-  are ``fold_in(fold_in(k_noise, epoch), step)`` (the tail of a permutation is dropped).
-  ``level`` is a traced argument: changing it does not recompile.
+  are ``fold_in(fold_in(k_noise, epoch), step)`` (the tail of a permutation is dropped): the
+  package's one epoch primitive, ``sdae.epoch.run``.
 
   ``loop``: ``"scan"`` (one jitted call per epoch), ``"step"`` (one jitted call per minibatch,
   the same pure step, keys and batches: identical results up to float reassociation) or
@@ -172,14 +159,13 @@ def fit(model: nn.Module, x_train, pair_fn: PairFn, loss: Callable[[Array, Array
     loop = "step" if has_conv and jax.default_backend() == "cpu" else "scan"
   if loop not in ("scan", "step"):
     raise ValueError(f"loop={loop!r}; accepted: auto, scan, step")
-  train_epoch = _epoch_fn(model, pair_fn, loss, tx, n, batch_size, k_perm, k_noise, loop)
-
   level = jnp.asarray(level, jnp.float32)
+  train_epoch = _epoch_fn(model, pair_fn, loss, tx, n, batch_size, k_perm, k_noise, loop, level)
   losses = []
   start = time.perf_counter()
   for epoch in range(epochs):
     t0 = time.perf_counter()
-    params, opt_state, value = train_epoch(params, opt_state, x_train, epoch, level)
+    params, opt_state, value = train_epoch(params, opt_state, x_train, epoch)
     losses.append(float(value))  # waits for the epoch: dt is its time
     dt = time.perf_counter() - t0
     if progress is not None:
