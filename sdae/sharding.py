@@ -172,7 +172,18 @@ def cache_by_loop(build: Callable, maxsize: int = 32) -> Callable:
 
   wrapper.cache_info = cached.cache_info
   wrapper.cache_clear = cached.cache_clear
+  _PROGRAM_CACHES.append(cached)
   return wrapper
+
+
+_PROGRAM_CACHES: list = []  # every cache_by_loop cache, for clear_program_caches
+
+
+def clear_program_caches() -> None:
+  """Drops every compiled member program built so far (``cache_by_loop``): frees their memory in
+  a long-lived process, and makes the next run build its programs afresh."""
+  for cache in _PROGRAM_CACHES:
+    cache.cache_clear()
 
 
 def map_members(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
