@@ -140,7 +140,7 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
     if preset not in presets.DATASET_DEFAULTS:
       raise _cli.UsageError(f"--preset={preset!r} is unknown; accepted: "
                             + ", ".join(presets.names()))
-    config = presets.for_dataset(preset).replace(dataset=dataset)
+    config = presets.for_dataset(preset, fv.pretraining or "denoising").replace(dataset=dataset)
   return config_lib.validate(config.replace(**overrides(fv, exclude)))
 
 

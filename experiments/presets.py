@@ -11,7 +11,8 @@ configuration (same layer sizes, epochs, minibatches and fine-tuning):
 - ``sda3``: the budget's noise levels above 0 (the paper's SdA-3 column always reports one).
 - ``sae3``: noise level 0 (plain autoencoders), pretraining learning rate in {lr/2, lr} (lr: the
   preset's; the paper budget: its own lr grid), so it is chosen on validation like the others.
-- ``dbn3`` / ``dbn1``: RBMs by CD-1 (``--pretraining=rbm``) with learning rates ``RBM_LRS``;
+- ``dbn3`` / ``dbn1``: RBMs by CD-1 (``--pretraining=rbm``) with learning rates ``RBM_LRS`` and the
+  objective's own settings (``sdae.presets.OBJECTIVE_DEFAULTS``: MNIST fine-tunes 50 epochs);
   DBN-1 is one layer of 1000 units (paper budget: 1000, 2000 or 3000).
 - ``mlp3`` (not in the paper's table): no pretraining, the preset's fine-tuning.
 - ``svm_rbf``: ``SVM_GRIDS``, C and gamma (as multiples of the data's scale) on a log grid,
@@ -61,7 +62,8 @@ def _method_grid(method: str, dataset: str, budget: str, base, hiddens, levels, 
                         else (base.pretrain_lr / 2, base.pretrain_lr))
     return base, hiddens, (0.0,), sae_plrs, flrs
   if method in ("dbn1", "dbn3"):
-    rbm = base.replace(pretraining="rbm", corruption="masking")
+    rbm = base.replace(pretraining="rbm", corruption="masking",
+                       **registry.objective_settings(dataset, budget, "rbm"))
     dbn_hiddens = hiddens if method == "dbn3" else list(DBN1_HIDDEN[budget])
     if method == "dbn1" and budget == "test":
       dbn_hiddens = [base.hidden[:1]]

@@ -35,6 +35,10 @@ def fmt_chosen(chosen: dict[str, Any]) -> str:
   return ", ".join(parts)
 
 
+def _minutes(seconds: float | None) -> str:
+  return "-" if seconds is None else f"{float(seconds) / 60:.1f}"
+
+
 def _methods_in(rows: Sequence[dict[str, Any]]) -> list[str]:
   seen = {r.get("method", "sda3") for r in rows}
   return [m for m in paper.METHODS + paper.EXTRA_METHODS if m in seen]
@@ -105,7 +109,7 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
   lines += _differences(by_ds)
   lines += ["", "## Chosen models", "",
             "| dataset | method | ours (%) | valid (%) | paper (%) | verdict | chosen | models "
-            "| data |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| minutes | data |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
     m = r.get("method", "sda3")
     lines.append(
@@ -113,11 +117,14 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
         f"| {_fmt_pct(r['test_error_pct'], r['test_ci95_pct'])} "
         f"| {'-' if r['valid_error_pct'] is None else format(r['valid_error_pct'], '.2f')} "
         f"| {_fmt_pct(r.get('paper_error_pct'), r.get('paper_ci95_pct'))} | {r['verdict']} "
-        f"| {fmt_chosen(r['chosen'])} | {r.get('n_models', '-')} "
+        f"| {fmt_chosen(r['chosen'])} | {r.get('n_models', '-')} | {_minutes(r.get('seconds'))} "
         f"| {r.get('data_source') or '-'} |")
   lines += ["", "Intervals: 95%, 1.96 sqrt(p(1-p)/n) over the test set. Models are chosen on "
             "validation error (ties: lower validation cross-entropy; SVM: larger validation "
             "margin); the test set is used once, for the chosen model."]
+  total = sum(float(r["seconds"]) for r in rows if r.get("seconds") is not None)
+  lines += ["", f"Minutes: each method's whole grid on that dataset, as its runs recorded them "
+            f"(training, selection and test); {total / 60:.1f} in all."]
   if notes:
     lines += ["", "Notes:", ""] + notes
   return "\n".join(lines) + "\n"

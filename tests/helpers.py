@@ -1,4 +1,4 @@
-"""Shared test helpers: a tiny separable problem, a simulated kill, in-process entry points."""
+"""Shared test helpers: a tiny separable problem, labelled synthetic shapes in place of MNIST, a simulated kill, in-process entry points."""
 
 import numpy as np
 
@@ -15,6 +15,40 @@ def toy_splits(n_train=300, n_valid=100, n_test=200, d=36, seed=0):
     return np.clip(x, 0, 1), y
 
   return {"train": make(n_train), "valid": make(n_valid), "test": make(n_test)}
+
+
+def shapes(n: int, seed: int = 0, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
+  """(images [n, side*side] float32, labels int32 [n]) of 4 classes placed at random:
+  0 a horizontal bar, 1 a vertical bar, 2 both (a cross), 3 a square outline; ink = 1."""
+  rng = np.random.default_rng(seed)
+  x = np.zeros((n, side, side), np.float32)
+  y = rng.integers(0, 4, n).astype(np.int32)
+  for i in range(n):
+    r, c = rng.integers(6, side - 9, 2)
+    if y[i] in (0, 2):
+      x[i, r:r + 3, 4:side - 4] = 1.0
+    if y[i] in (1, 2):
+      x[i, 4:side - 4, c:c + 3] = 1.0
+    if y[i] == 3:
+      s = rng.integers(10, 16)
+      r0, c0 = rng.integers(2, side - s - 2, 2)
+      x[i, r0:r0 + s, c0:c0 + s] = 1.0
+      x[i, r0 + 2:r0 + s - 2, c0 + 2:c0 + s - 2] = 0.0
+  return x.reshape(n, -1), y
+
+
+def fake_labelled_mnist(monkeypatch, cache_dir, n_test: int):
+  """Labelled ``shapes`` (train 256, valid 64, test ``n_test``) in place of ``sdae.data.load``,
+  JAX left as configured, and the reference classifier's cache in ``cache_dir``; returns the
+  splits."""
+  from experiments import _cli
+  from sdae import data
+  splits = data.Splits({"train": shapes(256, 0), "valid": shapes(64, 2),
+                        "test": shapes(n_test, 1)}, "original")
+  monkeypatch.setattr(data, "load", lambda name, **kw: splits)
+  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
+  monkeypatch.setenv("SDAE_CACHE_DIR", str(cache_dir))
+  return splits
 
 
 def count_epochs(monkeypatch, stop_after=None):

@@ -15,6 +15,7 @@ from PIL import Image
 from experiments import _cli
 from experiments import denoise as denoise_main
 from sdae import denoise
+from tests.helpers import fake_labelled_mnist
 from tests.test_denoise import bars
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,14 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def fake_data(monkeypatch, tmp_path):
   """Labelled synthetic shapes in place of MNIST; the reference classifier's cache in tmp."""
-  from sdae import data
-  from tests.test_denoise_restore import shapes
-  splits = data.Splits({"train": shapes(256, 0), "valid": shapes(64, 2),
-                        "test": shapes(48, 1)}, "original")
-  monkeypatch.setattr(data, "load", lambda name, **kw: splits)
-  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
-  monkeypatch.setenv("SDAE_CACHE_DIR", str(tmp_path / "cache"))
-  return splits
+  return fake_labelled_mnist(monkeypatch, tmp_path / "cache", n_test=48)
 
 
 @pytest.fixture(scope="module")

@@ -13,26 +13,8 @@ from experiments import denoise as denoise_main
 from sdae import denoise
 from sdae import denoise_presets
 from sdae import reference_classifier as rc
-
-
-def shapes(n: int, seed: int = 0, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
-  """(images [n, side*side] float32, labels int32 [n]) of 4 classes placed at random:
-  0 a horizontal bar, 1 a vertical bar, 2 both (a cross), 3 a square outline; ink = 1."""
-  rng = np.random.default_rng(seed)
-  x = np.zeros((n, side, side), np.float32)
-  y = rng.integers(0, 4, n).astype(np.int32)
-  for i in range(n):
-    r, c = rng.integers(6, side - 9, 2)
-    if y[i] in (0, 2):
-      x[i, r:r + 3, 4:side - 4] = 1.0
-    if y[i] in (1, 2):
-      x[i, 4:side - 4, c:c + 3] = 1.0
-    if y[i] == 3:
-      s = rng.integers(10, 16)
-      r0, c0 = rng.integers(2, side - s - 2, 2)
-      x[i, r0:r0 + s, c0:c0 + s] = 1.0
-      x[i, r0 + 2:r0 + s - 2, c0 + 2:c0 + s - 2] = 0.0
-  return x.reshape(n, -1), y
+from tests.helpers import fake_labelled_mnist
+from tests.helpers import shapes
 
 
 @pytest.fixture
@@ -75,13 +57,8 @@ def test_training_improves_the_classifiers_accuracy_on_restored_images(cache):
 
 
 @pytest.fixture
-def labelled(monkeypatch, cache):
-  from sdae import data
-  splits = data.Splits({"train": shapes(256, 0), "valid": shapes(64, 2),
-                        "test": shapes(40, 1)}, "original")
-  monkeypatch.setattr(data, "load", lambda name, **kw: splits)
-  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
-  return splits
+def labelled(monkeypatch, tmp_path):
+  return fake_labelled_mnist(monkeypatch, tmp_path / "cache", n_test=40)
 
 
 def test_run_writes_accuracies_and_restored_npz(labelled, tmp_path):

@@ -100,3 +100,28 @@ def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
       C.preset(bad)
     assert "\n" not in str(e.value) and "accepted names" in str(e.value)
     assert "rectangles (rect)" in str(e.value)
+
+
+def test_objective_defaults_reach_the_entry_point_and_the_table(tmp_path):
+  """MNIST's DBN fine-tunes 50 epochs (its validation minimum), the SdA keeps its 90: from
+  experiments.train's --pretraining and in the table's cpu and paper grids, not quick's."""
+  from absl import flags
+  from experiments import _train_flags
+
+  def cfg(*argv):
+    fv = _train_flags.define(flags.FlagValues())
+    fv(["train", "--dataset=mnist", f"--workdir={tmp_path / 'w'}", *argv])
+    return _train_flags.config_from_flags(fv)
+
+  assert cfg("--pretraining=rbm").finetune_epochs == 50
+  assert cfg("--pretraining=rbm", "--finetune_epochs=7").finetune_epochs == 7  # a flag wins
+  assert cfg().finetune_epochs == cfg("--pretraining=denoising").finetune_epochs == 90
+  assert cfg("--pretraining=rbm").pretrain_epochs == cfg().pretrain_epochs  # only fine-tuning
+  for budget, epochs in (("cpu", 50), ("paper", 50), ("quick", 4)):
+    for method in ("dbn1", "dbn3"):
+      g = presets.grid_for("mnist", budget, method=method)
+      assert {grp.config.finetune_epochs for grp in g.groups} == {epochs}, (budget, method)
+  sda = presets.grid_for("mnist", "cpu", method="sda3")
+  assert {grp.config.finetune_epochs for grp in sda.groups} == {90}
+  assert registry.for_dataset("rect", "rbm") == registry.for_dataset("rect").replace(
+      pretraining="rbm")
