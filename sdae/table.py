@@ -237,7 +237,8 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
   diverged = sum(c["diverged"] for c in candidates)
   extra = {"n_models": len(candidates), "n_diverged": diverged,
            "training_seconds": round(trained_seconds, 1), "seconds": round(total_seconds, 1),
-           "grid": [{k: c[k] for k in ("level", "hidden", "pretrain_lr", "finetune_lr", "seed",
+           "grid": [{k: c[k] for k in ("level", "hidden", "pretrain_lr", "pretrain_epochs",
+                                       "finetune_lr", "seed",
                                        "valid_error_pct", "valid_xent", "test_error_pct",
                                        "diverged")} for c in candidates]}
   note = (f"{diverged} of {len(candidates)} models diverged (non-finite loss) and were not "

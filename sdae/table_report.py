@@ -26,7 +26,8 @@ def fmt_chosen(chosen: dict[str, Any]) -> str:
   if not chosen:
     return "-"
   parts = []
-  for k in ("level", "hidden", "pretrain_lr", "finetune_lr", "C", "gamma", "seed", "best_epoch"):
+  for k in ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_lr", "C", "gamma",
+            "seed", "best_epoch"):
     if k in chosen:
       v = chosen[k]
       v = "x".join(map(str, v)) if isinstance(v, (list, tuple)) else f"{v:.4g}" if isinstance(

@@ -17,8 +17,28 @@ def test_paper_grid_is_the_protocols():
     assert sorted({p.level for p in grp.points}) == [0.10, 0.25, 0.40]
   # SAE-3: the same grid at level 0 only (a column of its own).
   g = presets.grid_for("mnist_rot", "paper", method="sae3")
-  assert [len(grp.points) for grp in g.groups] == [4, 4, 4]
+  assert [len(grp.points) for grp in g.groups] == [4] * 6  # each size: full and 5 epochs
   assert {p.level for grp in g.groups for p in grp.points} == {0.0}
+
+
+def test_sae_also_tries_a_short_pretraining():
+  """SAE-3's grid: {lr/2, lr} at the preset's epochs, and lr at 5 epochs, in two groups; not at
+  the quick budget nor under --pretrain_epochs; the other methods keep one group per size."""
+  g = presets.grid_for("rectangles", "cpu", method="sae3")
+  (full, short) = g.groups
+  lr, epochs = full.config.pretrain_lr, full.config.pretrain_epochs
+  assert (epochs, short.config.pretrain_epochs) == (30, presets.SAE_SHORT_EPOCHS)
+  assert sorted(p.pretrain_lr for p in full.points) == [lr / 2, lr]
+  assert [p.pretrain_lr for p in short.points] == [lr]
+  assert full.name == "hidden=1000x1000x1000"
+  assert short.name == "hidden=1000x1000x1000,pretrain_epochs=5"
+  assert short.config == full.config.replace(pretrain_epochs=5)
+  assert len(presets.grid_for("rectangles", "quick", method="sae3").groups) == 1
+  assert len(presets.grid_for("rectangles", "cpu", {"pretrain_epochs": 3}, method="sae3").groups) == 1
+  test = presets.grid_for("rectangles", "test", method="sae3")
+  assert [grp.config.pretrain_epochs for grp in test.groups] == [2, 1]
+  for method in ("sda3", "dbn3", "dbn1"):
+    assert len(presets.grid_for("rectangles", "cpu", method=method).groups) == 1
 
 
 @pytest.mark.parametrize("method", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"])
