@@ -30,9 +30,9 @@ FLAGS = _train_flags.define(_train_flags.flag_values(__name__))
 _d = dict(flag_values=FLAGS)
 flags.DEFINE_list("datasets", None, "Datasets (names or paper aliases), or 'all'.", **_d)
 flags.DEFINE_string("budget", "quick", "quick (minutes per dataset on a CPU), cpu (each "
-                    "dataset's preset at the paper's masking levels 0, 0.1, 0.25, 0.4: 3-13 min "
-                    "per dataset on 2 cores; mnist 0 and 0.25) or paper (the paper's grid; for "
-                    "a GPU).", **_d)
+                    "dataset's preset, the paper's masking levels, small grids for the other "
+                    "columns: ~10 min for rect, about an hour for a 10000-example set on 2 "
+                    "cores; BUILD_NOTES.md) or paper (the paper's grid; for a GPU).", **_d)
 flags.DEFINE_list("methods", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3"],
                   "Table 3's columns to reproduce: svm_rbf, dbn1, sae3, dbn3, sda3 (the paper's "
                   "five), and mlp3 (no pretraining).", **_d)
