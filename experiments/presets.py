@@ -36,13 +36,13 @@ RBM_LRS = {"paper": (0.01, 0.05, 0.1), "cpu": (0.05, 0.1), "quick": (0.1,), "tes
 DBN1_HIDDEN = {"paper": ((1000,), (2000,), (3000,)), "cpu": ((1000,),), "quick": ((1000,),),
                "test": ((16,),)}
 
+# SAE-3's short pretraining (epochs): the paper's smallest (``_short_pretraining``).
+SAE_SHORT_EPOCHS = 5
+
 # SVM_rbf: C, and gamma as multiples of 1 / (n_features var(x)). The paper budget is a 5 x 5 log
 # grid around the scale; cpu a 3 x 2 one (libsvm's fits dominate: ~30-45 s each on 10000
 # examples here); MNIST's 50000 examples make one fit take many minutes, so its cpu and quick
 # budgets fit one pair, on the training split only.
-# SAE-3's short pretraining (epochs): the paper's smallest (``_short_pretraining``).
-SAE_SHORT_EPOCHS = 5
-
 SVM_GRIDS = {"paper": ((0.1, 1.0, 10.0, 100.0, 1000.0), (0.25, 0.5, 1.0, 2.0, 4.0)),
              "cpu": ((1.0, 10.0, 100.0), (1.0, 2.0)),
              "quick": ((10.0,), (1.0,)),

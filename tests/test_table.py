@@ -77,9 +77,10 @@ def test_writers_rows_and_keys(tmp_path):
   ]
   rows += [T.result_row("rectangles", method="svm_rbf", test_error_pct=2.1, test_ci95_pct=0.12,
                         valid_error_pct=1.5, chosen={"C": 10.0, "gamma": 0.02},
-                        data_source="regenerated"),
+                        data_source="regenerated", seconds=120.0),
            T.result_row("rectangles", method="sae3", test_error_pct=2.5, test_ci95_pct=0.14,
-                        valid_error_pct=2.0, chosen={"level": 0.0}, data_source="regenerated"),
+                        valid_error_pct=2.0, chosen={"level": 0.0, "pretrain_epochs": 5},
+                        data_source="regenerated", seconds=600.0),
            T.result_row("rectangles", method="mlp3", test_error_pct=3.0, test_ci95_pct=0.15,
                         valid_error_pct=2.5, chosen={"level": 0.0}, data_source="regenerated")]
   T.write_table(str(tmp_path), rows, title="t")
@@ -108,6 +109,10 @@ def test_writers_rows_and_keys(tmp_path):
   # The finding: SdA-3 - SAE-3, ours (1.50 - 2.50) and the paper's (1.99 - 2.41).
   assert "| rect | -1.00 ±0.18 | -0.42 ±0.18 | - | -0.61 ±0.18 |" in md
   assert "- tzanetakis, SdA-3: no tzanetakis features" in md
+  # Each grid's minutes as its runs recorded them, and their sum.
+  sae = next(l for l in md.splitlines() if l.startswith("| rect | SAE-3 |"))
+  assert "| level=0, pretrain_epochs=5 | - | 10.0 | regenerated |" in sae, sae
+  assert "12.0 in all." in md
   assert (tmp_path / "table.png").stat().st_size > 10000
   assert (tmp_path / "table.pdf").stat().st_size > 1000
   assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*tmp"))
