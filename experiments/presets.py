@@ -14,7 +14,8 @@ configuration (same layer sizes, epochs, minibatches and fine-tuning):
   (``SAE_SHORT_EPOCHS``, at lr; the paper budget: its lr grid), so it is chosen on validation
   like the others.
 - ``dbn3`` / ``dbn1``: RBMs by CD-1 (``--pretraining=rbm``) with learning rates ``RBM_LRS`` and the
-  objective's own settings (``sdae.presets.OBJECTIVE_DEFAULTS``: MNIST fine-tunes 50 epochs);
+  objective's own settings for DBN-3 at the cpu budget (``sdae.presets.OBJECTIVE_DEFAULTS``:
+  MNIST fine-tunes 50 epochs);
   DBN-1 is one layer of 1000 units (paper budget: 1000, 2000 or 3000).
 - ``mlp3`` (not in the paper's table): no pretraining, the preset's fine-tuning.
 - ``svm_rbf``: ``SVM_GRIDS``, C and gamma (as multiples of the data's scale) on a log grid,
@@ -67,8 +68,9 @@ def _method_grid(method: str, dataset: str, budget: str, base, hiddens, levels, 
                         else (base.pretrain_lr / 2, base.pretrain_lr))
     return base, hiddens, (0.0,), sae_plrs, flrs
   if method in ("dbn1", "dbn3"):
-    rbm = base.replace(pretraining="rbm", corruption="masking",
-                       **registry.objective_settings(dataset, budget, "rbm"))
+    # The objective's settings were measured on the three-layer DBN only.
+    measured = registry.objective_settings(dataset, budget, "rbm") if method == "dbn3" else {}
+    rbm = base.replace(pretraining="rbm", corruption="masking", **measured)
     dbn_hiddens = hiddens if method == "dbn3" else list(DBN1_HIDDEN[budget])
     if method == "dbn1" and budget == "test":
       dbn_hiddens = [base.hidden[:1]]
@@ -121,7 +123,7 @@ def _short_pretraining(method: str, budget: str, cfg, epochs_given: bool) -> int
   4.00% validation error against 6.50% after its 30 (BUILD_NOTES), so SAE-3 also tries 5 epochs
   (the test budget: 1). Not at the quick budget, nor when ``--pretrain_epochs`` is given.
   """
-  if method != "sae3" or budget == "quick" or epochs_given:
+  if method != "sae3" or budget == "quick" or epochs_given or cfg.pretraining != "denoising":
     return 0
   short = SAE_SHORT_EPOCHS if budget != "test" else 1
   return short if short < cfg.pretrain_epochs else 0

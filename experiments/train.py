@@ -6,7 +6,8 @@
     python -m experiments.train --preset=mnist_tutorial_filters --workdir=runs/filters --data_dir=...
 
 Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/presets.py, the one
-registry of named configurations: SdA-3 of 1000 units, masking noise at the paper's level) or to
+registry of named configurations: SdA-3 of 1000 units, masking noise at the paper's level; with
+--pretraining, that objective's settings over it, e.g. MNIST's DBN fine-tunes 50 epochs) or to
 --preset (a dataset's name, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters). Writes
 DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and
 checkpoints; rerun with the same --workdir to resume. The flags are defined in

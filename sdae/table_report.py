@@ -123,9 +123,10 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
   lines += ["", "Intervals: 95%, 1.96 sqrt(p(1-p)/n) over the test set. Models are chosen on "
             "validation error (ties: lower validation cross-entropy; SVM: larger validation "
             "margin); the test set is used once, for the chosen model."]
-  total = sum(float(r["seconds"]) for r in rows if r.get("seconds") is not None)
-  lines += ["", f"Minutes: each method's whole grid on that dataset, as its runs recorded them "
-            f"(training, selection and test); {total / 60:.1f} in all."]
+  timed = [float(r["seconds"]) for r in rows if r.get("seconds") is not None]
+  if timed:
+    lines += ["", f"Minutes: each method's whole grid on that dataset, as its runs recorded them "
+              f"(training, selection and test); {sum(timed) / 60:.1f} in all."]
   if notes:
     lines += ["", "Notes:", ""] + notes
   return "\n".join(lines) + "\n"

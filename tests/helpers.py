@@ -1,4 +1,5 @@
-"""Shared test helpers: a tiny separable problem, labelled synthetic shapes in place of MNIST, a simulated kill, in-process entry points."""
+"""Shared test helpers: a tiny separable problem, labelled synthetic shapes in place of MNIST, a
+simulated kill, in-process entry points."""
 
 import numpy as np
 

@@ -34,11 +34,13 @@ def test_sae_also_tries_a_short_pretraining():
   assert short.name == "hidden=1000x1000x1000,pretrain_epochs=5"
   assert short.config == full.config.replace(pretrain_epochs=5)
   assert len(presets.grid_for("rectangles", "quick", method="sae3").groups) == 1
-  assert len(presets.grid_for("rectangles", "cpu", {"pretrain_epochs": 3}, method="sae3").groups) == 1
+  assert len(presets.grid_for("rectangles", "cpu", {"pretrain_epochs": 20}, method="sae3").groups) == 1
   test = presets.grid_for("rectangles", "test", method="sae3")
   assert [grp.config.pretrain_epochs for grp in test.groups] == [2, 1]
   for method in ("sda3", "dbn3", "dbn1"):
     assert len(presets.grid_for("rectangles", "cpu", method=method).groups) == 1
+  none = presets.grid_for("rectangles", "cpu", {"pretraining": "none"}, method="sae3")
+  assert len(none.groups) == 1  # nothing to pretrain, so no second group
 
 
 @pytest.mark.parametrize("method", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"])
@@ -137,8 +139,8 @@ def test_objective_defaults_reach_the_entry_point_and_the_table(tmp_path):
   assert cfg("--pretraining=rbm", "--finetune_epochs=7").finetune_epochs == 7  # a flag wins
   assert cfg().finetune_epochs == cfg("--pretraining=denoising").finetune_epochs == 90
   assert cfg("--pretraining=rbm").pretrain_epochs == cfg().pretrain_epochs  # only fine-tuning
-  for budget, epochs in (("cpu", 50), ("paper", 50), ("quick", 4)):
-    for method in ("dbn1", "dbn3"):
+  for budget, dbn3, dbn1 in (("cpu", 50, 90), ("paper", 90, 90), ("quick", 4, 4)):
+    for method, epochs in (("dbn3", dbn3), ("dbn1", dbn1)):
       g = presets.grid_for("mnist", budget, method=method)
       assert {grp.config.finetune_epochs for grp in g.groups} == {epochs}, (budget, method)
   sda = presets.grid_for("mnist", "cpu", method="sda3")
