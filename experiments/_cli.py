@@ -2,7 +2,9 @@
 
 Bad input never produces a traceback: flag-parsing errors and the library's user errors
 (``ValueError`` subclasses raised at the boundary, ``RunError``) are printed as one line on
-stderr and the process exits with status 2 (bad input) or 1 (a run that could not go on).
+stderr and the process exits with status 2 (bad input, a busy or damaged workdir), 1 (a run
+that could not go on, an output that could not be written) or 128 + N (stopped by signal N after
+saving: 143 for SIGTERM, 130 for SIGINT).
 """
 
 from __future__ import annotations
@@ -192,8 +194,14 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
       main(argv)
     except (UsageError, ConfigError, DataError) as e:
       fail(str(e), 2)
-    except RunError as e:
-      fail(str(e), 1)
+    except RunError as e:  # a busy or damaged workdir: 2; preempted: 128 + signal; else 1
+      fail(str(e), getattr(e, "exit_status", 1))
+    except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stays
+      fail("interrupted; the last checkpoint is kept: rerun the same command to resume", 130)
+    except OSError as e:  # an output that could not be written (disk full, permissions)
+      where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+      fail(f"{where}{e.strerror or e}; what was written before it is intact: free space (or "
+           "fix the folder) and rerun the same command to resume", 1)
 
   app.run(wrapped, flags_parser=_parse_flags)
 

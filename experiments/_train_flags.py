@@ -66,7 +66,8 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                       "downloads (default: $SDAE_CACHE_DIR or ~/.cache/sdae).", **d)
   flags.DEFINE_float("checkpoint_every_secs", None,
                      "Seconds between checkpoints (0: every epoch).", **d)
-  flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints kept while training (default 1); 0: "
+  flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints kept while training (default 2: "
+                       "the one before the newest survives damage to it); 0: two while training, "
                        "none once results.json is written (no resume after that).", **d)
   flags.DEFINE_string("member_loop", None, "How a device runs a sweep's members: auto (map on "
                       "CPU, vmap on GPU/TPU), vmap (batched products) or map (one after "

@@ -50,10 +50,12 @@ class TrainConfig:
   n_train: int = 0  # 0: the whole training split; else its first n_train examples
   checkpoint_every_secs: float = 60.0
   # Checkpoints kept while training (each holds the model twice: parameters and the best ones
-  # for early stopping; 22 MB for SdA-3 of 1000 units). One is enough to resume: orbax writes a
-  # new checkpoint beside the old and removes the old only once the new one is complete.
-  # 0: one while training, and none once results.json is written.
-  keep_checkpoints: int = 1
+  # for early stopping; 22 MB for SdA-3 of 1000 units). Orbax writes a new checkpoint beside the
+  # old and removes the old only once the new one is complete, so one survives a kill; the
+  # second survives damage to the newest (a file truncated by a full disk or a copy), which
+  # the run then moves aside and resumes from the one before (sdae.checkpoint).
+  # 0: two while training, and none once results.json is written.
+  keep_checkpoints: int = 2
   # How a device runs a sweep's members (sdae.sharding.over_members): "vmap" (batched products)
   # or "map" (one member after another, each bit-identical to that model alone); None or "auto"
   # by platform (map on CPU, vmap on GPU/TPU). Unused by a single model.

@@ -33,9 +33,11 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import finetune as ft
+from sdae import preemption
 from sdae import pretrain as pt
 from sdae import progress as progress_lib
 from sdae import results as results_lib
+from sdae import runlock
 # Re-exported: the names callers and tests use for the run's pieces and errors.
 from sdae.experiment_errors import DivergenceError, RunError  # noqa: F401
 from sdae.run_state import EVENTS, Members, Run, TrainState, _no_event  # noqa: F401
@@ -85,25 +87,56 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   # Before anything touches a device (no backend logs, one line).
   config_lib.check_batches_fit(config, len(splits["train"][1][:config.n_train or None]))
   data = _device_splits(splits, config.n_train, mesh)
-  if workdir is not None:  # only once the data and the batch size are known to be good
-    prepare_workdir(workdir, cfg_dict, overwrite)
-  run = _open_run(config, data, splits, members, mesh, workdir, on_event, data_source)
-  state, restored = _restore(run)
-  if state.phase == "pretrain":
-    _pretrain(run, state)
-  _finetune(run, state)
-  ev = _evaluate(run, state)
-  results = _results(run, state, ev, cfg_dict, data_source,
-                     time.monotonic() - t_start if not restored else None)
-  if run.checkpointer is not None:
-    results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
-    run.checkpointer.close()
-  results = results_lib.complete(results, n_train=run.data["train"][0].shape[0],
-                                 n_valid=run.data["valid"][0].shape[0],
-                                 finetune_batch_size=config.ft_batch_size())
-  if workdir is not None:
-    _write_outputs(run, state, ev, results, workdir, splits, write_images)
+  # One writer per workdir for the whole run (a second launch exits in one line), and SIGTERM /
+  # SIGINT deferred to the end of the epoch, where a checkpoint is written before stopping.
+  with runlock.exclusive(workdir), preemption.handling():
+    _stop_if_signalled(workdir, "before training")
+    if workdir is not None:  # only once the data and the batch size are known to be good
+      prepare_workdir(workdir, cfg_dict, overwrite)
+    run = _open_run(config, data, splits, members, mesh, workdir, on_event, data_source)
+    state, restored = _restore(run)
+    if state.phase == "pretrain":
+      _pretrain(run, state)
+    _finetune(run, state)
+    ev = _evaluate(run, state)
+    results = _results(run, state, ev, cfg_dict, data_source,
+                       time.monotonic() - t_start if not restored else None)
+    if run.checkpointer is not None:
+      results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
+      results["resumed_from"] = run.resumed_from
+      results["skipped_checkpoints"] = state.skipped
+      run.checkpointer.close()
+    results = results_lib.complete(results, n_train=run.data["train"][0].shape[0],
+                                   n_valid=run.data["valid"][0].shape[0],
+                                   finetune_batch_size=config.ft_batch_size())
+    if workdir is not None:
+      _write_outputs(run, state, ev, results, workdir, splits, write_images)
   return results
+
+
+def _stop_if_signalled(workdir: str | None, where: str) -> None:
+  """Raises ``Preempted`` when a signal came before this run began (e.g. while an earlier run of
+  the same process, a table's previous group, was finishing): nothing of this one to save."""
+  signum = preemption.pending()
+  if distributed.agree(signum is not None):  # every process stops, or none
+    signum = preemption.acted_on()
+    raise preemption.Preempted(
+        f"interrupted by {preemption.signal_name(signum)} {where}"
+        + (f" in {workdir}" if workdir else "")
+        + "; everything finished so far is saved: rerun the same command to resume", signum)
+
+
+def _stop_if_asked(run: Run, state: TrainState, step: int, where: str) -> None:
+  """At the end of an epoch: on a pending SIGTERM / SIGINT (``sdae.preemption``), a checkpoint
+  of where the run stands, then ``Preempted`` (its one line says where and what to do)."""
+  if not preemption.stop_now():
+    return
+  _save(run, state, True, step)
+  signum = preemption.acted_on()
+  saved = (f"checkpoint saved in {run.checkpointer.directory}; rerun the same command to resume"
+           if run.checkpointer is not None else "no --workdir, so nothing was saved")
+  raise preemption.Preempted(
+      f"interrupted by {preemption.signal_name(signum)} at {where}; {saved}", signum)
 
 
 def _config_record(config: config_lib.TrainConfig, members: Members | None,
@@ -146,7 +179,7 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
   checkpointer = None
   if workdir is not None:
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                         keep=max(1, config.keep_checkpoints),
+                                         keep=config.keep_checkpoints or 2,
                                          every_secs=config.checkpoint_every_secs,
                                          on_event=on_event)
   metrics = MetricsLog(os.path.join(workdir, "metrics.jsonl")
@@ -170,6 +203,9 @@ def _restore(run: Run) -> tuple[TrainState, bool]:
   if restored is not None:
     arrays, meta = restored
     state.phase, state.layer, state.epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
+    run.resumed_from = {"step": run.checkpointer.restored_step, "phase": state.phase,
+                        "layer": state.layer + 1 if state.phase == "pretrain" else None,
+                        "epoch": state.epoch}
     state.seconds = dict(meta["seconds"])
     state.diverged = np.asarray(meta.get("diverged", state.diverged), bool)
     for k in range(int(meta["n_done_layers"])):
@@ -184,8 +220,11 @@ def _restore(run: Run) -> tuple[TrainState, bool]:
       state.params, state.opt_state, state.early_stopping = run.place(
           (ckpt_lib.from_state(like_p, arrays["ft"]), ckpt_lib.from_state(like_o, arrays["opt"]),
            ckpt_lib.from_state(like_es, arrays["es"])))
+    state.skipped = list(meta.get("skipped_checkpoints", []))
     run.progress.message(f"resumed from checkpoint: phase {state.phase}, layer "
                          f"{state.layer + 1}, epoch {state.epoch}")
+  if run.checkpointer is not None:
+    state.skipped += run.checkpointer.skipped
   # The epochs after the checkpoint (all of them without one) are trained and logged again.
   run.metrics.keep_until(state.phase if restored is not None else None, state.layer, state.epoch)
   return state, restored is not None
@@ -242,6 +281,8 @@ def _pretrain(run: Run, state: TrainState) -> None:
                         examples_per_s=per_epoch / dt, seconds=dt)
       run.emit("epoch_end")
       if state.epoch < epochs:
+        where = f"pretraining layer {k + 1}/{n_layers} epoch {state.epoch}/{epochs}"
+        _stop_if_asked(run, state, k * epochs + state.epoch, where)
         _save(run, state, False, k * epochs + state.epoch)
     state.done_layers.append(state.params)
     run.progress.end_phase()
@@ -249,6 +290,8 @@ def _pretrain(run: Run, state: TrainState) -> None:
     state.layer, state.epoch = k + 1, 0
     _save(run, state, True, state.layer * epochs)  # every layer boundary
     run.emit("layer_end")
+    _stop_if_asked(run, state, state.layer * epochs,
+                   f"the end of pretraining layer {k + 1}/{n_layers}")
   state.phase, state.epoch = "finetune", 0
   run.progress.message(
       f"pretraining done in {progress_lib.format_seconds(time.monotonic() - t_phase)}")
@@ -297,6 +340,8 @@ def _finetune(run: Run, state: TrainState) -> None:
     run.metrics.write(phase="finetune", epoch=state.epoch, loss=losses.mean(-1),
                       valid_error_pct=v, examples_per_s=per_epoch / dt, seconds=dt)
     run.emit("finetune_epoch_end")
+    _stop_if_asked(run, state, base_step + state.epoch,
+                   f"fine-tuning epoch {state.epoch}/{c.finetune_epochs}")
     _save(run, state, False, base_step + state.epoch)
   _save(run, state, True, base_step + state.epoch)
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from typing import Any, Callable, IO
+
+log = logging.getLogger("sdae")
 
 
 def umask_mode() -> int:
@@ -37,7 +40,8 @@ def atomic_write(path: str, write_fn: Callable[[IO[bytes]], Any], suffix: str = 
   """Calls ``write_fn(binary_file)`` on a temporary file next to ``path``, then renames it.
 
   The temporary name starts with a dot (hidden from listings and globs such as ``*.png``); on
-  any error, or an interrupt, it is removed and ``path`` is left as it was.
+  any error, or an interrupt, it is removed and ``path`` is left as it was. A failed write (disk
+  full) raises its ``OSError`` with ``filename`` set to ``path``.
   """
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
@@ -50,9 +54,11 @@ def atomic_write(path: str, write_fn: Callable[[IO[bytes]], Any], suffix: str = 
       os.fsync(f.fileno())
     os.chmod(tmp, umask_mode())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     with contextlib.suppress(OSError):
       os.unlink(tmp)
+    if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: name it
+      raise type(e)(e.errno, e.strerror, path) from None
     raise
 
 
@@ -69,3 +75,18 @@ def write_text(path: str, text: str) -> None:
 def write_json(path: str, obj: Any, sort_keys: bool = False) -> None:
   """Writes ``obj`` as indented JSON (one trailing newline) to ``path`` atomically."""
   write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def read_json(path: str, *, if_damaged: str) -> Any | None:
+  """The JSON object in ``path``, or None when the file is missing or damaged (torn by a full
+  disk, edited by hand, not JSON). A damaged file is reported in one warning line naming it and
+  ``if_damaged`` (what the caller does instead, e.g. "recomputing it from the checkpoints"); it
+  is left in place, and the caller's next atomic write replaces it."""
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    log.warning("%s is damaged (%s); %s", path, " ".join(str(e).split())[:120], if_damaged)
+    return None

@@ -24,6 +24,10 @@
   sdae_version, git_commit    the code that ran: package version, and the checkout's commit
                               (null outside a git checkout; "+dirty" when it had local edits)
   checkpoint_seconds          time spent writing checkpoints (only with a workdir)
+  resumed_from                where this process resumed: {step, phase, layer (1-based, while
+                              pretraining), epoch}; null when it started afresh (with a workdir)
+  skipped_checkpoints         checkpoints found unreadable over the run's life, each
+                              {step, moved_to, reason}; moved aside, never deleted (with a workdir)
   members                     a sweep's per-model results (each with ``best_epoch``, its
                               fine-tuning epoch), instead of the single-model error fields
 """
@@ -38,7 +42,7 @@ from typing import Any, Optional
 _HEAD = ("dataset", "data_source", "test_error_pct", "test_ci95_pct", "valid_error_pct",
          "n_train", "n_valid", "n_test", "finetune_best_epoch", "finetune_epochs_run")
 _TAIL = ("config", "seconds", "device", "created", "sdae_version", "git_commit",
-         "checkpoint_seconds", "members")
+         "checkpoint_seconds", "resumed_from", "skipped_checkpoints", "members")
 
 
 def complete(raw: dict[str, Any], *, n_train: int, n_valid: int,

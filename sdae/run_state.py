@@ -98,6 +98,9 @@ class TrainState:
   early_stopping: Any = None
   diverged: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
   seconds: dict = dataclasses.field(default_factory=lambda: {"pretrain": 0.0, "finetune": 0.0})
+  # Checkpoints found unreadable and moved aside over the run's life, by any of its processes
+  # (``sdae.checkpoint.Checkpointer.skipped``): results.json's "skipped_checkpoints".
+  skipped: list = dataclasses.field(default_factory=list)
 
   def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:
     """(named trees, meta); the trees' names are the checkpoint format's."""
@@ -110,7 +113,8 @@ class TrainState:
     meta = {"phase": self.phase, "layer": self.layer, "epoch": self.epoch,
             "n_done_layers": len(self.done_layers),
             "has_current": self.params is not None and self.phase == "pretrain",
-            "seconds": self.seconds, "diverged": self.diverged.tolist()}
+            "seconds": self.seconds, "diverged": self.diverged.tolist(),
+            "skipped_checkpoints": self.skipped}
     return trees, meta
 
 
@@ -132,6 +136,9 @@ class Run:
   metrics: Any         # sdae.workdir.MetricsLog
   progress: Any
   emit: Callable[[str], None]
+  # Where this process resumed: {"step", "phase", "layer" (1-based, pretraining), "epoch"}; None
+  # for a run that started afresh. Recorded in results.json as "resumed_from".
+  resumed_from: dict | None = None
   init_opt: Callable = dataclasses.field(init=False)  # (params, learning_rate) -> opt_state
 
   def __post_init__(self):

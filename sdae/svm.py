@@ -16,7 +16,6 @@ votes, and so the predictions, are libsvm's (tested against ``SVC.predict``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sdae import fileio
 from sdae.finetune import ci95_pct
 
 log = logging.getLogger("sdae")
@@ -157,10 +157,9 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
   scale = gamma_scale(x_tr)
   grid_path = None if workdir is None else os.path.join(workdir, "svm_grid.json")
   done: dict[tuple[float, float], dict[str, Any]] = {}
-  if grid_path and os.path.exists(grid_path):
-    with open(grid_path) as f:
-      for r in json.load(f):
-        done[(float(r["C"]), float(r["gamma_factor"]))] = r
+  if grid_path:
+    for r in fileio.read_json(grid_path, if_damaged="fitting its grid points again") or []:
+      done[(float(r["C"]), float(r["gamma_factor"]))] = r
   rows, fit_s, pred_s = [], 0.0, 0.0
   kept = None  # (row, model) of the best point fitted in this process: reused when not retraining
   for k, (C, factor) in enumerate(grid.points()):
@@ -221,11 +220,10 @@ def _rank(row: dict[str, Any]) -> tuple[float, float]:
 
 def finished(workdir: str, grid: SVMGrid) -> dict[str, Any] | None:
   """The outcome a previous run wrote in ``workdir`` for this grid, else None."""
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
+  res = fileio.read_json(os.path.join(workdir, "results.json"),
+                         if_damaged="choosing C and gamma again from the grid's results")
+  if not isinstance(res, dict):
     return None
-  with open(path) as f:
-    res = json.load(f)
   got = sorted((float(r["C"]), float(r["gamma_factor"])) for r in res.get("grid", []))
   if got != sorted(grid.points()) or res["chosen"].get("retrained_on_valid") != (
       grid.retrain_on_valid):

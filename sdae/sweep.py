@@ -39,6 +39,7 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import experiment
+from sdae import runlock
 
 log = logging.getLogger("sdae")
 
@@ -186,6 +187,14 @@ def run(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | 
         model_dir(workdir, 0, points[0]) if one_by_one else os.path.join(workdir, "members"))
     splits, data_source = experiment.load_data(
         experiment.with_recorded_source(config, first, overwrite))
+  with runlock.exclusive(workdir):  # one writer: a second launch exits in one line
+    return _train(config, points, workdir, splits, data_source, one_by_one, overwrite,
+                  write_images, mesh)
+
+
+def _train(config, points, workdir, splits, data_source, one_by_one, overwrite, write_images,
+           mesh) -> dict[str, Any]:
+  """``run``'s training, once the data are loaded and the workdir is held."""
   n_layers = len(config.hidden)
   t0 = time.monotonic()
   if not one_by_one:

@@ -17,7 +17,6 @@ checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from typing import Any, Callable, Sequence
@@ -25,8 +24,10 @@ from typing import Any, Callable, Sequence
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
+from sdae import fileio
 from sdae import experiment
 from sdae import paper
+from sdae import runlock
 from sdae import sweep as sweep_lib
 from sdae import table_report
 
@@ -149,8 +150,9 @@ def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
   path = os.path.join(sub, "results.json")
   if overwrite or not os.path.exists(path):
     return None
-  with open(path) as f:
-    done = json.load(f)
+  done = fileio.read_json(path, if_damaged="recomputing it from the group's checkpoints")
+  if not isinstance(done, dict):
+    return None
   members = sweep_lib.members_of(group.config, group.points)
   want = dict(group.config.to_dict(), members={
       "seeds": list(map(int, members.seeds)),
@@ -336,6 +338,11 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
   meshes = {n: sweep_lib.members_mesh(n) for n in {len(g.points) for grid in grids
                                                    for g in grid.groups}}
   os.makedirs(workdir, exist_ok=True)
+  with runlock.exclusive(workdir):  # one writer: a second launch exits in one line
+    return _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row)
+
+
+def _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row) -> list[dict[str, Any]]:
   rows: list[dict[str, Any]] = []
   datasets = list(dict.fromkeys(g.dataset for g in grids))
   for ds in datasets:

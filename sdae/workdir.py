@@ -71,12 +71,37 @@ def _identity(cfg: dict) -> dict:
           if k not in _RUNTIME_ONLY and v is not None and not (k in optional and optional[k] == v)}
 
 
+class DamagedFileError(RunError):
+  """A file of the workdir that the run needs cannot be read; ``str(e)`` is one line naming it
+  and what to do. Exit status 2, as for bad input."""
+
+  exit_status = 2
+
+
+def _read_config(path: str, overwrite: bool) -> dict:
+  """A workdir's config.json; damaged, a ``DamagedFileError`` (with ``overwrite``: ``{}``, a
+  configuration that matches none, so the run starts over)."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      out = json.load(f)
+    if not isinstance(out, dict):
+      raise ValueError(f"a JSON {type(out).__name__}, not an object")
+    return out
+  except (OSError, ValueError) as e:
+    if overwrite:
+      return {}
+    reason = " ".join(str(e).split())[:120]
+    raise DamagedFileError(
+        f"{path} is damaged ({reason}); it records which run this workdir holds, so its "
+        "checkpoints are not resumed without it: restore the file from a copy, pass --overwrite "
+        "to start over in this workdir, or use another --workdir") from None
+
+
 def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
   """Creates ``workdir`` or checks that it belongs to this configuration."""
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+    old = _read_config(path, overwrite)
     new = _identity(config_dict)
     if "data_source_used" not in old:  # written before the source was recorded: not known
       new.pop("data_source_used", None)
@@ -137,7 +162,7 @@ class MetricsLog:
     else:
       end = (0, layer + 1, epoch) if phase == "pretrain" else (1, 0, epoch)
     kept = []
-    with open(self.path) as f:
+    with open(self.path, encoding="utf-8", errors="replace") as f:  # torn bytes: a bad line
       for line in f:
         try:
           row = json.loads(line)

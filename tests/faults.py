@@ -1,11 +1,18 @@
 """Test-only fault injection: kill an entry point's process at a named point of a run.
 
-    python tests/faults.py EVENT:COUNT[,EVENT:COUNT...] experiments.train --dataset=... ...
+    python tests/faults.py EVENT:COUNT[=ACTION][,...] experiments.train --dataset=... ...
 
 runs the entry point (``python -m experiments.train ...``) in this process with a hook installed
-(``install``) that SIGKILLs the process (no cleanup, no ``finally``, no flush: as a preempted
-machine) the ``COUNT``-th time (1-based, counted from the start of this process) the run passes
-``EVENT``. The hook reaches every ``sdae.experiment.train_and_evaluate`` call as its
+(``install``) that acts the ``COUNT``-th time (1-based, counted from the start of this process)
+the run passes ``EVENT``. Actions:
+
+- ``kill`` (the default): SIGKILL, no cleanup, no ``finally``, no flush: a machine that died.
+- ``term`` / ``int``: SIGTERM / SIGINT to this process, as a scheduler's preemption or a Ctrl-C;
+  the run goes on until it reacts.
+- ``full``: every later write that grows a file past 512 bytes fails (``RLIMIT_FSIZE``, EFBIG),
+  as on a full disk.
+- ``hold``: the run stops there, holding its workdir, until the file named by
+  ``$SDAE_FAULT_HOLD`` exists; it writes that name + ``.ready`` when it starts waiting. The hook reaches every ``sdae.experiment.train_and_evaluate`` call as its
 ``on_event`` argument, so ``experiments.sweep`` and ``experiments.reproduce_table`` are covered.
 
 Events: those of ``sdae.experiment.EVENTS`` (epoch_end, layer_end, finetune_epoch_end,
@@ -25,19 +32,23 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 KNOWN = ("epoch_end", "layer_end", "finetune_epoch_end", "results_write", "checkpoint_write")
+ACTIONS = ("kill", "term", "int", "full", "hold")
 
 
-def parse(spec: str) -> dict[str, int]:
-  """``"epoch_end:2,layer_end"`` -> ``{"epoch_end": 2, "layer_end": 1}``."""
-  out: dict[str, int] = {}
+def parse(spec: str) -> dict[str, tuple[int, str]]:
+  """``"epoch_end:2,layer_end=term"`` -> ``{"epoch_end": (2, "kill"), "layer_end": (1, "term")}``."""
+  out: dict[str, tuple[int, str]] = {}
   for part in spec.split(","):
     part = part.strip()
     if not part:
       continue
+    part, _, action = part.partition("=")
     event, _, count = part.partition(":")
     if event.strip() not in KNOWN:
       raise ValueError(f"unknown fault event {event!r}; accepted: {', '.join(KNOWN)}")
-    out[event.strip()] = int(count or 1)
+    if (action or "kill") not in ACTIONS:
+      raise ValueError(f"unknown fault action {action!r}; accepted: {', '.join(ACTIONS)}")
+    out[event.strip()] = (int(count or 1), action or "kill")
   return out
 
 
@@ -59,20 +70,45 @@ def _kill_inside_commit() -> None:
     cls.finalize = finalize
 
 
-def hook(armed: dict[str, int]):
-  """An ``on_event`` callback that kills the process at the armed occurrence of each event."""
+def _disk_full() -> None:
+  """Later writes past 512 bytes fail with EFBIG (SIGXFSZ ignored, so the write returns the
+  error instead of killing the process): a full disk as the writers see it."""
+  import resource  # pylint: disable=g-import-not-at-top
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (512, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def _hold() -> None:
+  import time  # pylint: disable=g-import-not-at-top
+  release = os.environ["SDAE_FAULT_HOLD"]
+  pathlib.Path(release + ".ready").write_text(str(os.getpid()))
+  deadline = time.monotonic() + 300
+  while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.05)
+
+
+def hook(armed: dict[str, tuple[int, str]]):
+  """An ``on_event`` callback that acts at the armed occurrence of each event."""
   seen: dict[str, int] = {}
 
   def on_event(event: str) -> None:
     if event not in armed:
       return
     seen[event] = seen.get(event, 0) + 1
-    if seen[event] != armed[event]:
+    count, action = armed[event]
+    if seen[event] != count:
       return
-    if event == "checkpoint_write":
-      _kill_inside_commit()
-    else:
-      _kill()
+    if action == "kill":
+      if event == "checkpoint_write":
+        _kill_inside_commit()
+      else:
+        _kill()
+    elif action in ("term", "int"):
+      os.kill(os.getpid(), signal.SIGTERM if action == "term" else signal.SIGINT)
+    elif action == "full":
+      _disk_full()
+    elif action == "hold":
+      _hold()
 
   return on_event
 

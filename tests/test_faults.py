@@ -1,4 +1,5 @@
-"""Fault injection: a run SIGKILLed anywhere resumes to exactly the uninterrupted result.
+"""Fault injection: a run SIGKILLed anywhere resumes to exactly the uninterrupted result, and
+so does one that was preempted (SIGTERM, SIGINT), launched twice, or met torn files or a full disk.
 
 Each test starts an entry point (``python -m experiments.train``) as a subprocess on a tiny
 configuration, has it SIGKILL itself at a named point (through ``tests/faults.py``, which runs the
@@ -13,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -24,9 +28,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Wall-clock fields (at any depth, and when results.json was written), not expected to repeat.
+# Wall-clock fields (at any depth, and when results.json was written), and the run's history of
+# interruptions (where this process resumed, what it found damaged): not expected to repeat.
 TIMING = frozenset({"seconds", "checkpoint_seconds", "training_seconds", "examples_per_s",
-                    "created"})
+                    "created", "resumed_from", "skipped_checkpoints"})
 
 # rectangles (regenerated: no files needed), SdA-2 of 16-8 units. Checkpoints every epoch, so
 # with 3 pretraining epochs per layer and 4 fine-tuning epochs the saves are, in order:
@@ -81,7 +86,7 @@ def final_arrays(checkpoint_dir: pathlib.Path) -> tuple[dict, dict]:
     arrays, meta = c.restore_latest()
   finally:
     c.close()
-  meta = {k: v for k, v in meta.items() if k != "seconds"}
+  meta = {k: v for k, v in meta.items() if k not in TIMING}
   return ck.named_leaves(arrays), meta
 
 
@@ -191,4 +196,161 @@ def test_reproduce_table_killed_repeatedly_equals_uninterrupted(cache_dir, tmp_p
   for fault in ("layer_end:3", "results_write:1"):
     _killed(_run("experiments.reproduce_table", args, fault))
   _ok(_run("experiments.reproduce_table", args))
+  assert_same_run(ref, cut, ("table.json",))
+
+
+# --- Faults a shared cluster produces (preemption, duplicate launches, torn files, full disks).
+# Each fault: its exit status, no traceback, at most two lines on stderr besides the progress
+# lines (which start with a clock time), the fault named in them; then the run goes on and ends
+# equal to the fault-free run.
+
+_PROGRESS = re.compile(r"^\d\d:\d\d:\d\d ")
+
+
+def _fault_lines(proc: subprocess.CompletedProcess) -> list[str]:
+  """stderr without the progress lines; asserts no traceback and at most two lines."""
+  assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  lines = [l for l in proc.stderr.splitlines() if l.strip() and not _PROGRESS.match(l)]
+  assert len(lines) <= 2, proc.stderr[-3000:]
+  return lines
+
+
+def _exits(proc: subprocess.CompletedProcess, status: int, *words: str) -> str:
+  """Asserts ``proc`` exited with ``status`` and one error line holding ``words``; returns it."""
+  assert proc.returncode == status, (proc.returncode, proc.stderr[-3000:])
+  lines = _fault_lines(proc)
+  assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
+  for w in words:
+    assert w in lines[0], (w, lines[0])
+  return lines[0]
+
+
+def _tear_newest_checkpoint(ck_dir: pathlib.Path) -> int:
+  """Truncates the largest file of the newest checkpoint to half (a full disk's or an
+  interrupted copy's leftover); returns its step."""
+  step = max(int(p.name) for p in ck_dir.iterdir() if p.name.isdigit())
+  victim = max((p for p in (ck_dir / str(step)).rglob("*") if p.is_file()),
+               key=lambda p: p.stat().st_size)
+  with open(victim, "r+b") as f:
+    f.truncate(victim.stat().st_size // 2)
+  return step
+
+
+def _start_held(module: str, args: list[str], fault: str, release: pathlib.Path):
+  """Starts ``module`` held at ``fault`` (action ``hold``); returns the process once it holds."""
+  env = dict(os.environ, SDAE_FAULT_HOLD=str(release))
+  env.setdefault("JAX_PLATFORMS", "cpu")
+  proc = subprocess.Popen(command(module, args, fault), cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  ready = pathlib.Path(str(release) + ".ready")
+  for _ in range(6000):
+    if ready.exists() or proc.poll() is not None:
+      break
+    time.sleep(0.05)
+  assert ready.exists(), proc.communicate()[1][-3000:]
+  return proc
+
+
+def test_train_survives_preemption_damage_and_full_disks(reference, cache_dir, tmp_path):
+  args = TRAIN + [f"--cache_dir={cache_dir}", f"--workdir={tmp_path}"]
+  ck = tmp_path / "checkpoints"
+  # SIGTERM mid-pretraining: the epoch ends, a checkpoint is written, status 143.
+  line = _exits(_run("experiments.train", args, "epoch_end:2=term"), 143,
+                "interrupted by SIGTERM at pretraining layer 1/2 epoch 2/3", "checkpoint saved",
+                "rerun the same command")
+  assert 2 in {int(p.name) for p in ck.iterdir() if p.name.isdigit()}, line
+  # The newest checkpoint torn: moved aside, the run resumes from the one before; then SIGINT
+  # during fine-tuning (130).
+  torn = _tear_newest_checkpoint(ck)
+  proc = _run("experiments.train", args, "finetune_epoch_end:1=int")
+  assert proc.returncode == 130, proc.stderr[-3000:]
+  warned = [l for l in proc.stderr.splitlines() if "cannot be read" in l]
+  assert len(warned) == 1 and f"corrupt-{torn}" in warned[0], proc.stderr[-3000:]
+  assert (ck / f"corrupt-{torn}").is_dir()
+  _exits(proc, 130, "interrupted by SIGINT at fine-tuning epoch 1/4")
+  # A damaged config.json: one line naming it (2); restored by hand, the run goes on.
+  config = (tmp_path / "config.json").read_bytes()
+  (tmp_path / "config.json").write_bytes(config[:len(config) // 2])
+  _exits(_run("experiments.train", args), 2, f"{tmp_path}/config.json is damaged", "--overwrite")
+  (tmp_path / "config.json").write_bytes(config)
+  # Disk full while writing a checkpoint: one line (1); the previous checkpoint stays intact.
+  def checkpoints():
+    return sorted(p.name for p in ck.iterdir() if "tmp" not in p.name)
+  before = checkpoints()
+  _exits(_run("experiments.train", args, "checkpoint_write:1=full"), 1, "cannot write checkpoint",
+         "File too large", "is intact")
+  assert checkpoints() == before
+  # Torn bytes at the end of metrics.jsonl, then a full disk while writing results.json.
+  with open(tmp_path / "metrics.jsonl", "ab") as f:
+    f.write(b'{"phase": "fine\xff\xfe')
+  _exits(_run("experiments.train", args, "results_write:1=full"), 1, "results.json")
+  assert not (tmp_path / "results.json").exists()
+  assert not list(tmp_path.glob(".results.json*")), "temporary file left"
+  _ok(_run("experiments.train", args))
+  assert not list(ck.glob("*tmp*")), "a failed write's temporary folder is left"
+  assert_same_run(reference, tmp_path)
+  with open(tmp_path / "results.json") as f:
+    results = json.load(f)
+  assert results["resumed_from"]["phase"] == "finetune"
+  assert [s["step"] for s in results["skipped_checkpoints"]] == [torn]
+
+
+def test_train_second_launch_on_a_busy_workdir_exits_and_the_first_is_untouched(
+    reference, cache_dir, tmp_path):
+  work, release = tmp_path / "work", tmp_path / "release"
+  args = TRAIN + [f"--cache_dir={cache_dir}", f"--workdir={work}"]
+  first = _start_held("experiments.train", args, "epoch_end:4=hold", release)
+  try:
+    line = _exits(_run("experiments.train", args), 2, f"--workdir={work} is in use by pid "
+                  f"{first.pid} on host {socket.gethostname()}")
+    assert "another --workdir" in line
+  finally:
+    release.write_text("")
+    _, err = first.communicate(timeout=600)
+  assert first.returncode == 0, err[-3000:]
+  assert_same_run(reference, work)
+
+
+def test_sweep_preempted_torn_and_launched_twice_equals_uninterrupted(cache_dir, tmp_path):
+  ref, cut, release = tmp_path / "ref", tmp_path / "cut", tmp_path / "release"
+  _ok(_run("experiments.sweep", SWEEP + [f"--cache_dir={cache_dir}", f"--workdir={ref}"]))
+  args = SWEEP + [f"--cache_dir={cache_dir}", f"--workdir={cut}"]
+  _exits(_run("experiments.sweep", args, "epoch_end:1=term"), 143,
+         "interrupted by SIGTERM at pretraining layer 1/2 epoch 1/2")
+  # Its only checkpoint torn: moved aside, and the sweep starts over.
+  torn = _tear_newest_checkpoint(cut / "members" / "checkpoints")
+  first = _start_held("experiments.sweep", args, "finetune_epoch_end:1=hold", release)
+  try:
+    _exits(_run("experiments.sweep", args), 2, "is in use by pid")
+  finally:
+    release.write_text("")
+    _, err = first.communicate(timeout=600)
+  assert first.returncode == 0, err[-3000:]
+  assert f"corrupt-{torn}" in err
+  assert_same_run(ref, cut, SWEEP_FILES)
+
+
+def test_reproduce_table_preempted_damaged_and_launched_twice_equals_uninterrupted(
+    cache_dir, tmp_path):
+  ref, cut, release = tmp_path / "ref", tmp_path / "cut", tmp_path / "release"
+  _ok(_run("experiments.reproduce_table",
+           TABLE + [f"--cache_dir={cache_dir}", f"--workdir={ref}"]))
+  args = TABLE + [f"--cache_dir={cache_dir}", f"--workdir={cut}"]
+  # SIGTERM at the first layer boundary of rect's DBN-3.
+  _exits(_run("experiments.reproduce_table", args, "layer_end:1=term"), 143,
+         "interrupted by SIGTERM at the end of pretraining layer 1/2")
+  first = _start_held("experiments.reproduce_table", args, "finetune_epoch_end:1=hold", release)
+  try:
+    _exits(_run("experiments.reproduce_table", args), 2, "is in use by pid")
+  finally:
+    release.write_text("")
+    _, err = first.communicate(timeout=600)
+  assert first.returncode == 0, err[-3000:]
+  # A finished group's results.json damaged: one warning line, recomputed from its checkpoint.
+  group = sorted(cut.rglob("results.json"))[0]
+  group.write_text('{"members": [')
+  proc = _run("experiments.reproduce_table", args)
+  _ok(proc)
+  warned = [l for l in proc.stderr.splitlines() if "is damaged" in l]
+  assert len(warned) == 1 and str(group) in warned[0], proc.stderr[-3000:]
   assert_same_run(ref, cut, ("table.json",))

@@ -176,21 +176,27 @@ def _tree(d):
 
 
 def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
-  """Two processes run the sweep entry point, are killed mid fine-tuning (both, as a preempted
-  job), resume from the checkpoint, and end with exactly the single process's rows; only
-  process 0 wrote."""
+  """Two processes run the sweep entry point; process 1 alone is preempted (SIGTERM) during
+  fine-tuning, both agree on an epoch (JAX's preemption sync point), save there and exit 143;
+  rerun, they resume and end with exactly the single process's rows; only process 0 wrote."""
   multi_dir, single_dir, cache = tmp_path / "multi", tmp_path / "single", tmp_path / "cache"
 
-  def multi(fault=None):
+  def multi(faults=(None, None)):
     port = _free_port()
-    return [_sweep(multi_dir, cache, fault, SDAE_COORDINATOR=f"127.0.0.1:{port}",
+    return [_sweep(multi_dir, cache, faults[i], SDAE_COORDINATOR=f"127.0.0.1:{port}",
                    SDAE_NUM_PROCESSES="2", SDAE_PROCESS_ID=str(i)) for i in range(2)]
 
-  # Killed after the second fine-tuning epoch, before its checkpoint (tests/faults.py).
-  killed = multi(fault="finetune_epoch_end:2")
+  # SIGTERM to process 1 after the first fine-tuning epoch (tests/faults.py).
+  preempted = multi(faults=(None, "finetune_epoch_end:1=term"))
   single = _sweep(single_dir, cache, SDAE_CPU_DEVICES="2")  # one process, its members on 2 devices
-  for rc, err in _finish(killed, survivor_grace=30):
-    assert rc != 0, err[-3000:]
+  stopped = _finish(preempted, survivor_grace=60)
+  for rc, err in stopped:
+    assert rc == 143, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+  lines = [[l for l in err.splitlines() if l.startswith("error: interrupted by SIGTERM at")]
+           for _, err in stopped]
+  assert len(lines[0]) == len(lines[1]) == 1, stopped
+  assert lines[0][0].partition(";")[0] == lines[1][0].partition(";")[0]  # the same epoch
   assert not (multi_dir / "sweep.json").exists()
   done = _finish(multi() + [single])
   for rc, err in done:

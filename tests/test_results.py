@@ -63,8 +63,9 @@ def test_workdir_files_follow_the_umask_and_results_explain_themselves(tmp_path,
   with open(work / "config.json") as f:
     identity = json.load(f)
   assert identity["n_train"] == 0 and identity["data_source_used"] == "regenerated"
-  # One checkpoint kept by default.
-  assert len([p for p in os.listdir(work / "checkpoints") if p.isdigit()]) == 1
+  # Two checkpoints kept by default (the older one survives damage to the newer).
+  assert len([p for p in os.listdir(work / "checkpoints") if p.isdigit()]) == 2
+  assert saved["resumed_from"] is None and saved["skipped_checkpoints"] == []
 
 
 def test_keep_checkpoints_zero_removes_them_after_the_results(tmp_path):
