@@ -37,6 +37,8 @@ flags.DEFINE_string("budget", "quick", "quick (minutes per dataset on a CPU), cp
 flags.DEFINE_list("methods", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3"],
                   "Table 3's columns to reproduce: svm_rbf, dbn1, sae3, dbn3, sda3 (the paper's "
                   "five), and mlp3 (no pretraining).", **_d)
+flags.DEFINE_boolean("print_grid", False, "Print what would train (every group's settings and "
+                     "points, the SVM's grid) and exit without training.", **_d)
 flags.DEFINE_integer("grid_seeds", 1, "Seeds per grid point (0..N-1), all candidates for "
                      "selection.", **_d)
 
@@ -99,6 +101,10 @@ def grids_from_flags():
 def main(argv):
   del argv
   grids = grids_from_flags()
+  if FLAGS.print_grid:
+    from sdae import table as table_lib
+    print(table_lib.describe(grids))
+    return
   _cli.setup_jax()
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
   from sdae import table as table_lib

@@ -101,6 +101,32 @@ def write_table(workdir: str, rows: Sequence[dict[str, Any]], title: str = "") -
   table_report.plot(rows, os.path.join(workdir, "table.png"), title)
 
 
+def on_edge(axes: dict[str, Sequence[Any]], chosen: dict[str, Any]) -> list[str]:
+  """The names of the grid axes whose chosen value is the first or the last of the axis.
+
+  ``axes`` maps each searched axis to every value the grid tried (any order, repeats allowed;
+  lists such as layer sizes compare as tuples); an axis with one value is not searched and never
+  on its edge. An edge pick means the best setting may lie outside the grid: the grid must grow,
+  or the notes must say why it cannot.
+  """
+  def key(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else v
+  out = []
+  for name, values in axes.items():
+    distinct = sorted({key(v) for v in values})
+    if len(distinct) >= 2 and name in chosen and key(chosen[name]) in (distinct[0], distinct[-1]):
+      out.append(name)
+  return out
+
+
+def _data_version(source: str | None) -> int | None:
+  """The generators' version for regenerated data (``sdae.data.regenerate.VERSION``), else None."""
+  if source != "regenerated":
+    return None
+  from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+  return int(regenerate.VERSION)
+
+
 # --- the reproduction driver ---------------------------------------------------------------------
 
 
@@ -130,6 +156,42 @@ class DatasetGrid:
 
   def n_models(self) -> int:
     return sum(len(g.points) for g in self.groups)
+
+
+def describe(grids: Sequence[DatasetGrid]) -> str:
+  """What ``reproduce`` would train, one block per (dataset, method), without training: each
+  member group's settings and its points (levels x seeds x learning rates), or the SVM's grid."""
+  lines, total = [], 0
+  for g in grids:
+    if g.svm is not None:
+      n = len(g.svm.points())
+      total += n
+      lines.append(f"{g.dataset} {g.method}: {n} fits: C {_values(g.svm.Cs)} x gamma "
+                   f"{_values(g.svm.gamma_factors)} / (d var x)"
+                   + ("; the chosen pair retrained on train + valid" if g.svm.retrain_on_valid
+                      else "; no retraining on train + valid"))
+      continue
+    total += g.n_models()
+    lines.append(f"{g.dataset} {g.method}: {g.n_models()} models in {len(g.groups)} "
+                 f"group{'s' * (len(g.groups) > 1)}")
+    for group in g.groups:
+      c = group.config
+      pts = [p.resolved(c) for p in group.points]
+      lines.append(
+          f"  {group.name}: {c.pretraining} pretraining"
+          + (f" ({c.corruption})" if c.pretraining == "denoising" else "")
+          + f", {c.pretrain_epochs} epochs a layer at minibatch {c.batch_size}; fine-tuning "
+          f"{c.finetune_epochs} epochs at minibatch {c.ft_batch_size()} (patience "
+          f"{c.patience}); {len(pts)} point{'s' * (len(pts) > 1)}: level {_values(p.level for p in pts)} x seed "
+          f"{_values(p.seed for p in pts)} x pretrain_lr {_values(p.pretrain_lr for p in pts)} "
+          f"x finetune_lr {_values(p.finetune_lr for p in pts)}")
+  lines.append(f"{total} trials in all")
+  return "\n".join(lines)
+
+
+def _values(vs) -> str:
+  """``{0.1, 0.25}`` of the distinct values, in order."""
+  return "{" + ", ".join(f"{v:g}" for v in sorted(set(vs))) + "}"
 
 
 def load_dataset(config: config_lib.TrainConfig) -> tuple[dict, str]:
@@ -218,6 +280,11 @@ def _candidates(group: Group, res: dict[str, Any]) -> list[dict[str, Any]]:
   return out
 
 
+#: The axes a network method's grid may search (each one that takes several values is checked
+#: for an edge pick).
+NETWORK_AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_lr")
+
+
 def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, source,
                  overwrite: bool, meshes: dict) -> dict[str, Any]:
   """Trains (or reads back) a network method's groups and selects its model."""
@@ -252,6 +319,9 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
   best = sweep_lib.select(candidates)
   chosen = {k: v for k, v in best.items()
             if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
+  extra["trials"] = len(candidates)
+  extra["on_edge"] = on_edge({k: [c[k] for c in candidates] for k in NETWORK_AXES}, chosen)
+  extra["data_version"] = _data_version(source)
   if note:
     extra["note"] = note
   return result_row(grid.dataset, test_error_pct=best["test_error_pct"],
@@ -273,7 +343,10 @@ def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]
                     test_ci95_pct=res["test_ci95_pct"], valid_error_pct=res["valid_error_pct"],
                     chosen=res["chosen"], data_source=source, method="svm_rbf",
                     n_models=len(res["grid"]), seconds=res["seconds"]["total"],
-                    grid=svm.summarize_grid(res["grid"]))
+                    grid=svm.summarize_grid(res["grid"]), trials=len(res["grid"]),
+                    on_edge=on_edge({k: [r[k] for r in res["grid"]]
+                                     for k in ("C", "gamma_factor")}, res["chosen"]),
+                    data_version=_data_version(source))
 
 
 def _finished_cell(grid: DatasetGrid, workdir: str, overwrite: bool):

@@ -79,6 +79,12 @@ def _differences(by_ds) -> list[str]:
            "| --- |" + " --- |" * len(header)] + lines)
 
 
+def _source(r: dict[str, Any]) -> str:
+  """``original``, ``regenerated v3`` (the generators' version), or ``-``."""
+  src = r.get("data_source") or "-"
+  return f"{src} v{r['data_version']}" if r.get("data_version") is not None else src
+
+
 def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
   """``table.md`` (module docstring)."""
   methods = _methods_in(rows)
@@ -109,8 +115,9 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
                  + f" | {'/'.join(sources) or '-'} |")
   lines += _differences(by_ds)
   lines += ["", "## Chosen models", "",
-            "| dataset | method | ours (%) | valid (%) | paper (%) | verdict | chosen | models "
-            "| minutes | data |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| dataset | method | ours (%) | valid (%) | paper (%) | verdict | chosen | trials "
+            "| on edge | minutes | data |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
     m = r.get("method", "sda3")
     lines.append(
@@ -118,11 +125,17 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
         f"| {_fmt_pct(r['test_error_pct'], r['test_ci95_pct'])} "
         f"| {'-' if r['valid_error_pct'] is None else format(r['valid_error_pct'], '.2f')} "
         f"| {_fmt_pct(r.get('paper_error_pct'), r.get('paper_ci95_pct'))} | {r['verdict']} "
-        f"| {fmt_chosen(r['chosen'])} | {r.get('n_models', '-')} | {_minutes(r.get('seconds'))} "
-        f"| {r.get('data_source') or '-'} |")
+        f"| {fmt_chosen(r['chosen'])} | {r.get('trials', r.get('n_models', '-'))} "
+        f"| {', '.join(r.get('on_edge') or []) or '-'} | {_minutes(r.get('seconds'))} "
+        f"| {_source(r)} |")
   lines += ["", "Intervals: 95%, 1.96 sqrt(p(1-p)/n) over the test set. Models are chosen on "
             "validation error (ties: lower validation cross-entropy; SVM: larger validation "
             "margin); the test set is used once, for the chosen model."]
+  edges = [r for r in rows if r.get("on_edge")]
+  if edges:
+    lines += ["", f"On edge: {len(edges)} of {len(rows)} choices took the first or last value "
+              "of a searched axis (named in the column): the best setting may lie outside the "
+              "grid, which should grow there."]
   timed = [float(r["seconds"]) for r in rows if r.get("seconds") is not None]
   if timed:
     lines += ["", f"Minutes: each method's whole grid on that dataset, as its runs recorded them "

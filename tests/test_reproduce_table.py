@@ -183,3 +183,36 @@ def test_no_validation_split_is_one_line(tmp_path, monkeypatch, capsys):
   err = capsys.readouterr().err.strip()
   assert status == 2 and len(err.splitlines()) == 1, err
   assert "convex has no validation split" in err
+
+
+def test_print_grid_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
+  wd = tmp_path / "t"
+  run_main(["--datasets=rect", "--budget=cpu", "--methods=svm_rbf,sae3,sda3", "--print_grid",
+            f"--workdir={wd}"])
+  out = capsys.readouterr().out
+  assert not wd.exists()
+  lines = out.splitlines()
+  # rect's small training split searches the wide SVM grid: 7 C x 8 gamma factors.
+  assert lines[0].startswith("rectangles svm_rbf: 56 fits: C {0.1, 1, 10, 100, 1000, 10000, "
+                             "100000} x gamma {0.0625, "), lines[0]
+  assert "rectangles sae3: 3 models in 2 groups" in lines
+  assert any("pretrain_epochs=5" in l and "1 point: level {0}" in l for l in lines), out
+  assert any(l.startswith("  hidden=1000x1000x1000: denoising pretraining (masking), 30 epochs")
+             and "level {0.1, 0.25, 0.4, 0.6}" in l for l in lines), out
+  assert lines[-1] == f"{56 + 3 + 4} trials in all"
+
+
+@pytest.mark.slow
+def test_rows_count_trials_and_name_edge_picks(tmp_path, toy_data):
+  wd = tmp_path / "t"
+  run_main(["--datasets=rect", "--budget=test", "--methods=svm_rbf,sda3", f"--workdir={wd}"])
+  svm_row, sda_row = table(wd)
+  assert svm_row["trials"] == len(svm_row["grid"]) == 2
+  # The test budget's SVM grid is C {1, 10} x gamma {1}: any C chosen is on its axis' edge.
+  assert svm_row["on_edge"] == ["C"]
+  assert sda_row["trials"] == sda_row["n_models"] == len(sda_row["grid"])
+  levels = sorted({g["level"] for g in sda_row["grid"]})
+  assert ("level" in sda_row["on_edge"]) == (sda_row["chosen"]["level"] in (levels[0],
+                                                                            levels[-1]))
+  assert svm_row["data_version"] == sda_row["data_version"] == __import__(
+      "sdae.data.regenerate", fromlist=["VERSION"]).VERSION

@@ -111,8 +111,36 @@ def test_writers_rows_and_keys(tmp_path):
   assert "- tzanetakis, SdA-3: no tzanetakis features" in md
   # Each grid's minutes as its runs recorded them, and their sum.
   sae = next(l for l in md.splitlines() if l.startswith("| rect | SAE-3 |"))
-  assert "| level=0, pretrain_epochs=5 | - | 10.0 | regenerated |" in sae, sae
+  assert "| level=0, pretrain_epochs=5 | - | - | 10.0 | regenerated |" in sae, sae
   assert "12.0 in all." in md
   assert (tmp_path / "table.png").stat().st_size > 10000
   assert (tmp_path / "table.pdf").stat().st_size > 1000
   assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*tmp"))
+
+
+def test_on_edge_names_the_axes_whose_choice_is_first_or_last():
+  axes = {"level": [0.1, 0.25, 0.4, 0.1], "pretrain_lr": [0.05, 0.1, 0.05, 0.1],
+          "hidden": [[1000], [2000], [3000], [1000]], "finetune_lr": [0.1] * 4}
+  assert T.on_edge(axes, {"level": 0.25, "pretrain_lr": 0.05, "hidden": [2000],
+                          "finetune_lr": 0.1}) == ["pretrain_lr"]
+  assert T.on_edge(axes, {"level": 0.4, "pretrain_lr": 0.1, "hidden": [1000],
+                          "finetune_lr": 0.1}) == ["level", "pretrain_lr", "hidden"]
+  # One value tried: not searched, never on its edge; an axis the choice lacks is skipped.
+  assert T.on_edge({"C": [10.0], "gamma_factor": [0.5, 1.0, 2.0]}, {"C": 10.0,
+                                                                   "gamma_factor": 1.0}) == []
+  assert T.on_edge({"level": [0.1, 0.2]}, {}) == []
+
+
+def test_table_md_marks_edge_picks_trials_and_the_data_version(tmp_path):
+  rows = [T.result_row("rectangles", method="svm_rbf", test_error_pct=2.8, test_ci95_pct=0.15,
+                       valid_error_pct=5.0, chosen={"C": 10.0, "gamma_factor": 2.0},
+                       data_source="regenerated", trials=56, on_edge=[], data_version=3),
+          T.result_row("rectangles", test_error_pct=2.6, test_ci95_pct=0.14, valid_error_pct=1.5,
+                       chosen={"level": 0.6}, data_source="regenerated", trials=4,
+                       on_edge=["level"], data_version=3)]
+  T.write_table(str(tmp_path), rows)
+  md = (tmp_path / "table.md").read_text()
+  lines = [l for l in md.splitlines() if l.startswith("| rect | ")]
+  assert lines[-2].endswith("| 56 | - | - | regenerated v3 |"), lines
+  assert lines[-1].endswith("| 4 | level | - | regenerated v3 |"), lines
+  assert "On edge: 1 of 2 choices" in md
