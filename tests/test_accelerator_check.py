@@ -124,7 +124,9 @@ def test_tiny_check_without_tensorflow_datasets_or_network(tmp_path, mnist_idx):
   for precision in ("float32", "bfloat16"):
     rows = steps["bench"][precision]["rows"]
     assert {r["name"] for r in rows} == {"da_step", "finetune_step", "sweep_step"}
-    assert all(r["fraction_of_peak"] > 0 for r in rows)
+    for r in rows:  # each fraction is the row's own GFLOP/s over the peak measured beside it
+      assert r["gflops"] > 0 and r["peak_gflops"] > 0
+      assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / r["peak_gflops"], rel=2e-3)
   assert sum(1 for l in lines if l.startswith('{"name"')) == len(
       steps["bench"]["float32"]["rows"]) + len(steps["bench"]["bfloat16"]["rows"])
   # 2, 5. The MNIST preset (at toy sizes: barely trained) in float32 and bfloat16: original
@@ -137,21 +139,32 @@ def test_tiny_check_without_tensorflow_datasets_or_network(tmp_path, mnist_idx):
     assert min(m["split"].values()) >= 0
     assert m["epochs"]["pretrain"]["epochs"] == 6 and m["epochs"]["finetune"]["epochs"] == 3
     assert 0 <= m["test_error_pct"] <= 100 and m["n_test"] == 10000
-  assert summary["bfloat16"]["against_float32"]["time_ratio"] > 0
+  against = summary["bfloat16"]["against_float32"]
+  assert against["time_ratio"] == pytest.approx(
+      steps["bfloat16"]["seconds"] / steps["mnist"]["seconds"], abs=1e-3)
+  assert against["error_diff_pct"] == pytest.approx(
+      steps["bfloat16"]["test_error_pct"] - steps["mnist"]["test_error_pct"], abs=0.006)
   # 3. The sweep: 16 members in one program, 2 trained alone, equal within one example.
   sw = steps["sweep"]
   assert sw["n_models"] == 16 and len(sw["members"]["rows"]) == 16
   assert sw["member_loop"] == "vmap" and sw["data_source"] == "regenerated"
   assert [(a["level"], a["seed"]) for a in sw["alone"]] == [(0.0, 0), (0.4, 3)]
   assert sw["equal_within_one_example"] is True
-  assert summary["sweep"]["examples_per_s_ratio"] > 0
+  rate = lambda e: e["epochs"]["pretrain"]["examples_per_s"]
+  alone_rates = [rate(a) for a in sw["alone"]]
+  assert summary["sweep"]["examples_per_s_ratio"] == pytest.approx(
+      rate(sw["members"]) / (sum(alone_rates) / len(alone_rates)), abs=0.006)
+  assert summary["sweep"]["wall_s"] == sw["members"]["wall_s"]
   # 4. The table through its entry point, both sets regenerated.
   datasets = {r["dataset"] for r in steps["table"]["rows"]}
   assert datasets == {"rectangles", "convex"}
   assert all(r["data_source"] == "regenerated" for r in steps["table"]["rows"])
   # Targets are not judged at toy sizes, but their values are there.
   assert all(t["met"] is None for t in summary["targets"].values())
-  assert summary["targets"]["mnist_preset_under_60s"]["value"] > 0
+  assert summary["targets"]["mnist_preset_under_60s"]["value"] == steps["mnist"]["seconds"]
+  assert summary["mnist"]["test_error_pct"] == steps["mnist"]["test_error_pct"]
+  bench = summary["bench"]["float32"]
+  assert bench["peak_gflops"] == max(r["peak_gflops"] for r in steps["bench"]["float32"]["rows"])
 
 
 def test_failing_step_is_recorded_and_the_rest_run(tmp_path, fake_mnist):

@@ -52,15 +52,65 @@ def test_cd1_gradient_matches_a_hand_computation_on_a_3x2_rbm():
   np.testing.assert_allclose(float(got_loss), loss, rtol=1e-5)
 
 
-def test_cd_k_runs_k_gibbs_steps():
-  """CD-2 differs from CD-1 on the same first draws (a second sampling step happens)."""
-  key = jax.random.key(1)
-  params = rbm.init_params(key, 5, 4, std=0.5)
-  v0 = jax.random.uniform(jax.random.key(2), (6, 5))
-  u = jax.random.uniform(jax.random.key(3), (2, 6, 4))
-  g1, _ = rbm.cd_gradients(params, v0, u[:1])
-  g2, _ = rbm.cd_gradients(params, v0, u)
-  assert not np.allclose(g1["kernel"], g2["kernel"])
+def _cd_k_by_hand(W, b, c, v0, u):
+  """CD-k written out with Python floats: k = len(u) Gibbs steps, each sampling the hidden units
+  from the previous step's hidden probabilities (u[step][n][j] < p), then visible
+  probabilities, then hidden probabilities; the gradient from the last step's chain ends."""
+  B, nv, nh = len(v0), len(W), len(W[0])
+  hid = lambda v: [[_sigmoid(sum(v[n][i] * W[i][j] for i in range(nv)) + b[j])
+                    for j in range(nh)] for n in range(B)]
+  h0 = hid(v0)
+  h, v, samples = h0, v0, []
+  for step in u:
+    hs = [[1.0 if step[n][j] < h[n][j] else 0.0 for j in range(nh)] for n in range(B)]
+    samples.append(hs)
+    v = [[_sigmoid(sum(hs[n][j] * W[i][j] for j in range(nh)) + c[i]) for i in range(nv)]
+         for n in range(B)]
+    h = hid(v)
+  dW = [[-sum(v0[n][i] * h0[n][j] - v[n][i] * h[n][j] for n in range(B)) / B
+         for j in range(nh)] for i in range(nv)]
+  db = [-sum(h0[n][j] - h[n][j] for n in range(B)) / B for j in range(nh)]
+  dc = [-sum(v0[n][i] - v[n][i] for n in range(B)) / B for i in range(nv)]
+  return {"kernel": dW, "bias": db, "bias_visible": dc}, samples
+
+
+def test_cd_k_runs_exactly_k_gibbs_steps_by_hand():
+  """CD-2 and CD-3 on the 3x2 RBM against the chain written out by hand: each step samples from
+  the previous step's hidden probabilities; CD-2's gradient equals the hand-computed CD-2, not
+  CD-1's or CD-3's (the chains' samples differ at the second step)."""
+  W = [[0.5, -0.3], [0.2, 0.8], [-0.6, 0.1]]
+  b = [0.1, -0.2]
+  c = [0.05, -0.1, 0.2]
+  v0 = [[1.0, 0.0, 0.7], [0.2, 0.9, 0.0]]
+  u = [[[0.3, 0.9], [0.6, 0.1]], [[0.45, 0.55], [0.35, 0.65]], [[0.7, 0.2], [0.5, 0.5]]]
+  params = {"kernel": jnp.asarray(W, jnp.float32), "bias": jnp.asarray(b, jnp.float32),
+            "bias_visible": jnp.asarray(c, jnp.float32)}
+  by_hand = {k: _cd_k_by_hand(W, b, c, v0, u[:k]) for k in (1, 2, 3)}
+  # The second and third steps' samples differ from the first's: each step is a new draw.
+  assert by_hand[3][1][1] != by_hand[3][1][0] and by_hand[3][1][2] != by_hand[3][1][1]
+  for k in (1, 2, 3):
+    grads, _ = rbm.cd_gradients(params, jnp.asarray(v0, jnp.float32),
+                                jnp.asarray(u[:k], jnp.float32))
+    for name in grads:
+      np.testing.assert_allclose(grads[name], by_hand[k][0][name], rtol=1e-5, atol=1e-6,
+                                 err_msg=f"CD-{k} {name}")
+    for other in {1, 2, 3} - {k}:  # so k steps, not fewer or more
+      assert not np.allclose(grads["kernel"], by_hand[other][0]["kernel"], rtol=1e-3), (k, other)
+
+
+def test_rbm_step_draws_cd_steps_uniforms_from_its_key():
+  """``RBMSpec.step`` with cd_steps=k is one CD-k update on ``uniform(key, (k, B, n_hidden))``."""
+  spec = rbm.RBMSpec(5, 4, cd_steps=3)
+  params = rbm.init_params(jax.random.key(1), 5, 4, std=0.5)
+  x = jax.random.uniform(jax.random.key(2), (6, 5))
+  key = jax.random.key(3)
+  tx = pt.make_optimizer("sgd")
+  state = pt.init_opt_state(tx, params, 0.1)
+  new, _, _ = spec.step(params, state, tx, key, x, jnp.float32(0.0))
+  grads, _ = rbm.cd_gradients(params, x, jax.random.uniform(key, (3, 6, 4), jnp.float32))
+  for name in params:
+    np.testing.assert_allclose(new[name], params[name] - 0.1 * grads[name], rtol=1e-6,
+                               atol=1e-7)
 
 
 def test_rbm_reconstruction_loss_falls():
