@@ -93,8 +93,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     _pretrain(run, state)
   _finetune(run, state)
   ev = _evaluate(run, state)
-  results = _results(run, state, ev, cfg_dict, data_source,
-                     time.monotonic() - t_start if not restored else None)
+  results = _results(run, state, ev, cfg_dict, data_source, time.monotonic() - t_start)
   if run.checkpointer is not None:
     results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
     run.checkpointer.close()
@@ -184,8 +183,9 @@ def _restore(run: Run) -> tuple[TrainState, bool]:
       state.params, state.opt_state, state.early_stopping = run.place(
           (ckpt_lib.from_state(like_p, arrays["ft"]), ckpt_lib.from_state(like_o, arrays["opt"]),
            ckpt_lib.from_state(like_es, arrays["es"])))
-    run.progress.message(f"resumed from checkpoint: phase {state.phase}, layer "
-                         f"{state.layer + 1}, epoch {state.epoch}")
+    run.progress.message(progress_lib.resume_line(
+        state.phase, state.layer, state.epoch, n_layers=len(run.config.hidden),
+        pretrain_epochs=run.config.pretrain_epochs, finetune_epochs=run.config.finetune_epochs))
   # The epochs after the checkpoint (all of them without one) are trained and logged again.
   run.metrics.keep_until(state.phase if restored is not None else None, state.layer, state.epoch)
   return state, restored is not None
@@ -325,8 +325,8 @@ def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
 
 def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source: str | None,
              wall: float | None) -> dict[str, Any]:
-  """results.json (DESIGN.md); ``wall``: this process's wall time, None after a resume (the
-  total is then the training time the checkpoints recorded)."""
+  """results.json (DESIGN.md); ``wall``: this process's wall time (``seconds.total``; the
+  training time over every session is ``seconds.training``)."""
   secs, n_test = state.seconds, ev["n_test"]
   total = secs["pretrain"] + secs["finetune"]
   results: dict[str, Any] = {
