@@ -241,6 +241,26 @@ def tutorial_filters_config() -> config_lib.TrainConfig:
 TRAIN_PRESETS: dict[str, dict[str, Any]] = _train_presets()
 
 
+def resolve(name: str) -> str | None:
+  """The canonical preset for ``name`` (as ``--preset`` takes it), or None when unknown.
+
+  A dataset part takes the same names and paper aliases as ``--dataset``: ``rect_quick`` and
+  ``rectangles_quick`` are one preset, ``rect`` the rectangles defaults."""
+  from sdae.data import registry  # JAX-free
+  key = str(name).strip().lower()
+  if key in TRAIN_PRESETS or key in DATASET_DEFAULTS:
+    return key
+  stem, _, budget = key.rpartition("_")
+  for dataset, suffix in ((key, ""), (stem, f"_{budget}")):
+    try:
+      canonical = registry.resolve_name(dataset) + suffix
+    except ValueError:
+      continue
+    if canonical in TRAIN_PRESETS or canonical in DATASET_DEFAULTS:
+      return canonical
+  return None
+
+
 def names() -> list[str]:
   """Every name ``named`` accepts, sorted: the train presets and the datasets with defaults."""
   return sorted(set(DATASET_DEFAULTS) | set(TRAIN_PRESETS))
