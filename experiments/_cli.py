@@ -83,6 +83,13 @@ def member_loop_from_env() -> str | None:
   return raw
 
 
+def quiet_libraries() -> None:
+  """Library chatter off: absl shows INFO records of every logger, and matplotlib logs
+  "generated new fontManager" at INFO the first time it runs on a machine."""
+  for name in ("matplotlib", "PIL"):
+    logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def setup_jax() -> None:
   """One CPU device per core (``use_cpu_cores``), the persistent compilation cache (repeat runs
   skip compilation) and quiet library logs. Call before any JAX computation."""
@@ -94,6 +101,7 @@ def setup_jax() -> None:
   if cache and cache != "0":
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  quiet_libraries()
   logging.getLogger("absl").setLevel(logging.WARNING)
   logging.getLogger("jax").setLevel(logging.WARNING)  # e.g. INFO "Unable to initialize backend"
   handler = logging.StreamHandler(sys.stderr)

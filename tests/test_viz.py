@@ -122,8 +122,8 @@ def test_preview_help_names_the_file_it_writes_and_labels_say_what_they_mean():
   from experiments import preview
   from sdae import data
   doc = preview.__doc__
-  dataset = re.search(r"--dataset=(\w+)", doc).group(1)
-  out = re.search(r"--out=(\S+?)\]", doc).group(1)
+  dataset = re.search(r"--dataset=([a-z]\w*)", doc).group(1)
+  out = re.search(r"--out=(\S+?_[a-z]\w*\.png)\]", doc).group(1)
   assert preview.default_out(data.resolve_name(dataset)) == out
   from absl import flags
   assert out in flags.FLAGS[preview._OUT.name].help  # pylint: disable=protected-access
@@ -141,9 +141,10 @@ def test_preview_default_out_is_written(tmp_path, monkeypatch):
   from experiments import preview
   monkeypatch.chdir(tmp_path)
   path = preview.preview("rect", n=4, source="regenerated", cache_dir=str(tmp_path / "cache"))
-  assert path == "preview_rectangles.png"
-  assert (tmp_path / "preview_rectangles.png").exists()
-  assert (tmp_path / "preview_rectangles.pdf").exists()
+  # Into runs/ (created), as the README's runs, not the current folder itself (the repository).
+  assert path == os.path.join("runs", "preview_rectangles.png")
+  assert (tmp_path / "runs" / "preview_rectangles.png").exists()
+  assert (tmp_path / "runs" / "preview_rectangles.pdf").exists()
 
 
 def test_import_sdae_does_not_import_matplotlib():
