@@ -133,6 +133,8 @@ def main(argv, f=None):
     return
   if not f.dataset.value:
     raise _cli.UsageError("--dataset is required (e.g. --dataset=mnist)")
+  from sdae import data as data_lib
+  data_lib.resolve_name(f.dataset.value)  # an unknown name first: one line naming the accepted
   _cli.check_output_dir("workdir", f.workdir.value)
   config, preset = _config(f)
   try:
