@@ -30,6 +30,9 @@ def fail(message: str, status: int = 2) -> None:
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
+  except BrokenPipeError:  # --help piped into a pager or `head` that closed early
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)
   except flags.UnrecognizedFlagError as e:
     fail(str(e) if "Did you mean" in str(e) else f"{e}; run with --helpfull for the accepted flags")
   except flags.IllegalFlagValueError as e:

@@ -1,4 +1,8 @@
-r"""Trains a denoising autoencoder as an image restorer, or applies a trained one.
+r"""usage: python -m experiments.denoise --dataset=mnist --corruption=KIND --workdir=DIR [--data_dir=DIR] [flags]
+
+example: python -m experiments.denoise --dataset=mnist --mode=superres --workdir=runs/superres --data_dir=data   # ~2 min
+
+Trains a denoising autoencoder as an image restorer, or applies a trained one.
 
 Train (writes DIR/denoise.json, DIR/restored.npz, DIR/denoise.png and the trained denoiser):
 

@@ -1,4 +1,8 @@
-"""Reproduce Table 3 of Vincent et al. (2010): all five columns, each selected on validation.
+r"""usage: python -m experiments.reproduce_table --datasets=NAME,...|all --workdir=DIR [--budget=quick|cpu|paper] [flags]
+
+example: python -m experiments.reproduce_table --datasets=rect --workdir=runs/table   # quick budget
+
+Reproduces Table 3 of Vincent et al. (2010): all five columns, each selected on validation.
 
     python -m experiments.reproduce_table --datasets=rect,convex --workdir=/tmp/runs/table \
         --budget=quick
@@ -41,6 +45,9 @@ flags.DEFINE_integer("grid_seeds", 1, "Seeds per grid point (0..N-1), all candid
                      "selection.", **_d)
 
 _NOT_HERE = ("dataset", "level", "layer_levels", "seed", "preset")
+for _name in _NOT_HERE:  # defined with the shared training flags; refused here (the grid sets them)
+  FLAGS[_name].help = ("Not taken by reproduce_table: the grid sets it (use --datasets and "
+                       "--budget).")
 
 
 def grids_from_flags():

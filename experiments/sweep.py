@@ -1,4 +1,8 @@
-"""Sweep corruption levels x seeds (x learning rates): every model trained in one vmapped program.
+r"""usage: python -m experiments.sweep --dataset=NAME --levels=L1,L2,... --workdir=DIR [--seeds=N] [flags]
+
+example: python -m experiments.sweep --dataset=rect --levels=0,0.25 --workdir=runs/sweep   # 2 models
+
+Sweeps corruption levels x seeds (x learning rates), every model in one vmapped program:
 
     python -m experiments.sweep --dataset=rect --levels=0,0.1,0.25,0.4 --seeds=2 --workdir=runs/sweep
     python -m experiments.sweep --dataset=mnist_basic --levels=0,0.25 --workdir=runs/basic \

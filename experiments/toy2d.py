@@ -1,4 +1,8 @@
-r"""The 2-D denoising figure: an MLP R^2 -> R^2 (100 ReLU units) trained on points of a curve
+r"""usage: python -m experiments.toy2d --workdir=DIR [flags]
+
+example: python -m experiments.toy2d --workdir=runs/toy2d
+
+The 2-D denoising figure: an MLP R^2 -> R^2 (100 ReLU units) trained on points of a curve
 plus Gaussian noise; writes DIR/toy2d.png and toy2d.pdf (training points and the arrows x -> phi(x)) and
 DIR/toy2d.json (mean distance to the curve of noisy points before and after phi).
 

@@ -1,4 +1,8 @@
-"""Train and evaluate a stacked denoising autoencoder.
+r"""usage: python -m experiments.train --dataset=NAME --workdir=DIR [flags]
+
+example: python -m experiments.train --dataset=rect --workdir=runs/rect   # ~1 min on 2 cores
+
+Trains and evaluates a stacked denoising autoencoder. More examples:
 
     python -m experiments.train --dataset=rectangles --workdir=runs/rect
     python -m experiments.train --dataset=mnist --workdir=runs/mnist --data_dir=path/to/mnist
