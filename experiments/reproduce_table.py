@@ -108,10 +108,11 @@ def main(argv):
   grids = grids_from_flags()
   _cli.setup_jax()
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
+  from sdae import presets as registry
   from sdae import table as table_lib
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
                              data_dir=FLAGS.data_dir,
-                             title=f"Table 3, budget {FLAGS.budget}")
+                             title=registry.table_title(FLAGS.budget))
   from sdae import paper
   for r in rows:
     ours = ("-" if r["test_error_pct"] is None
