@@ -4,7 +4,7 @@ example: python -m experiments.reproduce_table --datasets=rect --workdir=runs/ta
 
 Reproduces Table 3 of Vincent et al. (2010): all five columns, each selected on validation.
 
-    python -m experiments.reproduce_table --datasets=rect,convex --workdir=/tmp/runs/table \
+    python -m experiments.reproduce_table --datasets=rect,convex --workdir=runs/table \
         --budget=quick
     python -m experiments.reproduce_table --datasets=all --workdir=DIR --budget=cpu \
         --methods=svm_rbf,dbn1,sae3,dbn3,sda3 --data_dir=path/to/mnist_idx
