@@ -21,7 +21,7 @@ def _files():
                and (not d.startswith(".") or d == ".ci")]  # .git, .venv, caches: not ours
     for name in names:
       path = pathlib.Path(folder) / name
-      if path.suffix in TEXT:
+      if path.suffix in TEXT and name != ".git":  # a worktree's .git file names its checkout
         yield path, path.relative_to(ROOT)
 
 
