@@ -45,6 +45,16 @@ def _parse_flags(argv: list[str]) -> list[str]:
   return []  # unreachable
 
 
+def summary_on_stdout(stdout=None, stderr=None) -> bool:
+  """Whether an entry point prints its closing line on stdout: not when stdout and stderr are
+  both a terminal, where the run's summary (on stderr) has just shown the same result. Piped or
+  redirected, stdout keeps its line for scripts."""
+  stdout = sys.stdout if stdout is None else stdout
+  stderr = sys.stderr if stderr is None else stderr
+  tty = lambda s: bool(getattr(s, "isatty", None) and s.isatty())  # pylint: disable=unnecessary-lambda-assignment
+  return not (tty(stdout) and tty(stderr))
+
+
 def cpu_device_count() -> int:
   """CPU devices the entry points ask XLA for: ``SDAE_CPU_DEVICES``, else this process's cores.
 

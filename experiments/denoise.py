@@ -158,6 +158,8 @@ def main(argv, f=None):
   r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
                   train_size=f.train_size.value, test_size=f.test_size.value, preset=preset,
                   progress=Progress())
+  if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once
+    return
   print(f"{denoise.summary_line(r)}; wrote {f.workdir.value}/denoise.json, restored.npz, "
         "denoise.png (+ .pdf)")
 

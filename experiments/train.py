@@ -61,6 +61,8 @@ def main(argv):
                                           mesh=mesh)
   pictures = [n for n in ("filters.png", "reconstructions.png")  # square images only
               if os.path.exists(os.path.join(FLAGS.workdir, n))]
+  if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once
+    return
   print(f"test error {results['test_error_pct']:.2f}% +- {results['test_ci95_pct']:.2f} "
         f"(valid {results['valid_error_pct']:.2f}%, {results['data_source']} data) -> "
         f"{FLAGS.workdir}/results.json"

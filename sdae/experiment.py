@@ -291,7 +291,8 @@ def _finetune(run: Run, state: TrainState) -> None:
     state.seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
     # At most: early stopping may end the run before finetune_epochs.
-    run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt, at_most=True,
+    run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt,
+                       at_most=c.patience < c.finetune_epochs,  # else it runs every epoch
                        examples_per_s=per_epoch / dt, loss=losses.mean(-1),
                        valid_error_pct=v, best_pct=best_valid * 100)
     run.metrics.write(phase="finetune", epoch=state.epoch, loss=losses.mean(-1),

@@ -187,3 +187,43 @@ def test_resume_line_names_the_phase_as_the_progress_lines_do():
   assert "layer" not in line
   assert P.resume_line("pretrain", 1, 5, **sizes) == (
       "resumed from checkpoint: pretrain layer 2/3, epoch 5/20 done")
+
+
+class _Stream:
+
+  def __init__(self, tty):
+    self.tty = tty
+
+  def isatty(self):
+    return self.tty
+
+
+def test_summary_is_printed_once_on_a_terminal():
+  # The run's summary goes to stderr; the entry points' stdout line repeats it, so it is left
+  # out when both are the terminal, and kept when stdout goes to a file or a pipe (scripts).
+  from experiments import _cli
+  assert not _cli.summary_on_stdout(_Stream(True), _Stream(True))
+  assert _cli.summary_on_stdout(_Stream(False), _Stream(True))
+  assert _cli.summary_on_stdout(_Stream(True), _Stream(False))
+  assert _cli.summary_on_stdout(io.StringIO(), io.StringIO())
+
+
+def test_entry_points_stay_quiet_on_stdout_on_a_terminal(tmp_path, monkeypatch, capsys):
+  # experiments.train on a terminal: the summary on stderr, nothing repeated on stdout.
+  from experiments import _cli
+  from experiments import train
+  from sdae import experiment as E
+  results = {"test_error_pct": 2.0, "test_ci95_pct": 0.1, "valid_error_pct": 1.5,
+             "data_source": "regenerated"}
+  monkeypatch.setattr(E, "train_and_evaluate", lambda *a, **k: results)
+  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
+  argv = ["prog", "--dataset=rect", f"--workdir={tmp_path}"]
+  for tty, expected in ((True, ""), (False, "test error 2.00% +- 0.10")):
+    monkeypatch.setattr(_cli, "summary_on_stdout", lambda tty=tty: not tty)
+    train.FLAGS(argv)
+    try:
+      train.main(argv)
+    finally:
+      train.FLAGS.unparse_flags()
+    out = capsys.readouterr().out
+    assert (out.startswith(expected) if expected else out == ""), out
