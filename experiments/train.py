@@ -59,7 +59,7 @@ def main(argv):
                               devices=jax.local_devices())
   results = experiment.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite,
                                           mesh=mesh)
-  pictures = [n for n in ("filters.png", "reconstructions.png")  # square images only
+  pictures = [n for n in ("reconstructions.png", "filters.png")  # square images only
               if os.path.exists(os.path.join(FLAGS.workdir, n))]
   if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once
     return

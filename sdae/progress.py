@@ -271,8 +271,7 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   ft_batch = config.finetune_batch_size or config.batch_size
   training = (f"pretrain {config.pretrain_epochs} epochs per layer (minibatch "
               f"{config.batch_size}, lr {config.pretrain_lr:g}); "
-              f"{finetune_plan(config.finetune_epochs, config.patience)} (minibatch "
-              f"{ft_batch}, lr {config.finetune_lr:g})")
+              f"{finetune_plan(config.finetune_epochs, config.patience, ft_batch, config.finetune_lr)}")
   n_train = (f"{min(config.n_train, sizes[0])} (the first, of {sizes[0]})"
              if config.n_train and config.n_train < sizes[0] else f"{sizes[0]}")
   fields = {
@@ -288,14 +287,14 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   return fields
 
 
-def finetune_plan(epochs: int, patience: int) -> str:
+def finetune_plan(epochs: int, patience: int, batch: int, lr: float) -> str:
   """What fine-tuning will do, for the header: patience only grows (``sdae.finetune``), so a
   patience of at least the epoch count never stops a run early."""
   if patience >= epochs:
-    return (f"fine-tune all {epochs} epoch{'s' * (epochs != 1)} (patience {patience} >= epochs: "
-            "no early stopping; the best validation epoch is kept)")
-  return (f"fine-tune at most {epochs} epochs (early stopping: patience {patience} epochs at "
-          "first, raised by each validation improvement)")
+    return (f"fine-tune all {epochs} epoch{'s' * (epochs != 1)} (minibatch {batch}, lr {lr:g}; "
+            f"patience {patience} >= epochs: no early stopping, the best validation epoch kept)")
+  return (f"fine-tune at most {epochs} epochs (minibatch {batch}, lr {lr:g}; early stopping: "
+          f"patience {patience} epochs at first, raised by each validation improvement)")
 
 
 def resume_line(phase: str, layer: int, epoch: int, *, n_layers: int, pretrain_epochs: int,

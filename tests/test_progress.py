@@ -140,6 +140,8 @@ def test_driver_header_progress_and_summary(tmp_path, capsys, caplog):
   for name in ("results.json", "filters.png (+ .pdf)", "reconstructions.png (+ .pdf)",
                "metrics.jsonl"):
     assert name in summary, (name, summary)
+  # The picture that shows what was learnt (masked images filled in) is named first.
+  assert summary.index("reconstructions.png") < summary.index("filters.png"), summary
   for name in ("filters.pdf", "reconstructions.pdf"):
     assert (tmp_path / name).read_bytes()[:4] == b"%PDF"
   rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -176,7 +178,7 @@ def test_header_says_what_fine_tuning_will_do():
   full = h(cfg.replace(patience=150))
   assert "fine-tune all 150 epochs" in full and "no early stopping" in full, full
   early = h(cfg.replace(patience=20))
-  assert "at most 150 epochs (early stopping: patience 20" in early, early
+  assert "at most 150 epochs (minibatch 20, lr 0.1; early stopping: patience 20" in early, early
   assert "no early stopping" not in early
 
 
