@@ -137,7 +137,7 @@ def _env_int(environ, name: str) -> int | None:
 
 
 def distributed_settings(environ=None) -> dict:
-  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment (README):
+  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment (docs/multihost.md):
 
       SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
       SDAE_NUM_PROCESSES=2             how many processes

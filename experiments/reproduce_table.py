@@ -107,7 +107,7 @@ def main(argv):
   del argv
   grids = grids_from_flags()
   _cli.setup_jax()
-  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
+  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
   from sdae import presets as registry
   from sdae import table as table_lib
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
