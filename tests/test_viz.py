@@ -154,3 +154,38 @@ def test_import_sdae_does_not_import_matplotlib():
           "sys.exit('matplotlib' in sys.modules)")
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
   assert r.returncode == 0, r.stderr
+
+
+PROBE = """
+import sys
+from absl import app
+from experiments import _cli
+
+def main(_):
+  if sys.argv[-1] == "quiet":
+    _cli.quiet_libraries()  # as setup_jax and preview do
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  plt.figure()
+
+app.run(main)
+"""
+
+
+@pytest.mark.slow
+def test_matplotlib_font_cache_message_is_silenced(tmp_path):
+  # absl shows every logger's INFO records; matplotlib logs "generated new fontManager" at INFO
+  # on a machine without its font cache (a fresh MPLCONFIGDIR here).
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  err = {}
+  for mode in ("loud", "quiet"):
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / mode), PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-c", PROBE, mode], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    err[mode] = proc.stderr
+  assert "generated new fontManager" in err["loud"]  # the message exists without the fix
+  assert "fontManager" not in err["quiet"], err["quiet"]
