@@ -1,12 +1,13 @@
 r"""usage: python -m experiments.bench [--batch_sizes=1,20,128] [--hidden=1000] [flags]
 
-example: python -m experiments.bench --batch_sizes=20      # 4 benchmarks, about a minute
+example: python -m experiments.bench --batch_sizes=20      # 4 benchmarks, 78 s on 2 busy cores
 
 Throughput of the training steps against the device's matmul peak: one JSON object per line on
 stdout, {"name", "n_in", "hidden", "batch", "models", "examples_per_s", "gflops",
 "peak_gflops", "fraction_of_peak", "device"}, and a progress line per benchmark on stderr. The
 defaults run 12 benchmarks (da_step for 784 -> 1000 and 1000 -> 1000, finetune_step, and the
-8-member sweep_step, at minibatches 1, 20 and 128): several minutes on a 2-core CPU.
+8-member sweep_step, at minibatches 1, 20 and 128): 4.5 minutes on a 2-core CPU shared with
+other jobs.
 
     python -m experiments.bench --baseline      # plus the reference implementations
     python -m experiments.bench --quick --batch_sizes=20 --hidden=64   # seconds (the tests)
@@ -42,8 +43,8 @@ flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
 flags.DEFINE_integer("peak_n", 2048, "side of the square float32 matmul that measures the peak")
 
 NAMES = ("da_step", "finetune_step", "sweep_step")
-# The default run's wall time, measured (BUILD_NOTES.md, "A newcomer's first hour").
-EXPECTED_MINUTES = "TBD minutes"
+# The default run's wall time, measured (BUILD_NOTES.md, issue 30): 269 s at load 4-8.
+EXPECTED = "4.5 minutes on a 2-core CPU shared with other jobs"
 
 
 def da_flops(batch: int, n_in: int, hidden: int) -> float:
@@ -281,8 +282,8 @@ def main(argv):
             bench_sweep, b, n_in, h, batch, m, compute_dtype, quick, loop="vmap")))
   # Progress on stderr (stdout holds only the JSON lines): each benchmark compiles, then times
   # several rounds, so the whole run takes minutes on a CPU.
-  progress(f"bench: {len(todo)} benchmarks, one JSON line each on stdout (the defaults: about "
-           f"{EXPECTED_MINUTES} on an idle 2-core CPU)")
+  progress(f"bench: {len(todo)} benchmarks, one JSON line each on stdout (the default 12 took "
+           f"{EXPECTED})")
   for k, (name, ni, batch, models, run) in enumerate(todo, 1):
     progress(f"bench {k}/{len(todo)}: {name} n_in {ni} hidden {h} batch {batch}"
              + (f" models {models}" if models > 1 else "")
