@@ -99,3 +99,41 @@ def test_required_flags_and_unknown_dataset(tmp_path, capsys):
   assert "--datasets is required" in _one_line(capsys)
   assert run_cli(fetch_data, ["--datasets=rectangle", f"--data_dir={tmp_path}"]) == 2
   assert "unknown dataset 'rectangle'" in _one_line(capsys)
+
+
+@pytest.mark.slow
+def test_download_through_tfds_from_a_local_server(tmp_path, monkeypatch):
+  # The download path itself (TFDS's download manager), served from this machine: a file that
+  # matches its checksum lands in --data_dir; one that does not is removed, in one line.
+  pytest.importorskip("tensorflow_datasets")
+  import functools
+  import hashlib
+  import http.server
+  import threading
+  served = tmp_path / "served"
+  served.mkdir()
+  raw = os.urandom(5000)
+  (served / "rectangles.zip").write_bytes(raw)
+  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+      http.server.SimpleHTTPRequestHandler, directory=str(served)))
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    url = f"http://127.0.0.1:{server.server_address[1]}/rectangles.zip"
+    good = published.PublishedFile("rectangles", "rectangles.zip", (url,), size=len(raw),
+                                   sha256=hashlib.sha256(raw).hexdigest())
+    monkeypatch.setattr(published, "files", lambda name: [good])
+    lines = []
+    paths = published.fetch_into(["rect"], str(tmp_path / "d"), report=lines.append)
+    assert paths == [str(tmp_path / "d" / "rectangles.zip")]
+    assert (tmp_path / "d" / "rectangles.zip").read_bytes() == raw
+    assert lines == [f"rectangles: rectangles.zip downloaded, 5000 bytes, sha256 "
+                     f"{good.sha256} as published"]
+    bad = published.PublishedFile("rectangles", "rectangles.zip", (url,), size=len(raw),
+                                  sha256="0" * 64)
+    monkeypatch.setattr(published, "files", lambda name: [bad])
+    with pytest.raises(published.DataError, match="expected 0000") as e:
+      published.fetch_into(["rect"], str(tmp_path / "e"), report=lines.append)
+    assert "\n" not in str(e.value)
+    assert os.listdir(tmp_path / "e") == []  # the bad download is not left for the loaders
+  finally:
+    server.shutdown()
