@@ -51,7 +51,9 @@ def summary_on_stdout(stdout=None, stderr=None) -> bool:
   redirected, stdout keeps its line for scripts."""
   stdout = sys.stdout if stdout is None else stdout
   stderr = sys.stderr if stderr is None else stderr
-  tty = lambda s: bool(getattr(s, "isatty", None) and s.isatty())  # pylint: disable=unnecessary-lambda-assignment
+  def tty(stream) -> bool:
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
   return not (tty(stdout) and tty(stderr))
 
 
@@ -137,7 +139,8 @@ def _env_int(environ, name: str) -> int | None:
 
 
 def distributed_settings(environ=None) -> dict:
-  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment (docs/multihost.md):
+  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment
+  (docs/multihost.md):
 
       SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
       SDAE_NUM_PROCESSES=2             how many processes

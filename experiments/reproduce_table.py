@@ -7,7 +7,7 @@ Reproduces Table 3 of Vincent et al. (2010): all five columns, each selected on 
     python -m experiments.reproduce_table --datasets=rect,convex --workdir=runs/table \
         --budget=quick
     python -m experiments.reproduce_table --datasets=all --workdir=DIR --budget=cpu \
-        --methods=svm_rbf,dbn1,sae3,dbn3,sda3 --data_dir=path/to/mnist_idx
+        --methods=svm_rbf,dbn1,sae3,dbn3,sda3 --data_dir=data
 
 For each dataset and method (svm_rbf, dbn1, sae3, dbn3, sda3; mlp3 on request), the budget's
 grid (experiments/presets.py) is trained, network grid points sharing shapes together as one

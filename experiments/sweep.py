@@ -6,7 +6,7 @@ Sweeps corruption levels x seeds (x learning rates), every model in one vmapped 
 
     python -m experiments.sweep --dataset=rect --levels=0,0.1,0.25,0.4 --seeds=2 --workdir=runs/sweep
     python -m experiments.sweep --dataset=mnist_basic --levels=0,0.25 --workdir=runs/basic \
-        --data_dir=path/to/mnist
+        --data_dir=data
     python -m experiments.sweep ... --one_by_one      # the same models, one at a time
 
 Trains every (level, seed) model (seeds 0..N-1 per level; with --pretrain_lrs/--finetune_lrs,

@@ -5,15 +5,15 @@ example: python -m experiments.train --dataset=rect --workdir=runs/rect   # ~1 m
 Trains and evaluates a stacked denoising autoencoder. More examples:
 
     python -m experiments.train --dataset=rectangles --workdir=runs/rect
-    python -m experiments.train --dataset=mnist --workdir=runs/mnist --data_dir=path/to/mnist
+    python -m experiments.train --dataset=mnist --workdir=runs/mnist --data_dir=data
     python -m experiments.train --dataset=mnist --pretraining=rbm --workdir=runs/dbn3 --data_dir=...
     python -m experiments.train --preset=mnist_tutorial_filters --workdir=runs/filters --data_dir=...
 
 Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/presets.py, the one
 registry of named configurations: SdA-3 of 1000 units, masking noise at the paper's level; with
 --pretraining, that objective's settings over it, e.g. MNIST's DBN fine-tunes 50 epochs) or to
---preset (a dataset's name, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters). Writes
-DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and
+--preset (a dataset's name or alias, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters).
+Writes DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and
 checkpoints; rerun with the same --workdir to resume. The flags are defined in
 experiments/_train_flags.py (shared with experiments.sweep and experiments.reproduce_table).
 This file is intentionally short: the logic lives in sdae.experiment.

@@ -269,9 +269,9 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   if getattr(config, "pretraining", "denoising") != "denoising":
     corruption = "none (corruption is the denoising objective's)"
   ft_batch = config.finetune_batch_size or config.batch_size
+  plan = finetune_plan(config.finetune_epochs, config.patience, ft_batch, config.finetune_lr)
   training = (f"pretrain {config.pretrain_epochs} epochs per layer (minibatch "
-              f"{config.batch_size}, lr {config.pretrain_lr:g}); "
-              f"{finetune_plan(config.finetune_epochs, config.patience, ft_batch, config.finetune_lr)}")
+              f"{config.batch_size}, lr {config.pretrain_lr:g}); {plan}")
   n_train = (f"{min(config.n_train, sizes[0])} (the first, of {sizes[0]})"
              if config.n_train and config.n_train < sizes[0] else f"{sizes[0]}")
   fields = {

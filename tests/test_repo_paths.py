@@ -11,8 +11,8 @@ TEXT = {".py", ".md", ".toml", ".txt", ".cfg", ".sh", ".yaml", ".yml", ""}
 SKIP = {"runs", "__pycache__", "node_modules"}
 # A machine's folders: the developers' checkouts and home folders (/tmp/... placeholders for a
 # run's workdir are fine). Built from pieces so that this file does not match itself.
-MACHINE = re.compile("(?<![\\w.])/(" + "|".join(["wo" + "rk", "ho" + "me", "Us" + "ers", "ro" + "ot"])
-                     + r")/\w")
+_TOPS = ["wo" + "rk", "ho" + "me", "Us" + "ers", "ro" + "ot"]
+MACHINE = re.compile("(?<![\\w.])/(" + "|".join(_TOPS) + r")/\w")
 
 
 def _files():

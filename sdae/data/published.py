@@ -63,7 +63,8 @@ def verify(f: PublishedFile, path: str) -> str:
       raise DataError(f"{path} has sha256 {digest}, expected {f.sha256}; delete it and download "
                       f"it again from {f.urls[0]}")
     return f"{size} bytes, sha256 {digest} as published"
-  return f"{size} bytes, sha256 {digest} (no published checksum known: the loader checks its content)"
+  return (f"{size} bytes, sha256 {digest} (no published checksum known: the loader checks its "
+          "content)")
 
 
 def fetch_into(datasets: Sequence[str], data_dir: str,
