@@ -32,6 +32,9 @@ def fail(message: str, status: int = 2) -> None:
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
+  except BrokenPipeError:  # --help piped into a pager or `head` that closed early
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)
   except flags.UnrecognizedFlagError as e:
     fail(str(e) if "Did you mean" in str(e) else f"{e}; run with --helpfull for the accepted flags")
   except flags.IllegalFlagValueError as e:
@@ -42,6 +45,18 @@ def _parse_flags(argv: list[str]) -> list[str]:
   except flags.Error as e:
     fail(str(e))
   return []  # unreachable
+
+
+def summary_on_stdout(stdout=None, stderr=None) -> bool:
+  """Whether an entry point prints its closing line on stdout: not when stdout and stderr are
+  both a terminal, where the run's summary (on stderr) has just shown the same result. Piped or
+  redirected, stdout keeps its line for scripts."""
+  stdout = sys.stdout if stdout is None else stdout
+  stderr = sys.stderr if stderr is None else stderr
+  def tty(stream) -> bool:
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+  return not (tty(stdout) and tty(stderr))
 
 
 def cpu_device_count() -> int:
@@ -85,6 +100,13 @@ def member_loop_from_env() -> str | None:
   return raw
 
 
+def quiet_libraries() -> None:
+  """Library chatter off: absl shows INFO records of every logger, and matplotlib logs
+  "generated new fontManager" at INFO the first time it runs on a machine."""
+  for name in ("matplotlib", "PIL"):
+    logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def setup_jax() -> None:
   """One CPU device per core (``use_cpu_cores``), the persistent compilation cache (repeat runs
   skip compilation) and quiet library logs. Call before any JAX computation."""
@@ -96,6 +118,7 @@ def setup_jax() -> None:
   if cache and cache != "0":
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  quiet_libraries()
   logging.getLogger("absl").setLevel(logging.WARNING)
   logging.getLogger("jax").setLevel(logging.WARNING)  # e.g. INFO "Unable to initialize backend"
   handler = logging.StreamHandler(sys.stderr)
@@ -118,7 +141,8 @@ def _env_int(environ, name: str) -> int | None:
 
 
 def distributed_settings(environ=None) -> dict:
-  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment (README):
+  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment
+  (docs/multihost.md):
 
       SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
       SDAE_NUM_PROCESSES=2             how many processes

@@ -29,8 +29,8 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   flags.DEFINE_string("workdir", None, "Required: output folder; rerun with the same one to "
                       "resume.", **d)
   flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see sdae/presets.py "
-                      "(a dataset's name, or <dataset>_quick|_cpu|_paper, mnist_tutorial_filters).",
-                      **d)
+                      "(a dataset's name or alias, or <dataset>_quick|_cpu|_paper such as "
+                      "rect_quick, mnist_tutorial_filters).", **d)
   flags.DEFINE_string("pretraining", None, "Greedy layer objective: denoising (stacked dAs; "
                       "level 0: plain autoencoders), rbm (a deep belief network, CD-k), none.",
                       **d)
@@ -125,11 +125,20 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
   from sdae import config as config_lib
   from sdae import data as data_lib
   from sdae import presets
-  named = presets.TRAIN_PRESETS.get(fv.preset) if fv.preset else None
+  preset_name = None
+  if fv.preset:
+    preset_name = presets.resolve(fv.preset)
+    if preset_name is None:
+      raise _cli.UsageError(f"--preset={fv.preset!r} is unknown; accepted: "
+                            + ", ".join(presets.names())
+                            + " (a dataset part takes the paper's aliases, e.g. rect_quick)")
+  named = presets.TRAIN_PRESETS.get(preset_name) if preset_name else None
   if fv.dataset:
     dataset = data_lib.resolve_name(fv.dataset)
   elif named is not None:
     dataset = named["dataset"]
+  elif preset_name is not None:  # a dataset's defaults, by name
+    dataset = preset_name
   else:
     raise _cli.UsageError("--dataset is required; accepted: "
                           + ", ".join(sorted(data_lib.DATASETS)))
@@ -137,10 +146,7 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
   if named is not None:
     config = config_lib.TrainConfig(**dict(named, dataset=dataset))
   else:
-    preset = fv.preset or dataset
-    if preset not in presets.DATASET_DEFAULTS:
-      raise _cli.UsageError(f"--preset={preset!r} is unknown; accepted: "
-                            + ", ".join(presets.names()))
+    preset = preset_name or dataset
     config = presets.for_dataset(preset, fv.pretraining or "denoising").replace(dataset=dataset)
   return config_lib.validate(config.replace(**overrides(fv, exclude)))
 

@@ -1,4 +1,8 @@
-"""The accelerator check: every GPU/TPU figure of the README in one command of at most 8 minutes.
+r"""usage: python -m experiments.accelerator_check --data_dir=MNIST_DIR --workdir=DIR [--tiny]
+
+example: python -m experiments.accelerator_check --data_dir=data --workdir=runs/gpu_check   # <= 8 min on a GPU
+
+The accelerator check: every GPU/TPU figure of docs/gpu.md in one command of at most 8 minutes.
 
     python -m experiments.accelerator_check --data_dir=MNIST_DIR --workdir=DIR
     python -m experiments.accelerator_check --data_dir=MNIST_DIR --workdir=DIR --tiny   # CI, CPU

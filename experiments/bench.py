@@ -1,40 +1,18 @@
-"""Throughput of the training steps against the device's matmul peak, one JSON object per line.
+r"""usage: python -m experiments.bench [--batch_sizes=1,20,128] [--hidden=1000] [flags]
 
-    python -m experiments.bench                 # the contract lines (../shared/DESIGN.md)
+example: python -m experiments.bench --batch_sizes=20      # 4 benchmarks, 78 s on 2 busy cores
+
+Throughput of the training steps against the device's matmul peak: one JSON object per line on
+stdout, {"name", "n_in", "hidden", "batch", "models", "examples_per_s", "gflops",
+"peak_gflops", "fraction_of_peak", "device"}, and a progress line per benchmark on stderr. The
+defaults run 12 benchmarks (da_step for 784 -> 1000 and 1000 -> 1000, finetune_step, and the
+8-member sweep_step, at minibatches 1, 20 and 128): 4.5 minutes on a 2-core CPU shared with
+other jobs.
+
     python -m experiments.bench --baseline      # plus the reference implementations
     python -m experiments.bench --quick --batch_sizes=20 --hidden=64   # seconds (the tests)
 
-Each line: {"name", "n_in", "hidden", "batch", "models", "examples_per_s", "gflops",
-"peak_gflops", "fraction_of_peak", "device"}. Names:
-
-- ``da_step``: one dA pretraining step (masking noise, tied weights, cross-entropy), for
-  784 -> hidden and hidden -> hidden;
-- ``finetune_step``: one fine-tuning step of the SdA 784-h-h-h-10 (``n_in`` 784, ``hidden`` h);
-- ``sweep_step``: the dA step (784 -> h) of a sweep of ``--members`` corruption levels trained in
-  one program as ``experiments.sweep`` runs it, the members split over the local devices (on CPU
-  one device per core: ``_cli.use_cpu_cores``) (``models`` = members; examples count every
-  member's; on accelerators the peak is multiplied by the devices used);
-- with ``--baseline``, reference implementations (784 -> h only): ``da_step_python_loop`` (a
-  plain ``jax.jit`` step, as user code writes it: the Flax module's forward with ``y @ W.T``,
-  ``value_and_grad``, optax; gather and key derivation inside, parameters donated; called once
-  per minibatch from Python), ``da_step_python_loop_libstep`` (the same loop around the library's
-  ``pretrain.da_step``: the pure cost of dispatching per minibatch) and ``sweep_step_vmap`` (the
-  sweep as a plain ``jax.vmap`` of the step: batched products).
-
-Steps are timed inside the compiled epoch (``lax.scan`` over minibatches, data on the device,
-donated buffers), as training runs them, via the library's ``compiled_*_epoch`` functions.
-
-FLOPs counted (multiply-add = 2 FLOPs; only the matrix products; B = batch):
-- dA step, tied weights: 5 products of 2 B n_in h each: x~W and yW^T forward; dz W (the code's
-  gradient), x~^T dpre and dz^T y (the two terms of the weight gradient) backward.
-- fine-tuning step, layers (784,h), (h,h), (h,h), (h,10): forward 2 B sum(n_k m_k); backward
-  2 x 2 B sum(n_k m_k) (weight and input gradient of each layer) minus 2 B 784 h, because the
-  input gradient of the first layer is never computed: 2 B (3 sum(n_k m_k) - 784 h).
-- sweep: the dA step's count times the number of members.
-
-``peak_gflops`` is a 2048 x 2048 float32 matmul timed on the same device in the same run,
-interleaved with each configuration's timings (this machine is shared: the best of each is kept,
-so both see the same load). ``fraction_of_peak`` = gflops / peak_gflops.
+What each name times and how its FLOPs are counted: docs/bench.md.
 """
 
 from __future__ import annotations
@@ -65,6 +43,8 @@ flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
 flags.DEFINE_integer("peak_n", 2048, "side of the square float32 matmul that measures the peak")
 
 NAMES = ("da_step", "finetune_step", "sweep_step")
+# The default run's wall time, measured (BUILD_NOTES.md, issue 30): 269 s at load 4-8.
+EXPECTED = "4.5 minutes on a 2-core CPU shared with other jobs"
 
 
 def da_flops(batch: int, n_in: int, hidden: int) -> float:
@@ -254,6 +234,10 @@ def bench_sweep(b: Bench, n_in: int, hidden: int, batch: int, members: int, comp
   return rate, gflops, peak * scale
 
 
+def progress(text: str) -> None:
+  print(text, file=sys.stderr, flush=True)
+
+
 def main(argv):
   del argv
   sizes = _cli.int_list("batch_sizes", FLAGS.batch_sizes)
@@ -275,25 +259,36 @@ def main(argv):
   load0 = os.getloadavg()
   t0 = time.monotonic()
 
-  def emit(name, ni, batch, models, res):
-    print(line(name, ni, h, batch, models, *res, b.device), flush=True)
-
+  # What runs, in order: (name, n_in, batch, models, the benchmark).
+  todo = []
   for batch in sizes:
     if "da_step" in FLAGS.names:
       for ni in (n_in, h):
-        emit("da_step", ni, batch, 1, bench_da(b, ni, h, batch, compute_dtype, quick))
+        todo.append(("da_step", ni, batch, 1, functools.partial(
+            bench_da, b, ni, h, batch, compute_dtype, quick)))
       if FLAGS.baseline:
-        emit("da_step_python_loop", n_in, batch, 1,
-             bench_da(b, n_in, h, batch, compute_dtype, quick, python_loop="plain"))
-        emit("da_step_python_loop_libstep", n_in, batch, 1,
-             bench_da(b, n_in, h, batch, compute_dtype, quick, python_loop="library"))
+        for name, loop in (("da_step_python_loop", "plain"),
+                           ("da_step_python_loop_libstep", "library")):
+          todo.append((name, n_in, batch, 1, functools.partial(
+              bench_da, b, n_in, h, batch, compute_dtype, quick, python_loop=loop)))
     if "finetune_step" in FLAGS.names:
-      emit("finetune_step", n_in, batch, 1, bench_finetune(b, n_in, h, batch, compute_dtype, quick))
+      todo.append(("finetune_step", n_in, batch, 1, functools.partial(
+          bench_finetune, b, n_in, h, batch, compute_dtype, quick)))
     if "sweep_step" in FLAGS.names:
-      emit("sweep_step", n_in, batch, m, bench_sweep(b, n_in, h, batch, m, compute_dtype, quick))
+      todo.append(("sweep_step", n_in, batch, m, functools.partial(
+          bench_sweep, b, n_in, h, batch, m, compute_dtype, quick)))
       if FLAGS.baseline:
-        emit("sweep_step_vmap", n_in, batch, m,
-             bench_sweep(b, n_in, h, batch, m, compute_dtype, quick, loop="vmap"))
+        todo.append(("sweep_step_vmap", n_in, batch, m, functools.partial(
+            bench_sweep, b, n_in, h, batch, m, compute_dtype, quick, loop="vmap")))
+  # Progress on stderr (stdout holds only the JSON lines): each benchmark compiles, then times
+  # several rounds, so the whole run takes minutes on a CPU.
+  progress(f"bench: {len(todo)} benchmarks, one JSON line each on stdout (the default 12 took "
+           f"{EXPECTED})")
+  for k, (name, ni, batch, models, run) in enumerate(todo, 1):
+    progress(f"bench {k}/{len(todo)}: {name} n_in {ni} hidden {h} batch {batch}"
+             + (f" models {models}" if models > 1 else "")
+             + f" ({time.monotonic() - t0:.0f}s elapsed)")
+    print(line(name, ni, h, batch, models, *run(), b.device), flush=True)
   load1 = os.getloadavg()
   print(f"bench: {time.monotonic() - t0:.0f}s; load average (1 min) {load0[0]:.1f} at start, "
         f"{load1[0]:.1f} at end on {os.cpu_count()} cores", file=sys.stderr)

@@ -1,4 +1,8 @@
-r"""Trains a denoising autoencoder as an image restorer, or applies a trained one.
+r"""usage: python -m experiments.denoise --dataset=mnist --corruption=KIND --workdir=DIR [--data_dir=DIR] [flags]
+
+example: python -m experiments.denoise --dataset=mnist --mode=superres --workdir=runs/superres --data_dir=data   # ~2 min
+
+Trains a denoising autoencoder as an image restorer, or applies a trained one.
 
 Train (writes DIR/denoise.json, DIR/restored.npz, DIR/denoise.png and the trained denoiser):
 
@@ -133,6 +137,8 @@ def main(argv, f=None):
     return
   if not f.dataset.value:
     raise _cli.UsageError("--dataset is required (e.g. --dataset=mnist)")
+  from sdae import data as data_lib
+  data_lib.resolve_name(f.dataset.value)  # an unknown name first: one line naming the accepted
   _cli.check_output_dir("workdir", f.workdir.value)
   config, preset = _config(f)
   try:
@@ -152,6 +158,8 @@ def main(argv, f=None):
   r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
                   train_size=f.train_size.value, test_size=f.test_size.value, preset=preset,
                   progress=Progress())
+  if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once
+    return
   print(f"{denoise.summary_line(r)}; wrote {f.workdir.value}/denoise.json, restored.npz, "
         "denoise.png (+ .pdf)")
 

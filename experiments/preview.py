@@ -1,21 +1,24 @@
-r"""Previews a dataset as a grid of examples, each labelled with its class and what it means.
+r"""usage: python -m experiments.preview --dataset=NAME [--out=runs/preview_NAME.png] [flags]
+
+example: python -m experiments.preview --dataset=rect     # writes runs/preview_rectangles.png
+
+Previews a dataset as a grid of examples, each labelled with its class and what it means.
 
     python -m experiments.preview --dataset=rect [--split=train] [--n=100] \
         [--data_source=original|regenerated] [--data_dir=DIR] [--cache_dir=DIR] \
-        [--seed=0] [--out=preview_rectangles.png]
+        [--seed=0] [--out=runs/preview_rectangles.png]
 
-Writes the PNG (default ``preview_<canonical dataset name>.png`` in the current folder: for
-``--dataset=rect``, ``preview_rectangles.png``) and a PDF beside it. Under each example: its
-label, and for the two-class sets what the label means (rectangles: 0 wide, 1 tall; convex:
-0 non-convex, 1 convex); the MNIST sets' labels are the digits.
+Writes the PNG (default ``runs/preview_<canonical dataset name>.png``, under the current
+folder: for ``--dataset=rect``, ``runs/preview_rectangles.png``) and a PDF beside it. Under each
+example: its label, and for the two-class sets what the label means (rectangles: 0 wide, 1 tall;
+convex: 0 non-convex, 1 convex); the MNIST sets' labels are the digits.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 import numpy as np
 
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name or paper alias.")
@@ -26,9 +29,9 @@ _SOURCE = flags.DEFINE_enum("data_source", None, ["original", "regenerated"],
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder holding the published files.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache folder for prepared arrays.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the regenerated set.")
-_OUT = flags.DEFINE_string("out", None, "Output PNG (default preview_<canonical dataset "
-                           "name>.png, e.g. preview_rectangles.png for --dataset=rect); a PDF "
-                           "is written beside it.")
+_OUT = flags.DEFINE_string("out", None, "Output PNG (default runs/preview_<canonical dataset "
+                           "name>.png, e.g. runs/preview_rectangles.png for --dataset=rect); a "
+                           "PDF is written beside it.")
 
 # What a label means, where it is not the digit itself (reference/dataset-facts.md: rectangles
 # label 1 is tall, 0 wide; convex label 1 is convex, 0 non-convex).
@@ -40,8 +43,9 @@ LABEL_NAMES: dict[str, dict[int, str]] = {
 
 
 def default_out(name: str) -> str:
-  """The PNG written when --out is not given, for the canonical dataset ``name``."""
-  return f"preview_{name}.png"
+  """The PNG written when --out is not given, for the canonical dataset ``name``: in ``runs/``
+  (created), as the README's runs, not among the repository's files."""
+  return os.path.join("runs", f"preview_{name}.png")
 
 
 def label_legend(name: str) -> str:
@@ -77,26 +81,29 @@ def preview(dataset: str, out: str | None = None, split: str = "train", n: int =
     raise data.DataError(f"{name} has {x.shape[1]} features per example, not a square "
                          f"image; nothing to preview")
   out = out or default_out(name)
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   viz.save_figure(preview_figure(name, x[:n], y[:n], split, src), os.path.abspath(out))
   return out
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from sdae.data import DataError  # pylint: disable=g-import-not-at-top
+  del argv
+  from experiments import _cli  # pylint: disable=g-import-not-at-top
+  from sdae import data  # pylint: disable=g-import-not-at-top
   if not _DATASET.value:
-    print("--dataset is required (a name such as rect, convex, mnist)", file=sys.stderr)
-    return 2
-  try:
-    path = preview(_DATASET.value, _OUT.value, _SPLIT.value, _N.value, _SOURCE.value,
-                   _DATA_DIR.value, _CACHE_DIR.value, _SEED.value)
-  except DataError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+    raise _cli.UsageError("--dataset is required; accepted: "
+                          + ", ".join(sorted(data.DATASETS)) + " or a paper alias (rect, ...)")
+  name = data.resolve_name(_DATASET.value)  # an unknown name: one line, exit 2
+  out = _OUT.value or default_out(name)
+  if not out.lower().endswith(".png"):
+    raise _cli.UsageError(f"--out={out} is invalid; accepted: a file name ending in .png")
+  _cli.check_output_dir("out", os.path.dirname(os.path.abspath(out)))
+  _cli.quiet_libraries()
+  path = preview(name, out, _SPLIT.value, _N.value, _SOURCE.value, _DATA_DIR.value,
+                 _CACHE_DIR.value, _SEED.value)
   print(path)
-  return 0
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: sys.exit(main(argv)))
+  from experiments import _cli as _entry  # pylint: disable=g-import-not-at-top
+  _entry.run(main)

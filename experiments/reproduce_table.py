@@ -1,9 +1,13 @@
-"""Reproduce Table 3 of Vincent et al. (2010): all five columns, each selected on validation.
+r"""usage: python -m experiments.reproduce_table --datasets=NAME,...|all --workdir=DIR [--budget=quick|cpu|paper] [flags]
 
-    python -m experiments.reproduce_table --datasets=rect,convex --workdir=/tmp/runs/table \
+example: python -m experiments.reproduce_table --datasets=rect --workdir=runs/table   # quick budget
+
+Reproduces Table 3 of Vincent et al. (2010): all five columns, each selected on validation.
+
+    python -m experiments.reproduce_table --datasets=rect,convex --workdir=runs/table \
         --budget=quick
     python -m experiments.reproduce_table --datasets=all --workdir=DIR --budget=cpu \
-        --methods=svm_rbf,dbn1,sae3,dbn3,sda3 --data_dir=path/to/mnist_idx
+        --methods=svm_rbf,dbn1,sae3,dbn3,sda3 --data_dir=data
 
 For each dataset and method (svm_rbf, dbn1, sae3, dbn3, sda3; mlp3 on request), the budget's
 grid (experiments/presets.py) is trained, network grid points sharing shapes together as one
@@ -43,6 +47,9 @@ flags.DEFINE_integer("grid_seeds", 1, "Seeds per grid point (0..N-1), all candid
                      "selection.", **_d)
 
 _NOT_HERE = ("dataset", "level", "layer_levels", "seed", "preset")
+for _name in _NOT_HERE:  # defined with the shared training flags; refused here (the grid sets them)
+  FLAGS[_name].help = ("Not taken by reproduce_table: the grid sets it (use --datasets and "
+                       "--budget).")
 
 
 def grids_from_flags():
@@ -106,11 +113,12 @@ def main(argv):
     print(table_lib.describe(grids))
     return
   _cli.setup_jax()
-  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
+  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
+  from sdae import presets as registry
   from sdae import table as table_lib
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
                              data_dir=FLAGS.data_dir,
-                             title=f"Table 3, budget {FLAGS.budget}")
+                             title=registry.table_title(FLAGS.budget))
   from sdae import paper
   for r in rows:
     ours = ("-" if r["test_error_pct"] is None

@@ -1,8 +1,12 @@
-"""Sweep corruption levels x seeds (x learning rates): every model trained in one vmapped program.
+r"""usage: python -m experiments.sweep --dataset=NAME --levels=L1,L2,... --workdir=DIR [--seeds=N] [flags]
+
+example: python -m experiments.sweep --dataset=rect --levels=0,0.25 --workdir=runs/sweep   # 2 models
+
+Sweeps corruption levels x seeds (x learning rates), every model in one vmapped program:
 
     python -m experiments.sweep --dataset=rect --levels=0,0.1,0.25,0.4 --seeds=2 --workdir=runs/sweep
     python -m experiments.sweep --dataset=mnist_basic --levels=0,0.25 --workdir=runs/basic \
-        --data_dir=path/to/mnist
+        --data_dir=data
     python -m experiments.sweep ... --one_by_one      # the same models, one at a time
 
 Trains every (level, seed) model (seeds 0..N-1 per level; with --pretrain_lrs/--finetune_lrs,
@@ -74,7 +78,7 @@ def main(argv):
   del argv
   config, points = sweep_from_flags()
   _cli.setup_jax()  # settings and logging only: no computation yet
-  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (README)
+  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
   from sdae import sweep as sweep_lib
   outcome = sweep_lib.run(config, points, FLAGS.workdir, one_by_one=FLAGS.one_by_one,
                           overwrite=FLAGS.overwrite)

@@ -1,4 +1,8 @@
-r"""The 2-D denoising figure: an MLP R^2 -> R^2 (100 ReLU units) trained on points of a curve
+r"""usage: python -m experiments.toy2d --workdir=DIR [flags]
+
+example: python -m experiments.toy2d --workdir=runs/toy2d
+
+The 2-D denoising figure: an MLP R^2 -> R^2 (100 ReLU units) trained on points of a curve
 plus Gaussian noise; writes DIR/toy2d.png and toy2d.pdf (training points and the arrows x -> phi(x)) and
 DIR/toy2d.json (mean distance to the curve of noisy points before and after phi).
 
@@ -39,7 +43,8 @@ def main(argv, f=None):
   f = f or _F
   from sdae import toy2d
   if not f.workdir.value:
-    raise _cli.UsageError("--workdir is required")
+    raise _cli.UsageError("--workdir is required: a folder for toy2d.png and toy2d.json")
+  _cli.check_output_dir("workdir", f.workdir.value)  # a file there: one line, not a traceback
   config = toy2d.Toy2dConfig(shape=f.shape.value, n_points=f.n_points.value,
                              sigma=f.sigma.value, hidden=f.hidden.value, epochs=f.epochs.value,
                              batch_size=f.batch_size.value, lr=f.lr.value, seed=f.seed.value)

@@ -1,15 +1,19 @@
-"""Train and evaluate a stacked denoising autoencoder.
+r"""usage: python -m experiments.train --dataset=NAME --workdir=DIR [flags]
+
+example: python -m experiments.train --dataset=rect --workdir=runs/rect   # ~1 min on 2 cores
+
+Trains and evaluates a stacked denoising autoencoder. More examples:
 
     python -m experiments.train --dataset=rectangles --workdir=runs/rect
-    python -m experiments.train --dataset=mnist --workdir=runs/mnist --data_dir=path/to/mnist
+    python -m experiments.train --dataset=mnist --workdir=runs/mnist --data_dir=data
     python -m experiments.train --dataset=mnist --pretraining=rbm --workdir=runs/dbn3 --data_dir=...
     python -m experiments.train --preset=mnist_tutorial_filters --workdir=runs/filters --data_dir=...
 
 Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/presets.py, the one
 registry of named configurations: SdA-3 of 1000 units, masking noise at the paper's level; with
 --pretraining, that objective's settings over it, e.g. MNIST's DBN fine-tunes 50 epochs) or to
---preset (a dataset's name, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters). Writes
-DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and
+--preset (a dataset's name or alias, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters).
+Writes DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and
 checkpoints; rerun with the same --workdir to resume. The flags are defined in
 experiments/_train_flags.py (shared with experiments.sweep and experiments.reproduce_table).
 This file is intentionally short: the logic lives in sdae.experiment.
@@ -55,8 +59,10 @@ def main(argv):
                               devices=jax.local_devices())
   results = experiment.train_and_evaluate(config, FLAGS.workdir, overwrite=FLAGS.overwrite,
                                           mesh=mesh)
-  pictures = [n for n in ("filters.png", "reconstructions.png")  # square images only
+  pictures = [n for n in ("reconstructions.png", "filters.png")  # square images only
               if os.path.exists(os.path.join(FLAGS.workdir, n))]
+  if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once
+    return
   print(f"test error {results['test_error_pct']:.2f}% +- {results['test_ci95_pct']:.2f} "
         f"(valid {results['valid_error_pct']:.2f}%, {results['data_source']} data) -> "
         f"{FLAGS.workdir}/results.json"

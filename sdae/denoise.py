@@ -63,7 +63,8 @@ def check_splits(splits: dict, side: int, dataset: str = "dataset") -> None:
                        f"accepted: datasets of {side}x{side} images ([n, {side * side}])")
 
 
-def reference_classifier(splits: dict, *, cache_dir: str | None = None, log=None):
+def reference_classifier(splits: dict, *, cache_dir: str | None = None, log=None,
+                         announce=None):
   """The fixed reference classifier of a dataset: trained (once, then cached) on all its clean
   labelled training images (``train`` and ``valid``, whatever ``--train_size`` the denoiser
   uses), or None when the data has no labels."""
@@ -73,7 +74,7 @@ def reference_classifier(splits: dict, *, cache_dir: str | None = None, log=None
     return None
   x = np.concatenate([np.asarray(p[0], np.float32) for p in parts])
   y = np.concatenate([np.asarray(p[1], np.int32) for p in parts])
-  return rc.get(x, y, cache_dir=cache_dir, log=log)
+  return rc.get(x, y, cache_dir=cache_dir, log=log, announce=announce)
 
 
 def _score(model, params, c: DenoiseConfig, x_train, x_test, y_test, classifier) -> tuple:
@@ -119,7 +120,8 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
   model, result = train_denoiser(c, x_train, log=log, progress=progress)
   t_train = time.perf_counter() - start
   if classifier == "auto":
-    classifier = reference_classifier(splits, log=log)
+    classifier = reference_classifier(
+        splits, log=log, announce=progress.message if progress is not None else None)
   metrics, images = _score(model, result.params, c, x_train, x_test, y_test, classifier)
   t_total = time.perf_counter() - start
   mc = c.model_config()

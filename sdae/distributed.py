@@ -10,7 +10,7 @@ coordinator's address (process 0's ``host:port``, reachable by all), the number 
 this process's index, or ``auto=True`` where ``jax.distributed.initialize()`` finds everything
 itself (Slurm, Open MPI, Cloud TPU, JAX's own ``JAX_COORDINATOR_ADDRESS`` ...). The entry points
 take these from the ``SDAE_*`` environment variables (``experiments._cli.init_distributed``,
-README); the library reads no environment.
+docs/multihost.md); the library reads no environment.
 
 Data: every process reads the files, puts only its block of rows (``shard_rows``) on its
 devices, and ``global_rows`` assembles the blocks into one global array split over the processes'
@@ -18,7 +18,7 @@ devices (``sharding.replicate`` then gathers it where every member needs all of 
 must call it: it is a collective when the array spans processes) and write only where
 ``is_writer()`` (process 0). ``agree`` gives every process process 0's value of a host-side
 decision that precedes a collective (e.g. whether a checkpoint is due); ``barrier`` waits for
-all processes. ``python -m experiments.sweep`` uses all of this (README, "A sweep over several
+all processes. ``python -m experiments.sweep`` uses all of this (docs/multihost.md, "A sweep over several
 processes").
 """
 

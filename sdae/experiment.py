@@ -94,13 +94,12 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     if workdir is not None:  # only once the data and the batch size are known to be good
       prepare_workdir(workdir, cfg_dict, overwrite)
     run = _open_run(config, data, splits, members, mesh, workdir, on_event, data_source)
-    state, restored = _restore(run)
+    state, _ = _restore(run)
     if state.phase == "pretrain":
       _pretrain(run, state)
     _finetune(run, state)
     ev = _evaluate(run, state)
-    results = _results(run, state, ev, cfg_dict, data_source,
-                       time.monotonic() - t_start if not restored else None)
+    results = _results(run, state, ev, cfg_dict, data_source, time.monotonic() - t_start)
     if run.checkpointer is not None:
       results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
       results["resumed_from"] = run.resumed_from
@@ -221,8 +220,9 @@ def _restore(run: Run) -> tuple[TrainState, bool]:
           (ckpt_lib.from_state(like_p, arrays["ft"]), ckpt_lib.from_state(like_o, arrays["opt"]),
            ckpt_lib.from_state(like_es, arrays["es"])))
     state.skipped = list(meta.get("skipped_checkpoints", []))
-    run.progress.message(f"resumed from checkpoint: phase {state.phase}, layer "
-                         f"{state.layer + 1}, epoch {state.epoch}")
+    run.progress.message(progress_lib.resume_line(
+        state.phase, state.layer, state.epoch, n_layers=len(run.config.hidden),
+        pretrain_epochs=run.config.pretrain_epochs, finetune_epochs=run.config.finetune_epochs))
   if run.checkpointer is not None:
     state.skipped += run.checkpointer.skipped
   # The epochs after the checkpoint (all of them without one) are trained and logged again.
@@ -334,7 +334,8 @@ def _finetune(run: Run, state: TrainState) -> None:
     state.seconds["finetune"] += dt
     v = np.asarray(valid_err) * 100
     # At most: early stopping may end the run before finetune_epochs.
-    run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt, at_most=True,
+    run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt,
+                       at_most=c.patience < c.finetune_epochs,  # else it runs every epoch
                        examples_per_s=per_epoch / dt, loss=losses.mean(-1),
                        valid_error_pct=v, best_pct=best_valid * 100)
     run.metrics.write(phase="finetune", epoch=state.epoch, loss=losses.mean(-1),
@@ -370,8 +371,8 @@ def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
 
 def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source: str | None,
              wall: float | None) -> dict[str, Any]:
-  """results.json (DESIGN.md); ``wall``: this process's wall time, None after a resume (the
-  total is then the training time the checkpoints recorded)."""
+  """results.json (DESIGN.md); ``wall``: this process's wall time (``seconds.total``; the
+  training time over every session is ``seconds.training``)."""
   secs, n_test = state.seconds, ev["n_test"]
   total = secs["pretrain"] + secs["finetune"]
   results: dict[str, Any] = {

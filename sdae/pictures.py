@@ -16,7 +16,7 @@ def write_pictures(workdir: str, first_layer, objective: pt.LayerObjective | Non
                    dataset: str | None = None, member: int = 0) -> list[str]:
   """filters.png (first-layer filters) and, for a pretrained first layer, reconstructions.png
   (rows: clean, corrupted for a dA, reconstructed), each with its PDF; returns the paths
-  written (none when the inputs are not square images). ``objective`` None: no pretraining, the
+  written, reconstructions first (none when the inputs are not square images). ``objective`` None: no pretraining, the
   filters are the fine-tuned first layer's. With ``many``, of member ``member``."""
   from sdae import viz
   if many:
@@ -43,5 +43,6 @@ def write_pictures(workdir: str, first_layer, objective: pt.LayerObjective | Non
   rows.append(("reconstructed", np.asarray(rebuilt)))
   title = (f"{dataset + ': ' if dataset else ''}layer 1 reconstructions of test images "
            f"({kernel.shape[1]} units, {label})")
-  written += viz.save_rows(rows, os.path.join(workdir, "reconstructions.png"), title)
-  return written
+  # Reconstructions first: they show what the layer learnt at a glance (the gaps of a masked
+  # image filled in), where first-layer filters of a small set can look like noise.
+  return viz.save_rows(rows, os.path.join(workdir, "reconstructions.png"), title) + written

@@ -204,6 +204,29 @@ def sda_grid(dataset: str, budget: str):
   raise ValueError(f"unknown budget {budget!r}")
 
 
+#: What a budget's table can show, where it is not a comparison with the paper: (the heading's
+#: words, the paragraph under it) for table.md and table.png.
+BUDGET_CAVEATS: dict[str, tuple[str, str]] = {
+    "quick": ("a smoke run, not expected to match the paper",
+              "The quick budget is a smoke run: a few epochs, 3 or 4 masking levels and one "
+              "learning-rate pair per column, minutes per dataset on a CPU. It checks that every "
+              "column trains, is selected on validation and is reported end to end; it is not "
+              "expected to match the paper's errors, so its verdicts (better / within / worse) "
+              "and its differences (such as the sign of SdA-3 minus DBN-3) say nothing about the "
+              "methods. For a comparison, run --budget=cpu (hours on a CPU) or --budget=paper."),
+}
+BUDGET_CAVEATS["test"] = BUDGET_CAVEATS["quick"]
+
+
+def table_title(budget: str) -> str:
+  """The title of a table of ``budget`` (first line: the heading; then its paragraph)."""
+  head = f"Table 3, budget {budget}"
+  if budget not in BUDGET_CAVEATS:
+    return head
+  short, paragraph = BUDGET_CAVEATS[budget]
+  return f"{head}: {short}\n{paragraph}"
+
+
 # --- single-model presets -----------------------------------------------------------------------
 
 
@@ -239,6 +262,26 @@ def tutorial_filters_config() -> config_lib.TrainConfig:
 
 #: Single-model presets for ``experiments.train --preset=NAME`` (see the module docstring).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = _train_presets()
+
+
+def resolve(name: str) -> str | None:
+  """The canonical preset for ``name`` (as ``--preset`` takes it), or None when unknown.
+
+  A dataset part takes the same names and paper aliases as ``--dataset``: ``rect_quick`` and
+  ``rectangles_quick`` are one preset, ``rect`` the rectangles defaults."""
+  from sdae.data import registry  # JAX-free
+  key = str(name).strip().lower()
+  if key in TRAIN_PRESETS or key in DATASET_DEFAULTS:
+    return key
+  stem, _, budget = key.rpartition("_")
+  for dataset, suffix in ((key, ""), (stem, f"_{budget}")):
+    try:
+      canonical = registry.resolve_name(dataset) + suffix
+    except ValueError:
+      continue
+    if canonical in TRAIN_PRESETS or canonical in DATASET_DEFAULTS:
+      return canonical
+  return None
 
 
 def names() -> list[str]:

@@ -269,11 +269,9 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   if getattr(config, "pretraining", "denoising") != "denoising":
     corruption = "none (corruption is the denoising objective's)"
   ft_batch = config.finetune_batch_size or config.batch_size
+  plan = finetune_plan(config.finetune_epochs, config.patience, ft_batch, config.finetune_lr)
   training = (f"pretrain {config.pretrain_epochs} epochs per layer (minibatch "
-              f"{config.batch_size}, lr {config.pretrain_lr:g}); fine-tune at most "
-              f"{config.finetune_epochs} epoch{'s' * (config.finetune_epochs != 1)} (minibatch "
-              f"{ft_batch}, lr "
-              f"{config.finetune_lr:g}, early stopping)")
+              f"{config.batch_size}, lr {config.pretrain_lr:g}); {plan}")
   n_train = (f"{min(config.n_train, sizes[0])} (the first, of {sizes[0]})"
              if config.n_train and config.n_train < sizes[0] else f"{sizes[0]}")
   fields = {
@@ -287,6 +285,27 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   if workdir:
     fields["workdir"] = workdir
   return fields
+
+
+def finetune_plan(epochs: int, patience: int, batch: int, lr: float) -> str:
+  """What fine-tuning will do, for the header: patience only grows (``sdae.finetune``), so a
+  patience of at least the epoch count never stops a run early."""
+  if patience >= epochs:
+    return (f"fine-tune all {epochs} epoch{'s' * (epochs != 1)} (minibatch {batch}, lr {lr:g}; "
+            f"patience {patience} >= epochs: no early stopping, the best validation epoch kept)")
+  return (f"fine-tune at most {epochs} epochs (minibatch {batch}, lr {lr:g}; early stopping: "
+          f"patience {patience} epochs at first, raised by each validation improvement)")
+
+
+def resume_line(phase: str, layer: int, epoch: int, *, n_layers: int, pretrain_epochs: int,
+                finetune_epochs: int) -> str:
+  """The line a resumed run prints, naming the phase as the progress lines do (``layer``: the
+  checkpoint's 0-based layer, meaningful in pretraining only; ``epoch``: epochs done)."""
+  if phase == "pretrain":
+    where = f"pretrain layer {layer + 1}/{n_layers}, epoch {epoch}/{pretrain_epochs} done"
+  else:
+    where = f"finetune, epoch {epoch}/{finetune_epochs} done"
+  return f"resumed from checkpoint: {where}"
 
 
 def result_line(results: Mapping[str, Any]) -> str:

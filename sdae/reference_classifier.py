@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -193,9 +194,12 @@ def default_config(n_train: int) -> ClassifierConfig:
 
 
 def get(x, y, config: ClassifierConfig | None = None, *, cache_dir: str | None = None,
-        log: Callable[[str], None] | None = None) -> ReferenceClassifier:
+        log: Callable[[str], None] | None = None,
+        announce: Callable[[str], None] | None = None) -> ReferenceClassifier:
   """The reference classifier for training images ``x`` / labels ``y``: read from the cache,
-  else trained and cached (atomically). ``config`` None: ``default_config(len(x))``."""
+  else trained and cached (atomically). ``config`` None: ``default_config(len(x))``.
+  ``log`` gets a line per training epoch; ``announce`` one line before training (the first run
+  would otherwise be silent for its length: ~30 s for MNIST on a 2-core CPU) and one after."""
   config = config or default_config(len(x))
   key = cache_key(x, y, config)
   side = int(round(np.sqrt(np.asarray(x[0]).size)))
@@ -213,6 +217,13 @@ def get(x, y, config: ClassifierConfig | None = None, *, cache_dir: str | None =
       return ReferenceClassifier(model, params, config, side, key, len(x))
     except Exception:  # pylint: disable=broad-except  # a damaged entry is retrained
       pass
+  if announce:
+    layers = "-".join(str(v) for v in (side * side, *config.hidden, classes))
+    announce(f"reference classifier: training it once (MLP {layers}, {config.epochs} epochs on "
+             f"{len(x)} images; about 30 s for MNIST on a 2-core CPU), then cached in {path}")
+  started = time.perf_counter()
   trained = train(x, y, config, classes=classes, log=log)
   fileio.write_bytes(path, flax.serialization.to_bytes(trained.params))
+  if announce:
+    announce(f"reference classifier trained in {time.perf_counter() - started:.1f}s")
   return dataclasses.replace(trained, key=key)

@@ -301,7 +301,9 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
           members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite,
           mesh=meshes[len(group.points)])
     trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
-    total_seconds += float(res["seconds"]["total"])
+    # A resumed group's total is its last session's only: its training over every session,
+    # when larger, is nearer what the group cost.
+    total_seconds += max(float(res["seconds"]["total"]), float(res["seconds"].get("training", 0)))
     candidates.extend(_candidates(group, res))
   diverged = sum(c["diverged"] for c in candidates)
   extra = {"n_models": len(candidates), "n_diverged": diverged,

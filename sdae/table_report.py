@@ -86,10 +86,14 @@ def _source(r: dict[str, Any]) -> str:
 
 
 def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
-  """``table.md`` (module docstring)."""
+  """``table.md`` (module docstring). ``title``: the heading; lines after its first are a
+  paragraph under it (e.g. what a smoke budget can and cannot show)."""
   methods = _methods_in(rows)
   by_ds = _by_dataset(rows)
-  lines = [f"# {title}", ""] if title else []
+  head, _, note = title.partition("\n")
+  lines = [f"# {head}", ""] if head else []
+  if note.strip():
+    lines += [" ".join(note.split()), ""]
   lines += ["Test error (%), ours with its 95% interval, the paper's below it; "
             "▲ better than the paper's interval, = within, ▼ worse, · unavailable.", "",
             "| dataset | " + " | ".join(paper.TITLES[m] for m in methods) + " | data |",
@@ -183,7 +187,9 @@ def plot(rows: Sequence[dict[str, Any]], path_png: str, title: str = "") -> None
       ("tab:gray", "white", "paper (95% interval)"), ("tab:green", "tab:green", "ours: better"),
       ("tab:blue", "tab:blue", "ours: within"), ("tab:red", "tab:red", "ours: worse"))]
   fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
-  fig.suptitle(title or "Vincent et al. (2010), Table 3: ours against the paper", fontsize=11)
+  # The heading only (the first line of ``title``); its paragraph is table.md's.
+  fig.suptitle(title.partition("\n")[0] or "Vincent et al. (2010), Table 3: ours against the "
+               "paper", fontsize=11)
   fig.tight_layout(rect=(0, 0.06, 1, 0.95))
   _save(fig, path_png)
   plt.close(fig)

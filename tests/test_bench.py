@@ -34,6 +34,11 @@ def test_quick_run_prints_contract_lines():
                    ("da_step_python_loop", 24), ("da_step_python_loop_libstep", 24),
                    ("sweep_step_vmap", 24)}, got
   assert len(names) == 7
+  # stderr: what will run, then one progress line before each benchmark, numbered.
+  progress = [l for l in proc.stderr.splitlines() if l.startswith("bench ")]
+  assert proc.stderr.startswith("bench: 7 benchmarks"), proc.stderr[:300]
+  assert [l.split(":")[0] for l in progress] == [f"bench {k}/7" for k in range(1, 8)], progress
+  assert progress[0].startswith("bench 1/7: da_step n_in 24 hidden 16 batch 4 ("), progress
   for r in rows:
     assert set(r) == KEYS
     for k in ("n_in", "hidden", "batch", "models"):

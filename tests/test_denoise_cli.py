@@ -4,6 +4,7 @@ images (PNG folder, .npy) and rejects wrong sizes and channel counts with one-li
 one subprocess checks the error path (exit status, one stderr line, no outputs)."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -63,9 +64,14 @@ def test_train_writes_results_and_figure(trained):
   assert not [f for f in os.listdir(trained) if "tmp" in f]
 
 
-def test_superres_through_entry_point(fake_data, tmp_path):
+def test_superres_through_entry_point(fake_data, tmp_path, capsys, caplog):
+  caplog.set_level(logging.INFO, logger="sdae")  # progress on, as the entry points set it
   denoise_main.main_args(["--dataset=mnist", "--mode=superres", "--model=dense", "--hidden=32",
                           "--epochs=2", "--test_size=20", f"--workdir={tmp_path}"])
+  # The reference classifier is not cached yet: a line says it trains, and one when it is done.
+  err = capsys.readouterr().err
+  assert "reference classifier: training it once" in err, err
+  assert "reference classifier trained in" in err, err
   r = json.loads((tmp_path / "denoise.json").read_text())
   assert r["psnr_baseline_db"] is not None and r["n_test"] == 20
   assert r["config"]["corruption"] is None and r["model"]["in_side"] == 14

@@ -25,3 +25,31 @@ def test_help_lists_the_main_flags(module, own):
     assert re.search(rf"^  --(\[no\])?{name}:", shown, re.M), (name, shown)
   assert "--logtostderr" not in shown  # absl's own stay under --helpfull
   assert "../shared" not in shown  # examples use folders a user has or names a placeholder
+
+
+# Entry point -> the flags its usage line must name (the required ones).
+USAGE = {"train": ("--dataset", "--workdir"), "sweep": ("--dataset", "--levels", "--workdir"),
+         "reproduce_table": ("--datasets", "--workdir"), "denoise": ("--dataset", "--workdir"),
+         "toy2d": ("--workdir",), "preview": ("--dataset",), "bench": (),
+         "accelerator_check": ("--data_dir", "--workdir"),
+         "fetch_data": ("--datasets", "--data_dir")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", sorted(USAGE))
+def test_help_leads_with_usage_and_an_example(module):
+  proc = subprocess.run([sys.executable, "-m", f"experiments.{module}", "--help"], cwd=ROOT,
+                        env=dict(os.environ), capture_output=True, text=True, timeout=120)
+  lines = proc.stdout.splitlines()
+  assert lines[0].startswith(f"usage: python -m experiments.{module} "), lines[:3]
+  for flag in USAGE[module]:
+    assert f"{flag}=" in lines[0], (flag, lines[0])
+  assert lines[2].startswith(f"example: python -m experiments.{module}"), lines[:4]
+  # The flags come before a screenful of prose (bench's FLOP accounting is in docs/bench.md).
+  if module == "bench":
+    assert lines.index("flags:") < 20, lines[:25]
+  for l in lines:  # no example whose line breaks were swallowed into a run of spaces
+    assert not re.search(r"\S {3,}[^\s#]", l), l
+  assert "../shared" not in proc.stdout and "DESIGN.md" not in proc.stdout
+  if module == "reproduce_table":  # it takes --datasets, and refuses --dataset
+    assert "--dataset: Required" not in proc.stdout

@@ -147,3 +147,32 @@ def test_objective_defaults_reach_the_entry_point_and_the_table(tmp_path):
   assert {grp.config.finetune_epochs for grp in sda.groups} == {90}
   assert registry.for_dataset("rect", "rbm") == registry.for_dataset("rect").replace(
       pretraining="rbm")
+
+
+@pytest.mark.parametrize("alias, canonical", [("rect_quick", "rectangles_quick"),
+                                              ("RECT_cpu", "rectangles_cpu"),
+                                              ("bg-rand_paper", "mnist_bg_rand_paper"),
+                                              ("rect", "rectangles")])
+def test_preset_names_take_the_dataset_aliases(alias, canonical, tmp_path):
+  from experiments import train
+  assert registry.resolve(alias) == canonical
+
+  def config(preset):
+    train.FLAGS.unparse_flags()
+    try:
+      train.FLAGS(["prog", f"--preset={preset}", f"--workdir={tmp_path / 'w'}"])
+      return train.config_from_flags()
+    finally:
+      train.FLAGS.unparse_flags()
+
+  assert config(alias) == config(canonical)
+
+
+def test_unknown_preset_is_refused_naming_the_accepted(tmp_path, capsys):
+  from experiments import train
+  from helpers import run_cli
+  assert registry.resolve("rect_fast") is None
+  assert run_cli(train, ["--preset=rect_fast", f"--workdir={tmp_path / 'w'}"]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "--preset='rect_fast' is unknown" in err[0]
+  assert "rectangles_quick" in err[0] and "rect_quick" in err[0]

@@ -140,6 +140,8 @@ def test_driver_header_progress_and_summary(tmp_path, capsys, caplog):
   for name in ("results.json", "filters.png (+ .pdf)", "reconstructions.png (+ .pdf)",
                "metrics.jsonl"):
     assert name in summary, (name, summary)
+  # The picture that shows what was learnt (masked images filled in) is named first.
+  assert summary.index("reconstructions.png") < summary.index("filters.png"), summary
   for name in ("filters.pdf", "reconstructions.pdf"):
     assert (tmp_path / name).read_bytes()[:4] == b"%PDF"
   rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -157,10 +159,73 @@ def test_run_header_says_data_sizes_model_and_levels():
   assert h["dataset"] == "mnist, original data from /data/mnist"
   assert h["examples"] == "train 20000 (the first, of 50000), valid 10000, test 10000"
   assert h["model"].startswith("784-500 (1 dA layer) + 10-way softmax; tied weights")
-  assert h["corruption"] == "masking 0.3" and "at most 1 epoch (" in h["training"]
+  assert h["corruption"] == "masking 0.3" and "fine-tune all 1 epoch (" in h["training"]
   members = E.Members(seeds=[0, 1, 0, 1], levels=[[0.0], [0.0], [0.3], [0.3]],
                       pretrain_lr=[0.1] * 4, finetune_lr=[0.1] * 4)
   h = P.run_header(cfg.replace(n_train=0), data_source="regenerated", sizes=(1, 2, 3), n_in=4,
                    n_classes=2, members=members)
   assert h["corruption"] == "masking, levels 0, 0.3 (4 models, seeds 0, 1)"
   assert h["examples"] == "train 1, valid 2, test 3"
+
+
+def test_header_says_what_fine_tuning_will_do():
+  # Patience only grows, so patience >= the epoch count never stops early: the header says so
+  # instead of promising early stopping.
+  from sdae import config as C
+  cfg = C.TrainConfig(dataset="rect", hidden=(8,), finetune_epochs=150)
+  h = lambda c: P.run_header(c, data_source="regenerated", sizes=(1, 2, 3), n_in=4,
+                             n_classes=2)["training"]
+  full = h(cfg.replace(patience=150))
+  assert "fine-tune all 150 epochs" in full and "no early stopping" in full, full
+  early = h(cfg.replace(patience=20))
+  assert "at most 150 epochs (minibatch 20, lr 0.1; early stopping: patience 20" in early, early
+  assert "no early stopping" not in early
+
+
+def test_resume_line_names_the_phase_as_the_progress_lines_do():
+  sizes = dict(n_layers=3, pretrain_epochs=20, finetune_epochs=150)
+  line = P.resume_line("finetune", 3, 150, **sizes)  # the checkpoint's layer is past the last
+  assert line == "resumed from checkpoint: finetune, epoch 150/150 done", line
+  assert "layer" not in line
+  assert P.resume_line("pretrain", 1, 5, **sizes) == (
+      "resumed from checkpoint: pretrain layer 2/3, epoch 5/20 done")
+
+
+class _Stream:
+
+  def __init__(self, tty):
+    self.tty = tty
+
+  def isatty(self):
+    return self.tty
+
+
+def test_summary_is_printed_once_on_a_terminal():
+  # The run's summary goes to stderr; the entry points' stdout line repeats it, so it is left
+  # out when both are the terminal, and kept when stdout goes to a file or a pipe (scripts).
+  from experiments import _cli
+  assert not _cli.summary_on_stdout(_Stream(True), _Stream(True))
+  assert _cli.summary_on_stdout(_Stream(False), _Stream(True))
+  assert _cli.summary_on_stdout(_Stream(True), _Stream(False))
+  assert _cli.summary_on_stdout(io.StringIO(), io.StringIO())
+
+
+def test_entry_points_stay_quiet_on_stdout_on_a_terminal(tmp_path, monkeypatch, capsys):
+  # experiments.train on a terminal: the summary on stderr, nothing repeated on stdout.
+  from experiments import _cli
+  from experiments import train
+  from sdae import experiment as E
+  results = {"test_error_pct": 2.0, "test_ci95_pct": 0.1, "valid_error_pct": 1.5,
+             "data_source": "regenerated"}
+  monkeypatch.setattr(E, "train_and_evaluate", lambda *a, **k: results)
+  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
+  argv = ["prog", "--dataset=rect", f"--workdir={tmp_path}"]
+  for tty, expected in ((True, ""), (False, "test error 2.00% +- 0.10")):
+    monkeypatch.setattr(_cli, "summary_on_stdout", lambda tty=tty: not tty)
+    train.FLAGS(argv)
+    try:
+      train.main(argv)
+    finally:
+      train.FLAGS.unparse_flags()
+    out = capsys.readouterr().out
+    assert (out.startswith(expected) if expected else out == ""), out

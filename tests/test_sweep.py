@@ -159,6 +159,7 @@ def test_entry_points_import_together():
   """Each entry point defines its flags privately when imported: no clash in one process."""
   import importlib
   mods = [importlib.import_module(f"experiments.{m}")
-          for m in ("train", "sweep", "reproduce_table", "preview")]
+          for m in ("train", "sweep", "reproduce_table", "preview", "fetch_data")]
   assert mods[0].FLAGS is not mods[1].FLAGS
+  assert "data_dir" in mods[4].FLAGS and mods[4].FLAGS is not mods[0].FLAGS
   assert "levels" in mods[1].FLAGS and "datasets" not in mods[1].FLAGS

@@ -144,3 +144,21 @@ def test_table_md_marks_edge_picks_trials_and_the_data_version(tmp_path):
   assert lines[-2].endswith("| 56 | - | - | regenerated v3 |"), lines
   assert lines[-1].endswith("| 4 | level | - | regenerated v3 |"), lines
   assert "On edge: 1 of 2 choices" in md
+
+
+def test_quick_budget_table_says_it_is_a_smoke_run(tmp_path, monkeypatch):
+  # The quick budget's verdicts (4 of 5 "worse" on rect) are not a finding: table.md's heading
+  # and paragraph, and table.png's title, say it is a smoke run not expected to match.
+  from sdae import presets
+  from sdae import table_report
+  rows = [T.result_row("rectangles", test_error_pct=5.0, test_ci95_pct=0.2,
+                       valid_error_pct=4.0, chosen={"level": 0.1}, data_source="regenerated")]
+  titles = []
+  monkeypatch.setattr(table_report, "_save", lambda fig, path: titles.append(
+      fig._suptitle.get_text()))  # pylint: disable=protected-access
+  T.write_table(str(tmp_path), rows, title=presets.table_title("quick"))
+  md = (tmp_path / "table.md").read_text().splitlines()
+  assert md[0] == "# Table 3, budget quick: a smoke run, not expected to match the paper"
+  assert md[2].startswith("The quick budget is a smoke run") and "--budget=cpu" in md[2]
+  assert titles == ["Table 3, budget quick: a smoke run, not expected to match the paper"]
+  assert presets.table_title("cpu") == "Table 3, budget cpu"  # a comparison: no caveat

@@ -2,6 +2,7 @@
 
 import json
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -191,6 +192,19 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path, monkeypatch):
   # that was resumed from are dropped, then logged again).
   assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "ref")
   assert len(_metrics(tmp_path / "ref")) == 2 * 3 + out["finetune_epochs_run"]
+
+
+def test_rerun_of_a_finished_run_reports_this_process_time(tmp_path, monkeypatch):
+  # seconds.total is this process's wall time (README), training the checkpoints' sum: a rerun
+  # of a finished run reads its clock, not the first run's training time. The rerun's clock is
+  # a fake one that moves 100 s per reading.
+  first = E.train_and_evaluate(TINY, str(tmp_path), splits=toy_splits(), write_images=False)
+  ticks = iter(range(0, 10**6, 100))
+  monkeypatch.setattr(E, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
+  again = E.train_and_evaluate(TINY, str(tmp_path), splits=toy_splits(), write_images=False)
+  assert again["seconds"]["training"] == first["seconds"]["training"] < 100
+  assert again["seconds"]["total"] >= 100 and again["seconds"]["total"] % 100 == 0
+  assert json.loads((tmp_path / "results.json").read_text())["seconds"] == again["seconds"]
 
 
 def _metrics(workdir):

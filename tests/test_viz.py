@@ -122,8 +122,8 @@ def test_preview_help_names_the_file_it_writes_and_labels_say_what_they_mean():
   from experiments import preview
   from sdae import data
   doc = preview.__doc__
-  dataset = re.search(r"--dataset=(\w+)", doc).group(1)
-  out = re.search(r"--out=(\S+?)\]", doc).group(1)
+  dataset = re.search(r"--dataset=([a-z]\w*)", doc).group(1)
+  out = re.search(r"--out=(\S+?_[a-z]\w*\.png)\]", doc).group(1)
   assert preview.default_out(data.resolve_name(dataset)) == out
   from absl import flags
   assert out in flags.FLAGS[preview._OUT.name].help  # pylint: disable=protected-access
@@ -141,9 +141,10 @@ def test_preview_default_out_is_written(tmp_path, monkeypatch):
   from experiments import preview
   monkeypatch.chdir(tmp_path)
   path = preview.preview("rect", n=4, source="regenerated", cache_dir=str(tmp_path / "cache"))
-  assert path == "preview_rectangles.png"
-  assert (tmp_path / "preview_rectangles.png").exists()
-  assert (tmp_path / "preview_rectangles.pdf").exists()
+  # Into runs/ (created), as the README's runs, not the current folder itself (the repository).
+  assert path == os.path.join("runs", "preview_rectangles.png")
+  assert (tmp_path / "runs" / "preview_rectangles.png").exists()
+  assert (tmp_path / "runs" / "preview_rectangles.pdf").exists()
 
 
 def test_import_sdae_does_not_import_matplotlib():
@@ -153,3 +154,38 @@ def test_import_sdae_does_not_import_matplotlib():
           "sys.exit('matplotlib' in sys.modules)")
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
   assert r.returncode == 0, r.stderr
+
+
+PROBE = """
+import sys
+from absl import app
+from experiments import _cli
+
+def main(_):
+  if sys.argv[-1] == "quiet":
+    _cli.quiet_libraries()  # as setup_jax and preview do
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  plt.figure()
+
+app.run(main)
+"""
+
+
+@pytest.mark.slow
+def test_matplotlib_font_cache_message_is_silenced(tmp_path):
+  # absl shows every logger's INFO records; matplotlib logs "generated new fontManager" at INFO
+  # on a machine without its font cache (a fresh MPLCONFIGDIR here).
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  err = {}
+  for mode in ("loud", "quiet"):
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / mode), PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-c", PROBE, mode], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    err[mode] = proc.stderr
+  assert "generated new fontManager" in err["loud"]  # the message exists without the fix
+  assert "fontManager" not in err["quiet"], err["quiet"]

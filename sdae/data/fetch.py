@@ -144,9 +144,11 @@ def _why(e: BaseException) -> str:
   return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
-def download(filename: str, urls: Sequence[str], cache_dir: Optional[str] = None) -> str:
-  """Downloads with the TFDS download manager (needs network; not exercised offline)."""
-  done = downloaded_path(filename, cache_dir)
+def download(filename: str, urls: Sequence[str], cache_dir: Optional[str] = None,
+             dest: Optional[str] = None) -> str:
+  """Downloads with the TFDS download manager (needs network; not exercised offline) into
+  ``dest`` (default ``downloaded_path``), atomically."""
+  done = dest or downloaded_path(filename, cache_dir)
   if os.path.isfile(done):
     return done
   try:
