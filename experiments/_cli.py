@@ -221,7 +221,7 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
     except RunError as e:  # a busy or damaged workdir: 2; preempted: 128 + signal; else 1
       fail(str(e), getattr(e, "exit_status", 1))
     except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stays
-      fail("interrupted; the last checkpoint is kept: rerun the same command to resume", 130)
+      fail("interrupted (SIGINT); what was saved is kept: rerun the same command to resume", 130)
     except OSError as e:  # an output that could not be written (disk full, permissions)
       where = f"{e.filename}: " if getattr(e, "filename", None) else ""
       fail(f"{where}{e.strerror or e}; what was written before it is intact: free space (or "

@@ -199,11 +199,14 @@ def test_print_grid_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
   # rect's small training split searches the wide SVM grid: 7 C x 8 gamma factors.
   assert lines[0].startswith("rectangles svm_rbf: 56 fits: C {0.1, 1, 10, 100, 1000, 10000, "
                              "100000} x gamma {0.0625, "), lines[0]
-  assert "rectangles sae3: 3 models in 2 groups" in lines
-  assert any("pretrain_epochs=5" in l and "1 point: level {0}" in l for l in lines), out
+  # rect is small: SAE-3 also tries 500 units a layer and 3x the fine-tuning rate.
+  assert "rectangles sae3: 12 models in 4 groups" in lines
+  assert any(l.startswith("  hidden=500x500x500,pretrain_epochs=5:")
+             and "2 points: level {0} x seed {0} x pretrain_lr {0.1} x finetune_lr {0.1, 0.3}"
+             in l for l in lines), out
   assert any(l.startswith("  hidden=1000x1000x1000: denoising pretraining (masking), 30 epochs")
              and "level {0.1, 0.25, 0.4, 0.6}" in l for l in lines), out
-  assert lines[-1] == f"{56 + 3 + 4} trials in all"
+  assert lines[-1] == f"{56 + 12 + 4} trials in all"
 
 
 @pytest.mark.slow
