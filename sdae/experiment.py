@@ -116,8 +116,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
 def _stop_if_signalled(workdir: str | None, where: str) -> None:
   """Raises ``Preempted`` when a signal came before this run began (e.g. while an earlier run of
   the same process, a table's previous group, was finishing): nothing of this one to save."""
-  signum = preemption.pending()
-  if distributed.agree(signum is not None):  # every process stops, or none
+  if preemption.stop_now():  # every process stops, or none
     signum = preemption.acted_on()
     raise preemption.Preempted(
         f"interrupted by {preemption.signal_name(signum)} {where}"

@@ -12,10 +12,16 @@ command resumes from that checkpoint, bit for bit as an uninterrupted run.
 A second signal while the first is pending is not deferred: SIGTERM kills the process at once
 and SIGINT raises ``KeyboardInterrupt`` (the last checkpoint stays).
 
-With several processes every process must save at the same epoch, or none. There JAX's
-preemption service (started by ``jax.distributed.initialize``) catches SIGTERM on any process
-and ``multihost_utils.reached_preemption_sync_point`` answers True on all of them at the same
-step; no Python handler is installed for SIGTERM then, since it would replace JAX's.
+With several processes every process must save at the same epoch, or none (a save is a
+collective). Each process records its own signals as above, and at every epoch end the processes
+share their flags in one JAX collective (``multihost_utils.process_allgather`` of one bool, a few
+microseconds against an epoch): all stop when any was signalled. JAX's own preemption sync point
+(``multihost_utils.reached_preemption_sync_point``, which orbax's ``reached_preemption`` wraps)
+was tried first and lost a race on short epochs: it picks a safe step from the steps the
+processes report when they learn of the notice, and processes already past that step never reach
+it, so a two-process test sweep with 0.1 s epochs ran to its end unsaved on one machine and
+stopped on another. Its notifier is also replaced by the handler here (one C-level SIGTERM
+handler per process).
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _pending: int | None = None   # the signal received and not yet acted on
 _depth = 0                    # nesting of ``handling()``
-_sync_step = 0                # calls of ``stop_now`` in this process (the sync point's step id)
 
 
 class Preempted(RunError):
@@ -76,9 +81,7 @@ def handling() -> Iterator[None]:
     finally:
       _depth -= 1
     return
-  several = distributed.process_count() > 1
-  mine = [s for s in SIGNALS if not (several and s == signal.SIGTERM)]
-  previous = {s: signal.signal(s, _on_signal) for s in mine}
+  previous = {s: signal.signal(s, _on_signal) for s in SIGNALS}
   _depth = 1
   try:
     yield
@@ -94,26 +97,23 @@ def pending() -> int | None:
 
 
 def stop_now() -> bool:
-  """Whether the run should save and stop here. Every process calls it at the same points (the
-  end of each epoch); with several, all of them answer alike."""
-  global _sync_step
+  """Whether the run should save and stop here: a signal is pending in this process or, with
+  several processes, in any of them. Every process calls it at the same points (the end of each
+  epoch, a collective with several) and all answer alike."""
   if distributed.process_count() == 1:
     return _pending is not None
-  _sync_step += 1
+  import numpy as np  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  try:
-    synced = multihost_utils.reached_preemption_sync_point(_sync_step)
-  except RuntimeError:  # the preemption service is off (jax_enable_preemption_service)
-    synced = False
-  return bool(synced) or bool(distributed.agree(_pending is not None))
+  flags = multihost_utils.process_allgather(np.asarray(_pending is not None))
+  return bool(np.any(flags))
 
 
 def acted_on() -> int:
-  """The signal to report as the reason for stopping (SIGTERM when only JAX's service saw it)."""
+  """The signal to report as the reason for stopping (SIGTERM when it came to another process)."""
   return signal.SIGTERM if _pending is None else _pending
 
 
 def reset() -> None:
   """Forgets a pending signal (tests)."""
-  global _pending, _sync_step
-  _pending, _sync_step = None, 0
+  global _pending
+  _pending = None

@@ -177,7 +177,8 @@ def _tree(d):
 
 def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
   """Two processes run the sweep entry point; process 1 alone is preempted (SIGTERM) during
-  fine-tuning, both agree on an epoch (JAX's preemption sync point), save there and exit 143;
+  fine-tuning, both agree on an epoch (their flags shared at every epoch end), save there and
+  exit 143;
   rerun, they resume and end with exactly the single process's rows; only process 0 wrote."""
   multi_dir, single_dir, cache = tmp_path / "multi", tmp_path / "single", tmp_path / "cache"
 

@@ -22,25 +22,39 @@ def test_paper_grid_is_the_protocols():
 
 
 def test_sae_also_tries_a_short_pretraining():
-  """SAE-3's grid: {lr/2, lr} at the preset's epochs, and lr at 5 epochs, in two groups; not at
-  the quick budget nor under --pretrain_epochs; the other methods keep one group per size."""
+  """SAE-3's grid: {lr/2, lr} at the preset's epochs, and lr at 5 epochs, in two groups per
+  layer size; not at the quick budget nor under --pretrain_epochs. On a small set (rect) the cpu
+  budget also tries 500 units a layer and 3x the fine-tuning rate, and DBN-1 three sizes; the
+  other methods keep one group per size."""
   g = presets.grid_for("rectangles", "cpu", method="sae3")
-  (full, short) = g.groups
+  assert [grp.name for grp in g.groups] == [
+      "hidden=500x500x500", "hidden=500x500x500,pretrain_epochs=5",
+      "hidden=1000x1000x1000", "hidden=1000x1000x1000,pretrain_epochs=5"]
+  full, short = g.groups[2], g.groups[3]
   lr, epochs = full.config.pretrain_lr, full.config.pretrain_epochs
+  flr = full.config.finetune_lr
   assert (epochs, short.config.pretrain_epochs) == (30, presets.SAE_SHORT_EPOCHS)
-  assert sorted(p.pretrain_lr for p in full.points) == [lr / 2, lr]
-  assert [p.pretrain_lr for p in short.points] == [lr]
-  assert full.name == "hidden=1000x1000x1000"
-  assert short.name == "hidden=1000x1000x1000,pretrain_epochs=5"
+  assert sorted({p.pretrain_lr for p in full.points}) == [lr / 2, lr]
+  assert sorted({p.finetune_lr for p in full.points}) == [flr, 3 * flr]
+  assert len(full.points) == 4 and len(short.points) == 2
+  assert {p.pretrain_lr for p in short.points} == {lr}
   assert short.config == full.config.replace(pretrain_epochs=5)
+  assert [grp.config.hidden for grp in g.groups] == [(500,) * 3] * 2 + [(1000,) * 3] * 2
+  # convex's 6000 training examples are not a small set: the preset's size and rate only.
+  c = presets.grid_for("convex", "cpu", method="sae3")
+  assert len(c.groups) == 2 and {p.finetune_lr for p in c.groups[0].points} == {None}
   assert len(presets.grid_for("rectangles", "quick", method="sae3").groups) == 1
-  assert len(presets.grid_for("rectangles", "cpu", {"pretrain_epochs": 20}, method="sae3").groups) == 1
+  assert len(presets.grid_for("rectangles", "cpu", {"pretrain_epochs": 20},
+                              method="sae3").groups) == 2  # one group per size, none short
   test = presets.grid_for("rectangles", "test", method="sae3")
   assert [grp.config.pretrain_epochs for grp in test.groups] == [2, 1]
-  for method in ("sda3", "dbn3", "dbn1"):
+  for method in ("sda3", "dbn3"):
     assert len(presets.grid_for("rectangles", "cpu", method=method).groups) == 1
+  dbn1 = presets.grid_for("rectangles", "cpu", method="dbn1")
+  assert [grp.config.hidden for grp in dbn1.groups] == [(1000,), (2000,), (3000,)]
+  assert len(presets.grid_for("convex", "cpu", method="dbn1").groups) == 1
   none = presets.grid_for("rectangles", "cpu", {"pretraining": "none"}, method="sae3")
-  assert len(none.groups) == 1  # nothing to pretrain, so no second group
+  assert len(none.groups) == 2  # nothing to pretrain: no short group, one group per size
 
 
 @pytest.mark.parametrize("method", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"])
