@@ -55,6 +55,7 @@ CASES = [
     ("missing_dataset", [], ["--dataset"]),
     ("unknown_data_source", ["--dataset=rect", "--data_source=web"], ["'web'", "original"]),
     ("unknown_optimizer", ["--dataset=rect", "--optimizer=lbfgs"], ["'lbfgs'", "sgd"]),
+    ("natural_patches_has_no_classes", ["--dataset=natural"], ["natural_patches", "filters"]),
     ("filters_unknown_figure", ["experiments.filters", "--figure=fig9"], ["'fig9'", "natural"]),
     ("filters_negative_decay", ["experiments.filters", "--figure=natural", "--decays=0,-1e-3"],
      ["-0.001", ">= 0"]),

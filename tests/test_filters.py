@@ -245,6 +245,7 @@ def test_tiny_figure_writes_its_files(tmp_path):
   assert c["settings"]["level"] == 0.5 and c["settings"]["loss"] == "squared"
   assert c["shape"] == [6, 12, 12] and 0 <= c["measures"]["gabor"] <= 1
   assert doc["conditions"]["ae_decay_0.001"]["settings"]["weight_decay"] == 0.001
+  assert doc["conditions"]["masking_0.55"]["settings"]["learning_rate"] == 0.03
   sp = doc["conditions"]["salt_pepper_0.1"]["settings"]["corruption_values"]
   assert sp["low"] < 0 < sp["high"]
 
