@@ -127,6 +127,10 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
   named = presets.TRAIN_PRESETS.get(fv.preset) if fv.preset else None
   if fv.dataset:
     dataset = data_lib.resolve_name(fv.dataset)
+    if data_lib.DATASETS[dataset].n_classes == 0:
+      raise _cli.UsageError(f"--dataset={dataset} is unlabelled: no classes to train a "
+                            "classifier on; accepted: a labelled dataset (its filters: "
+                            "python -m experiments.filters --figure=natural)")
   elif named is not None:
     dataset = named["dataset"]
   else:

@@ -80,6 +80,7 @@ class FigureConfig:
   seed: int = 0
   n_train: int | None = None
   measure: bool = True
+  measure_units: int | None = None  # measure the first n units only (None: all)
 
   def replace(self, **kw) -> "FigureConfig":
     return dataclasses.replace(self, **kw)
@@ -255,7 +256,7 @@ def run(config: FigureConfig, x: np.ndarray, x_valid: np.ndarray,
   for c in conditions:
     if config.measure:
       t0 = time.perf_counter()
-      out[c.key]["measures"] = gabor.summarize(out[c.key]["filters"])
+      out[c.key]["measures"] = gabor.summarize(out[c.key]["filters"][:config.measure_units])
       log.info("%s: measured in %.1f s", c.key, time.perf_counter() - t0)
   return {c.key: out[c.key] for c in conditions}
 

@@ -27,6 +27,10 @@ The class of a filter (``classify``), with thresholds fixed in advance, not fitt
   edge detector's envelope is longer along the edge than across it: on 12x12 patches a typical
   one has sx ~2, sy ~4 pixels, a quarter of the patch; a grating or a global pattern fills it.)
 
+Locality is read off the fit, so it says something only of a filter the fit explains: a noise
+filter's "envelope" is whatever blob best matches a few pixels, often small. Hence the
+fraction with all three properties, ``gabor``, is the figure's number.
+
 ``summarize`` gives the fractions, the fraction with all three ("gabor"), and how many of
 ``N_ORIENTATION_BINS`` orientation bins (22.5 degrees each) the oriented filters cover, a bin
 counting when it holds at least ``BIN_MIN_FRACTION`` of all filters.
