@@ -321,7 +321,9 @@ def write_outputs(workdir: str, config: FigureConfig, results: dict[str, dict[st
   png = os.path.join(workdir, "filters.png")
   written = [npz] + viz.save_figure(
       figure(results, f"{data}: {config.n_hidden} hidden units, first 100 shown"), png)
+  from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
   doc = {"figure": config.figure, "data_source": source, "wall_seconds": seconds,
+         "data_version": version("natural_patches") if config.figure == "natural" else None,
          "thresholds": {"r2_min": gabor.R2_MIN, "oriented_min": gabor.ORIENTED_MIN,
                         "local_area_of_patch": gabor.LOCAL_AREA_OF_PATCH,
                         "bin_min_fraction": gabor.BIN_MIN_FRACTION},

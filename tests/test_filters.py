@@ -241,6 +241,7 @@ def test_tiny_figure_writes_its_files(tmp_path):
     for k in z.files:
       assert z[k].shape == (6, 12, 12) and z[k].dtype == np.float32
   doc = json.loads((tmp_path / "filters.json").read_text())
+  assert doc["data_version"] == "3.1"
   c = doc["conditions"]["gaussian_0.5"]
   assert c["settings"]["level"] == 0.5 and c["settings"]["loss"] == "squared"
   assert c["shape"] == [6, 12, 12] and 0 <= c["measures"]["gabor"] <= 1
