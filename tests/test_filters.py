@@ -12,7 +12,6 @@ import pytest
 from sdae import data
 from sdae import filters
 from sdae import gabor
-from sdae import model as M
 from sdae import pretrain as pt
 from sdae.data import registry
 from sdae.data.regenerate import natural
