@@ -135,6 +135,10 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
   named = presets.TRAIN_PRESETS.get(preset_name) if preset_name else None
   if fv.dataset:
     dataset = data_lib.resolve_name(fv.dataset)
+    if data_lib.DATASETS[dataset].n_classes == 0:
+      raise _cli.UsageError(f"--dataset={dataset} is unlabelled: no classes to train a "
+                            "classifier on; accepted: a labelled dataset (its filters: "
+                            "python -m experiments.filters --figure=natural)")
   elif named is not None:
     dataset = named["dataset"]
   elif preset_name is not None:  # a dataset's defaults, by name

@@ -134,6 +134,10 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(
         f"--layer_levels has {len(config.layer_levels)} values for {len(config.hidden)} hidden "
         f"layers; accepted: one level per layer")
+  if config.dataset == "natural_patches":
+    raise ConfigError("--dataset=natural_patches has no classes to train a classifier on; "
+                      "accepted: a labelled dataset (its filters: python -m experiments.filters "
+                      "--figure=natural)")
   if config.corruption in levels_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
     raise ConfigError(f"--corruption={config.corruption} needs square images; "
                       "tzanetakis has feature vectors")

@@ -224,8 +224,9 @@ class Corruption:
   high: float  # math.inf for unbounded
   doc: str
 
-  def __call__(self, key: Array, x: Array, level) -> Array:
-    return self.fn(key, x, level)
+  def __call__(self, key: Array, x: Array, level, **kwargs) -> Array:
+    """``kwargs``: the function's static options (e.g. salt-and-pepper's ``low``/``high``)."""
+    return self.fn(key, x, level, **kwargs)
 
 
 _FUNCTIONS: dict[str, CorruptFn] = {

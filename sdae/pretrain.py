@@ -87,6 +87,13 @@ class LayerSpec:
   loss: str = "cross_entropy"
   decoder: str = "sigmoid"
   compute_dtype: Any = None
+  # The corruption's static options as (name, value) pairs, e.g. (("low", -1.0), ("high", 1.0))
+  # for salt-and-pepper on real-valued inputs (its default min/max are MNIST's 0 and 1).
+  corruption_args: tuple[tuple[str, Any], ...] = ()
+
+  def corrupt(self, key: Array, x: Array, level: Array) -> Array:
+    """``x`` [B, n_in] corrupted by the spec's corruption at ``level`` (may be traced)."""
+    return corruption_lib.get(self.corruption)(key, x, level, **dict(self.corruption_args))
 
   def module(self) -> model_lib.DenoisingAutoencoder:
     return model_lib.DenoisingAutoencoder(
@@ -105,7 +112,7 @@ class LayerSpec:
 
   def reconstruct(self, params, key: Array, x: Array, level: Array) -> tuple[Array, Array]:
     """(the corrupted ``x``, its reconstruction): what the dA learns to undo."""
-    x_tilde = corruption_lib.get(self.corruption)(key, x, level)
+    x_tilde = self.corrupt(key, x, level)
     return x_tilde, self.module().apply({"params": params}, x_tilde, method="reconstruct")
 
 
@@ -152,31 +159,67 @@ def layer_objectives(pretraining: str, n_in: int, hidden: tuple[int, ...], *,
   raise ValueError(f"unknown pretraining {pretraining!r}; accepted: {', '.join(PRETRAININGS)}")
 
 
-def make_optimizer(name: str = "sgd", momentum: float = 0.9) -> optax.GradientTransformation:
+def make_optimizer(name: str = "sgd", momentum: float = 0.9,
+                   weight_decay: bool = False) -> optax.GradientTransformation:
   """An optax optimizer whose learning rate lives in its state (traced, sweepable).
 
   ``sgd`` is plain SGD, as in the paper; ``momentum`` and ``adam`` are offered for convenience.
+  With ``weight_decay``, L2 weight decay of the weight matrices (``kernel``, ``kernel_decoder``;
+  never the biases) is added to the gradient before the optimizer sees it: ``g + lambda W``, the
+  gradient of ``loss + lambda / 2 * sum(W^2)``. ``lambda`` lives in the state beside the learning
+  rate (``init_opt_state(..., weight_decay=lambda)``), so it is traced too and models that differ
+  only in their decay share one compiled program. At ``lambda = 0`` the update equals the
+  undecayed optimizer's to the last bit (``g + 0 * W == g``).
   The same arguments give the same object: the compiled epochs are cached on it
   (``compiled_pretrain_epoch``), so a fresh optimizer per run would compile every run again.
   """
-  return _optimizer(name, float(momentum) if name == "momentum" else None)
+  return _optimizer(name, float(momentum) if name == "momentum" else None, bool(weight_decay))
 
 
-@functools.cache
-def _optimizer(name: str, momentum: float | None) -> optax.GradientTransformation:
+def _weight_matrices(params):
+  """The decayed leaves: a dA's ``kernel`` and ``kernel_decoder`` (biases are not decayed)."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: getattr(path[-1], "key", None) in ("kernel", "kernel_decoder"), params)
+
+
+def _base(name: str, learning_rate, momentum: float | None) -> optax.GradientTransformation:
   if name == "sgd":
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+    return optax.sgd(learning_rate)
   if name == "momentum":
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0, momentum=momentum)
+    return optax.sgd(learning_rate, momentum=momentum)
   if name == "adam":
-    return optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+    return optax.adam(learning_rate)
   raise ValueError(f"unknown optimizer {name!r}; accepted: sgd, momentum, adam")
 
 
-def init_opt_state(tx: optax.GradientTransformation, params, learning_rate):
-  """Optimizer state with the (possibly traced) learning rate written into it."""
+@functools.cache
+def _optimizer(name: str, momentum: float | None,
+               weight_decay: bool = False) -> optax.GradientTransformation:
+  _base(name, 0.0, momentum)  # checks the name
+  if not weight_decay:
+    if name == "sgd":
+      return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
+    if name == "momentum":
+      return optax.inject_hyperparams(optax.sgd)(learning_rate=0.0, momentum=momentum)
+    return optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+
+  def decayed(learning_rate, weight_decay):
+    return optax.chain(optax.add_decayed_weights(weight_decay, mask=_weight_matrices),
+                       _base(name, learning_rate, momentum))
+
+  return optax.inject_hyperparams(decayed)(learning_rate=0.0, weight_decay=0.0)
+
+
+def init_opt_state(tx: optax.GradientTransformation, params, learning_rate, weight_decay=None):
+  """Optimizer state with the (possibly traced) learning rate written into it, and the L2
+  weight decay for an optimizer made with ``weight_decay=True`` (``make_optimizer``)."""
   state = tx.init(params)
   state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+  if weight_decay is not None:
+    if "weight_decay" not in state.hyperparams:
+      raise ValueError("weight_decay given to an optimizer without it; make it with "
+                       "make_optimizer(..., weight_decay=True)")
+    state.hyperparams["weight_decay"] = jnp.asarray(weight_decay, jnp.float32)
   return state
 
 
@@ -196,7 +239,7 @@ def da_logits(params, spec: LayerSpec, x_tilde: Array) -> Array:
 
 def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array) -> Array:
   """Reconstruction loss of the clean ``x`` [batch, n_in] from its corrupted copy."""
-  x_tilde = corruption_lib.get(spec.corruption)(key, x, level)
+  x_tilde = spec.corrupt(key, x, level)
   logits = da_logits(params, spec, x_tilde)
   return model_lib.reconstruction_loss(logits, x, spec.loss, spec.decoder)
 

@@ -55,6 +55,12 @@ CASES = [
     ("missing_dataset", [], ["--dataset"]),
     ("unknown_data_source", ["--dataset=rect", "--data_source=web"], ["'web'", "original"]),
     ("unknown_optimizer", ["--dataset=rect", "--optimizer=lbfgs"], ["'lbfgs'", "sgd"]),
+    ("natural_patches_has_no_classes", ["--dataset=natural"], ["natural_patches", "filters"]),
+    ("filters_unknown_figure", ["experiments.filters", "--figure=fig9"], ["'fig9'", "natural"]),
+    ("filters_negative_decay", ["experiments.filters", "--figure=natural", "--decays=0,-1e-3"],
+     ["-0.001", ">= 0"]),
+    ("filters_patch_larger_than_images", ["experiments.filters", "--figure=natural",
+                                          "--patch_size=1000"], ["--patch_size=1000", "2 to"]),
     ("unknown_member_loop", ["experiments.sweep", "--dataset=rect", "--levels=0,0.1",
                              "--member_loop=pmap"], ["--member_loop='pmap'", "vmap, map"]),
     # Environment ("ENV:NAME=VALUE" items are set in the process's environment, not passed).

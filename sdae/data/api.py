@@ -13,13 +13,16 @@ from sdae.data.errors import DataError
 SOURCES = ("original", "regenerated")
 
 
-def _original_key(name: str) -> str:
+def _original_key(name: str, seed: int = 0) -> str:
+  if name == "natural_patches":  # patches are sampled: the seed picks them
+    from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
+    return f"{name}-original-v{version(name)}-seed{int(seed)}"
   return f"{name}-original"
 
 
 def _regenerated_key(name: str, seed: int) -> str:
-  from sdae.data.regenerate import VERSION  # pylint: disable=g-import-not-at-top
-  return f"{name}-regenerated-v{VERSION}-seed{int(seed)}"
+  from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
+  return f"{name}-regenerated-v{version(name)}-seed{int(seed)}"
 
 
 class Splits(dict):
@@ -94,7 +97,8 @@ def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = N
   """Loads a dataset by name or paper alias.
 
   Returns ``{"train": (x, y), "valid": (x, y), "test": (x, y)}`` of numpy arrays: ``x``
-  float32 [n, 784] in [0, 1] (tzanetakis: [n, d] as supplied), ``y`` int32 [n]; a
+  float32 [n, 784] in [0, 1] (tzanetakis: [n, d] as supplied; natural_patches: [n, 144]
+  whitened, zero-mean, variance 0.1, ``y`` the source image), ``y`` int32 [n]; a
   :class:`Splits` dict whose ``source`` says which source was read (``source=None`` picks
   as :func:`pick_source`). Prepared arrays are cached in ``cache_dir`` (default
   ``$SDAE_CACHE_DIR`` or ``~/.cache/sdae``), never in ``data_dir``. ``seed`` selects the
@@ -106,12 +110,12 @@ def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = N
     splits, _ = tzanetakis.load(data_dir, seed)
     return Splits(_validate(splits, spec, "tzanetakis"), "original")
   if src == "original":
-    key = _original_key(spec.name)
+    key = _original_key(spec.name, seed)
     fp = original.local_fingerprint(spec.name, data_dir)
     hit = cache.load(key, cache_dir)
     if hit is not None and (data_dir is None or hit[1].get("fingerprint") == fp):
       return Splits(hit[0], src)
-    splits, info = original.load(spec.name, data_dir, cache_dir)
+    splits, info = original.load(spec.name, data_dir, cache_dir, seed)
     meta = {"source": "original", "fingerprint": fp, **info}
   else:
     key = _regenerated_key(spec.name, seed)
@@ -120,7 +124,8 @@ def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = N
       return Splits(hit[0], src)
     from sdae.data.regenerate import regenerate  # pylint: disable=g-import-not-at-top
     splits = regenerate(spec.name, seed, mnist=lambda: _mnist_pool(data_dir, cache_dir))
-    meta = {"source": "regenerated", "seed": int(seed)}
+    from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
+    meta = {"source": "regenerated", "seed": int(seed), "version": version(spec.name)}
   splits = _validate(splits, spec, src)
   cache.save(key, splits, meta, cache_dir)
   return Splits(splits, src)

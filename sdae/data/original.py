@@ -18,6 +18,9 @@ def source_files(name: str) -> list[str]:
     return list(idx.MNIST_FILES)
   if s.zip is not None:
     return [s.zip.name]
+  if s.name == "natural_patches":
+    from sdae.data.regenerate import natural  # pylint: disable=g-import-not-at-top
+    return [natural.MAT_FILE]
   return []
 
 
@@ -93,8 +96,25 @@ def load_mnist(data_dir: Optional[str], cache_dir: Optional[str] = None):
   return splits, {"files": list(idx.MNIST_FILES), "checksum": "md5 (decompressed)"}
 
 
-def load(name: str, data_dir: Optional[str], cache_dir: Optional[str] = None):
+def load_natural(data_dir: Optional[str], seed: int = 0):
+  """Patches of Olshausen's ``IMAGES.mat`` in ``data_dir`` (``regenerate.natural``)."""
+  from sdae.data.regenerate import natural, rng_for  # pylint: disable=g-import-not-at-top
+  spec = registry.DATASETS["natural_patches"]
+  path = fetch.local_path(natural.MAT_FILE, data_dir)
+  if path is None:
+    raise DataError(f"natural_patches' original source is {natural.MAT_FILE} (Olshausen's ten "
+                    f"whitened images) in --data_dir, not found in {data_dir}; pass no "
+                    f"--data_dir to cut patches from scikit-image's photographs instead")
+  splits = natural.splits(rng_for("natural_patches", seed), natural.read_mat(path),
+                          (spec.n_train, spec.n_valid, spec.n_test))
+  return splits, {"files": [natural.MAT_FILE], "checksum": "none published (parse checks only)",
+                  "natural_version": natural.VERSION, "seed": int(seed)}
+
+
+def load(name: str, data_dir: Optional[str], cache_dir: Optional[str] = None, seed: int = 0):
   name = registry.resolve_name(name)
   if name == "mnist":
     return load_mnist(data_dir, cache_dir)
+  if name == "natural_patches":
+    return load_natural(data_dir, seed)
   return load_zip_dataset(name, data_dir, cache_dir)

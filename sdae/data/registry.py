@@ -95,6 +95,11 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
                 "User-supplied music-genre features (tzanetakis.npz or tzanetakis.amat "
                 "in data_dir); seeded stratified 60/20/20 split unless the file gives one.",
                 dim=None),
+    DatasetSpec("natural_patches", "natural", 100000, 10000, 10000, 0,
+                ("original", "regenerated"),
+                "12x12 patches of whitened natural images (Olshausen & Field 1996): scikit-image "
+                "photographs, or Olshausen's IMAGES.mat in data_dir; unlabelled (y: the "
+                "image a patch came from).", dim=144),
 ]}
 
 _ALIASES = {}

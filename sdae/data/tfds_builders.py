@@ -27,7 +27,9 @@ import tensorflow_datasets as tfds
 
 from sdae.data import idx, original, registry
 
-_NAMES = [n for n, s in registry.DATASETS.items() if s.name != "tzanetakis"]
+# tzanetakis is the user's own; natural_patches is unlabelled and built from images, not files.
+_NAMES = [n for n, s in registry.DATASETS.items() if s.name not in ("tzanetakis",
+                                                                     "natural_patches")]
 
 
 def _manual(dl_manager, filename):

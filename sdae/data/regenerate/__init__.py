@@ -19,7 +19,16 @@ from sdae.data import registry
 VERSION = 3  # bump when a generator changes: cached entries carry it in their key
 MNIST_DERIVED = ("mnist_basic", "mnist_rot", "mnist_bg_rand", "mnist_bg_img",
                  "mnist_bg_img_rot")
-GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex")
+GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex", "natural_patches")
+
+
+def version(name: str) -> str:
+  """The version a regenerated set's cache key carries: ``VERSION``, and for sets with a
+  generator of their own, its version too (so changing it leaves the others' caches valid)."""
+  if registry.resolve_name(name) == "natural_patches":
+    from sdae.data.regenerate import natural  # pylint: disable=g-import-not-at-top
+    return f"{VERSION}.{natural.VERSION}"
+  return str(VERSION)
 
 
 def rng_for(name: str, seed: int) -> np.random.Generator:
@@ -53,6 +62,9 @@ def regenerate(name: str, seed: int = 0, *, data_dir: Optional[str] = None,
     digits = pool_x[pick].astype(np.float32) / np.float32(255)
     x = mnist_variants.variant(name, rng, digits).reshape(n, 784)
     return _split(x, pool_y[pick].astype(np.int32), sizes)
+  if name == "natural_patches":
+    from sdae.data.regenerate import natural  # pylint: disable=g-import-not-at-top
+    return natural.splits(rng, natural.photographs(), sizes)
   if name == "rectangles":
     from sdae.data.regenerate import rectangles  # pylint: disable=g-import-not-at-top
     return _split(*rectangles.generate(rng, n), sizes)
