@@ -57,26 +57,30 @@ PARAM_NAMES = ("a", "x0", "y0", "sx", "sy", "theta", "f", "phi", "c")
 def gabor(p: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
   """The Gabor ``G`` of the module docstring with parameters ``p`` (``PARAM_NAMES``) on a grid
   of ``shape`` [h, w] (x the column, y the row, in pixels)."""
-  a, x0, y0, sx, sy, theta, f, phi, c = p
+  a, _, _, _, _, _, f, phi, c = p
+  _, _, u, _, env = _frame(p, shape)
+  return a * env * np.cos(2 * math.pi * f * u + phi) + c
+
+
+def _frame(p: np.ndarray, shape: tuple[int, int]):
+  """(dx, dy, u, v, envelope) on a grid of ``shape``: offsets from the centre (x0, y0), the
+  rotated coordinates (u along the carrier) and the Gaussian envelope, all [h, w]."""
+  _, x0, y0, sx, sy, theta = p[:6]
   y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
   dx, dy = x - x0, y - y0
   ct, st = math.cos(theta), math.sin(theta)
   u = dx * ct + dy * st
   v = -dx * st + dy * ct
   env = np.exp(-(u * u / (2 * sx * sx) + v * v / (2 * sy * sy)))
-  return a * env * np.cos(2 * math.pi * f * u + phi) + c
+  return dx, dy, u, v, env
 
 
 def jacobian(p: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
   """``d gabor(p, shape) / d p`` as [h * w, 9] (analytic: one evaluation per iteration of the
   fit instead of ten for finite differences)."""
-  a, x0, y0, sx, sy, theta, f, phi, _ = p
-  y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
-  dx, dy = x - x0, y - y0
+  a, _, _, sx, sy, theta, f, phi, _ = p
+  _, _, u, v, env = _frame(p, shape)
   ct, st = math.cos(theta), math.sin(theta)
-  u = dx * ct + dy * st
-  v = -dx * st + dy * ct
-  env = np.exp(-(u * u / (2 * sx * sx) + v * v / (2 * sy * sy)))
   arg = 2 * math.pi * f * u + phi
   cos, sin = np.cos(arg), np.sin(arg)
   d_u = a * env * (-(u / (sx * sx)) * cos - 2 * math.pi * f * sin)

@@ -251,6 +251,20 @@ def _start_held(module: str, args: list[str], fault: str, release: pathlib.Path)
   return proc
 
 
+def _second_launch_refused(module: str, args: list[str], release: pathlib.Path) -> str:
+  """Holds a run of ``module`` at its first fine-tuning epoch, checks that the same command
+  launched again exits 2 in one line, releases the first and returns its stderr (it must end
+  well)."""
+  first = _start_held(module, args, "finetune_epoch_end:1=hold", release)
+  try:
+    _exits(_run(module, args), 2, "is in use by pid")
+  finally:
+    release.write_text("")
+    _, err = first.communicate(timeout=600)
+  assert first.returncode == 0, err[-3000:]
+  return err
+
+
 def test_train_survives_preemption_damage_and_full_disks(reference, cache_dir, tmp_path):
   args = TRAIN + [f"--cache_dir={cache_dir}", f"--workdir={tmp_path}"]
   ck = tmp_path / "checkpoints"
@@ -319,13 +333,7 @@ def test_sweep_preempted_torn_and_launched_twice_equals_uninterrupted(cache_dir,
          "interrupted by SIGTERM at pretraining layer 1/2 epoch 1/2")
   # Its only checkpoint torn: moved aside, and the sweep starts over.
   torn = _tear_newest_checkpoint(cut / "members" / "checkpoints")
-  first = _start_held("experiments.sweep", args, "finetune_epoch_end:1=hold", release)
-  try:
-    _exits(_run("experiments.sweep", args), 2, "is in use by pid")
-  finally:
-    release.write_text("")
-    _, err = first.communicate(timeout=600)
-  assert first.returncode == 0, err[-3000:]
+  err = _second_launch_refused("experiments.sweep", args, release)
   assert f"corrupt-{torn}" in err
   assert_same_run(ref, cut, SWEEP_FILES)
 
@@ -339,13 +347,7 @@ def test_reproduce_table_preempted_damaged_and_launched_twice_equals_uninterrupt
   # SIGTERM at the first layer boundary of rect's DBN-3.
   _exits(_run("experiments.reproduce_table", args, "layer_end:1=term"), 143,
          "interrupted by SIGTERM at the end of pretraining layer 1/2")
-  first = _start_held("experiments.reproduce_table", args, "finetune_epoch_end:1=hold", release)
-  try:
-    _exits(_run("experiments.reproduce_table", args), 2, "is in use by pid")
-  finally:
-    release.write_text("")
-    _, err = first.communicate(timeout=600)
-  assert first.returncode == 0, err[-3000:]
+  _second_launch_refused("experiments.reproduce_table", args, release)
   # A finished group's results.json damaged: one warning line, recomputed from its checkpoint.
   group = sorted(cut.rglob("results.json"))[0]
   group.write_text('{"members": [')
