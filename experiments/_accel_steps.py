@@ -40,6 +40,7 @@ class Options:
   cache_dir: str
   tiny: bool = False
   precision: str = "float32"
+  member_loop: str = "vmap"  # the sweep step's (--member_loop)
 
 
 # --- reading a run's metrics.jsonl (also for a run stopped by its time limit) ------------------
@@ -270,12 +271,9 @@ def sweep(opts: Options, write: Callable[[dict], None] = lambda r: None) -> dict
   from sdae import experiment  # pylint: disable=g-import-not-at-top
   from sdae import sharding  # pylint: disable=g-import-not-at-top
   from sdae import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
-  from experiments import _cli  # pylint: disable=g-import-not-at-top
-  # The check's parent sets SDAE_MEMBER_LOOP (vmap unless told otherwise): the entry points'
-  # default for --member_loop, read here as they read it.
   config = config_lib.preset("mnist_basic").replace(
       data_source="regenerated", data_dir=opts.data_dir, cache_dir=opts.cache_dir,
-      member_loop=_cli.member_loop_from_env())
+      member_loop=opts.member_loop)
   if opts.tiny:
     config = _tiny(config)
   points = sweep_lib.grid(SWEEP_LEVELS, SWEEP_SEEDS)

@@ -59,45 +59,38 @@ def summary_on_stdout(stdout=None, stderr=None) -> bool:
   return not (tty(stdout) and tty(stderr))
 
 
-def cpu_device_count() -> int:
-  """CPU devices the entry points ask XLA for: ``SDAE_CPU_DEVICES``, else this process's cores.
+def cpu_device_count(requested: int | None = None) -> int:
+  """CPU devices the entry points ask XLA for: ``requested`` (``--cpu_devices``), else this
+  process's cores.
 
   One XLA:CPU device per core lets a sweep's member axis be split over the cores (each core
   trains its share of the members concurrently, their weights in its own cache): 1.34x the
   8-model minibatch-20 sweep on the 2-core box (notes/perf.md, "One CPU device per core"). A single model still runs on device 0 and its products still use every core.
   """
-  raw = os.environ.get("SDAE_CPU_DEVICES", "").strip()
-  if raw:
-    if not raw.isdigit() or int(raw) < 1:
-      raise UsageError(f"SDAE_CPU_DEVICES={raw!r}; accepted: a positive integer (unset: one per "
-                       "core)")
-    return int(raw)
+  if requested is not None:
+    return check_cpu_devices(requested)
   try:
     return max(1, len(os.sched_getaffinity(0)))
   except AttributeError:  # not on Linux
     return max(1, os.cpu_count() or 1)
 
 
-def use_cpu_cores() -> None:
+def check_cpu_devices(value: int | None) -> int | None:
+  """``--cpu_devices`` checked: None (one per core) or a positive integer."""
+  if value is not None and value < 1:
+    raise UsageError(f"--cpu_devices={value} is invalid; accepted: a positive integer (unset: "
+                     "one per core)")
+  return value
+
+
+def use_cpu_cores(requested: int | None = None) -> None:
   """Sets ``--xla_force_host_platform_device_count`` (``cpu_device_count``) unless XLA_FLAGS
   already has it. Must run before JAX starts its CPU backend; GPU and TPU runs are unaffected."""
   flag = "--xla_force_host_platform_device_count"
   current = os.environ.get("XLA_FLAGS", "")
   if flag in current:
     return
-  os.environ["XLA_FLAGS"] = f"{current} {flag}={cpu_device_count()}".strip()
-
-
-def member_loop_from_env() -> str | None:
-  """``SDAE_MEMBER_LOOP`` (auto, vmap or map), the default of ``--member_loop``; None when
-  unset. A bad value is a ``UsageError`` before anything runs."""
-  raw = os.environ.get("SDAE_MEMBER_LOOP", "").strip()
-  if not raw:
-    return None
-  if raw not in ("auto", "vmap", "map"):
-    raise UsageError(f"SDAE_MEMBER_LOOP={raw!r}; accepted: auto, vmap, map (unset: "
-                     "--member_loop, else auto)")
-  return raw
+  os.environ["XLA_FLAGS"] = f"{current} {flag}={cpu_device_count(requested)}".strip()
 
 
 def quiet_libraries() -> None:
@@ -107,10 +100,10 @@ def quiet_libraries() -> None:
     logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def setup_jax() -> None:
-  """One CPU device per core (``use_cpu_cores``), the persistent compilation cache (repeat runs
-  skip compilation) and quiet library logs. Call before any JAX computation."""
-  use_cpu_cores()
+def setup_jax(cpu_devices: int | None = None) -> None:
+  """One CPU device per core, or ``cpu_devices`` (``use_cpu_cores``), the persistent compilation
+  cache (repeat runs skip compilation) and quiet library logs. Call before any JAX computation."""
+  use_cpu_cores(cpu_devices)
   import jax
   from sdae.data import cache as data_cache
   # Beside the datasets (SDAE_CACHE_DIR moves both); SDAE_JAX_CACHE=0 turns it off.

@@ -71,10 +71,13 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                        "none once results.json is written (no resume after that).", **d)
   flags.DEFINE_string("member_loop", None, "How a device runs a sweep's members: auto (map on "
                       "CPU, vmap on GPU/TPU), vmap (batched products) or map (one after "
-                      "another, each as the model alone). Default: $SDAE_MEMBER_LOOP, else auto.",
+                      "another, each as the model alone). Default: auto.",
                       **d)
   flags.DEFINE_boolean("overwrite", False, "Start over in a workdir of another configuration.",
                        **d)
+  flags.DEFINE_integer("cpu_devices", None, "CPU devices XLA makes of this machine (default: one "
+                       "per core, so a sweep splits its members over the cores); ignored on a "
+                       "GPU or TPU, and when XLA_FLAGS sets the count.", **d)
   if fv is flags.FLAGS:
     show_in_help(fv)
   return fv
@@ -107,16 +110,15 @@ def overrides(fv: flags.FlagValues, exclude: tuple[str, ...] = ()) -> dict:
     out["hidden"] = _cli.int_list("hidden", fv.hidden)
   if fv.layer_levels is not None and "layer_levels" not in exclude:
     out["layer_levels"] = _cli.float_list("layer_levels", fv.layer_levels)
-  if "member_loop" not in out and "member_loop" not in exclude:
-    loop = _cli.member_loop_from_env()  # the flag's default, kept for existing scripts
-    if loop is not None:
-      out["member_loop"] = loop
   return out
 
 
 def require_workdir(fv: flags.FlagValues) -> str:
+  """The checked ``--workdir``; ``--cpu_devices`` is checked here too (every entry point of these
+  flags calls this before anything runs)."""
   if not fv.workdir:
     raise _cli.UsageError("--workdir is required: a folder for results and checkpoints")
+  _cli.check_cpu_devices(fv.cpu_devices)
   return _cli.check_output_dir("workdir", fv.workdir)
 
 

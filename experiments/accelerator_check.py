@@ -75,6 +75,9 @@ flags.DEFINE_string("worker", None, "(internal) run one in-process step: env, mn
                     **_d)
 flags.DEFINE_string("precision", "float32", "(internal, with --worker=mnist) float32 or "
                     "bfloat16.", **_d)
+flags.DEFINE_enum("member_loop", "vmap", ["vmap", "map", "auto"], "How the sweep step runs a "
+                  "device's members: vmap (the accelerators' default, forced so that a CPU runs "
+                  "the same program), map or auto.", **_d)
 
 STEPS = ("bench", "mnist", "sweep", "table", "bfloat16")
 # Per step: (the most seconds it may take, the least it is started with). The caps add up to more
@@ -354,10 +357,8 @@ class Check:
       elif name == "mnist":
         self.worker("mnist", "mnist", "mnist_float32", ["--precision=float32"])
       elif name == "sweep":
-        # The members of a device as one vmapped program (the accelerators' default; forced so
-        # that a CPU runs the same program), unless SDAE_MEMBER_LOOP says otherwise.
-        self.worker("sweep", "sweep", "sweep",
-                    env={"SDAE_MEMBER_LOOP": os.environ.get("SDAE_MEMBER_LOOP") or "vmap"})
+        # The members of a device as one vmapped program unless --member_loop says otherwise.
+        self.worker("sweep", "sweep", "sweep", [f"--member_loop={FLAGS.member_loop}"])
       elif name == "table":
         self.table()
       elif name == "bfloat16":
@@ -526,7 +527,8 @@ def _worker(name: str) -> None:
     raise _cli.UsageError(f"--precision={FLAGS.precision!r}; accepted: float32, bfloat16")
   _cli.setup_jax()
   opts = steps_lib.Options(workdir=os.path.abspath(FLAGS.workdir), data_dir=FLAGS.data_dir,
-                           cache_dir=FLAGS.cache_dir, tiny=FLAGS.tiny, precision=FLAGS.precision)
+                           cache_dir=FLAGS.cache_dir, tiny=FLAGS.tiny, precision=FLAGS.precision,
+                           member_loop=FLAGS.member_loop)
   try:
     steps_lib.run_step(name, opts)
   except Exception as e:  # pylint: disable=broad-except  # recorded by the driver, which goes on

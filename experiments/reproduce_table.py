@@ -112,7 +112,7 @@ def main(argv):
     from sdae import table as table_lib
     print(table_lib.describe(grids))
     return
-  _cli.setup_jax()
+  _cli.setup_jax(FLAGS.cpu_devices)
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
   from sdae import presets as registry
   from sdae import table as table_lib

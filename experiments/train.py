@@ -43,7 +43,7 @@ def config_from_flags():
 def main(argv):
   del argv
   config = config_from_flags()  # validated before anything is compiled
-  _cli.setup_jax()
+  _cli.setup_jax(FLAGS.cpu_devices)
   # With SDAE_COORDINATOR etc. set, every process trains the same model (one model is not split
   # over processes; a sweep is) and only process 0 writes.
   several = _cli.init_distributed()

@@ -141,9 +141,9 @@ SWEEP_FLAGS = ["--dataset=rect", "--data_source=regenerated", "--hidden=16,8",
                "--checkpoint_every_secs=0", "--levels=0,0.3", "--seeds=2"]
 
 
-def _sweep(workdir, cache, fault=None, **env):
+def _sweep(workdir, cache, fault=None, extra=(), **env):
   """``python -m experiments.sweep``; with ``fault``, through ``tests/faults.py`` armed with it."""
-  args = [*SWEEP_FLAGS, f"--workdir={workdir}", f"--cache_dir={cache}"]
+  args = [*SWEEP_FLAGS, *extra, f"--workdir={workdir}", f"--cache_dir={cache}"]
   cmd = ([sys.executable, os.path.join(ROOT, "tests", "faults.py"), fault, "experiments.sweep"]
          if fault else [sys.executable, "-m", "experiments.sweep"])
   return subprocess.Popen(cmd + args, cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE,
@@ -189,7 +189,7 @@ def test_sweep_entry_point_two_processes_agree_with_one(tmp_path):
 
   # SIGTERM to process 1 after the first fine-tuning epoch (tests/faults.py).
   preempted = multi(faults=(None, "finetune_epoch_end:1=term"))
-  single = _sweep(single_dir, cache, SDAE_CPU_DEVICES="2")  # one process, its members on 2 devices
+  single = _sweep(single_dir, cache, extra=["--cpu_devices=2"])  # its members on 2 devices
   stopped = _finish(preempted, survivor_grace=60)
   for rc, err in stopped:
     assert rc == 143, err[-3000:]
@@ -249,8 +249,9 @@ def test_reproduce_table_two_processes_agree_with_one(tmp_path):
 
   def table(wd, **env):
     return subprocess.Popen(
-        [sys.executable, "-m", "experiments.reproduce_table", *flags, f"--workdir={wd}"],
-        cwd=ROOT, env=_env(SDAE_CPU_DEVICES="2", **env), stdout=subprocess.PIPE,
+        [sys.executable, "-m", "experiments.reproduce_table", *flags, "--cpu_devices=2",
+         f"--workdir={wd}"],
+        cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
 
   port = _free_port()

@@ -154,7 +154,7 @@ def test_train_data_parallel_flag_splits_minibatches_over_devices(tmp_path, monk
 
 def test_entry_points_ask_for_one_cpu_device_per_core(monkeypatch):
   from experiments import _cli
-  monkeypatch.delenv("SDAE_CPU_DEVICES", raising=False)
+  monkeypatch.setenv("SDAE_CPU_DEVICES", "5")  # an older version's variable: ignored now
   monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/nowhere")
   _cli.use_cpu_cores()
   n = _cli.cpu_device_count()
@@ -164,12 +164,13 @@ def test_entry_points_ask_for_one_cpu_device_per_core(monkeypatch):
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")  # the user's word
   _cli.use_cpu_cores()
   assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=3"
-  monkeypatch.setenv("SDAE_CPU_DEVICES", "5")
-  assert _cli.cpu_device_count() == 5
-  for bad in ("0", "two", "-1"):
-    monkeypatch.setenv("SDAE_CPU_DEVICES", bad)
-    with pytest.raises(_cli.UsageError, match="SDAE_CPU_DEVICES"):
-      _cli.cpu_device_count()
+  assert _cli.cpu_device_count(5) == 5  # --cpu_devices=5
+  monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/nowhere")
+  _cli.use_cpu_cores(3)
+  assert os.environ["XLA_FLAGS"].endswith("--xla_force_host_platform_device_count=3")
+  for bad in (0, -1):
+    with pytest.raises(_cli.UsageError, match=f"--cpu_devices={bad} is invalid"):
+      _cli.cpu_device_count(bad)
 
 
 def test_member_mesh_takes_devices_round_robin_over_processes():

@@ -343,15 +343,17 @@ def test_member_loop_is_a_validated_config_field(monkeypatch):
   assert sharding.resolve_loop("auto") == sharding.resolve_loop(None) == sharding.default_loop()
   with pytest.raises(ValueError, match="loop='pmap'"):
     sharding.resolve_loop("pmap")
-  # The library ignores the environment; the entry points still read SDAE_MEMBER_LOOP as the
-  # default of --member_loop.
+  # Neither the library nor the entry points read the environment: a variable of an older version
+  # changes nothing, and --member_loop (default auto) is the one way to choose.
   monkeypatch.setenv("SDAE_MEMBER_LOOP", "vmap")
   assert sharding.resolve_loop(None) == sharding.default_loop()
-  from experiments import _cli
-  assert _cli.member_loop_from_env() == "vmap"
-  monkeypatch.setenv("SDAE_MEMBER_LOOP", "pmap")
-  with pytest.raises(_cli.UsageError, match="SDAE_MEMBER_LOOP='pmap'; accepted: auto, vmap, map"):
-    _cli.member_loop_from_env()
+  from absl import flags
+  from experiments import _train_flags
+  fv = _train_flags.define(flags.FlagValues())
+  fv(["prog", "--dataset=rect", "--workdir=unused"])
+  assert "member_loop" not in _train_flags.overrides(fv)
+  fv(["prog", "--member_loop=vmap"])
+  assert _train_flags.overrides(fv)["member_loop"] == "vmap"
 
 
 def test_early_stopping_keeps_best_and_extends_patience():
