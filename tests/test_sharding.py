@@ -196,18 +196,24 @@ def test_member_mesh_uses_largest_divisor():
     sharding.member_mesh(0)
 
 
+LOOP_SEEDS = jnp.arange(3, dtype=jnp.int32)
+LOOP_LEVELS = jnp.asarray([0.0, 0.2, 0.4], jnp.float32)
+
+
+def _members_epoch(spec, tx, x, batch, loop):
+  """One pretraining epoch of three dA members (seeds 0-2, levels 0, 0.2, 0.4) run by ``loop``,
+  from fresh states (the compiled epoch donates them)."""
+  p = jax.vmap(lambda s: pt.init_layer(spec, s, 0))(LOOP_SEEDS)
+  s = jax.vmap(lambda q: pt.init_opt_state(tx, q, 0.1))(p)
+  f = pt.compiled_pretrain_epoch(spec, tx, batch, True, True, loop=loop)
+  return f(p, s, x, LOOP_SEEDS, jnp.int32(0), jnp.int32(0), LOOP_LEVELS)
+
+
 def test_map_and_vmap_loops_agree():
   spec = pt.layer_specs(10, (4,))[0]
   tx = pt.make_optimizer("sgd")
-  seeds = jnp.arange(3, dtype=jnp.int32)
-  levels = jnp.asarray([0.0, 0.2, 0.4], jnp.float32)
   x = jax.random.uniform(jax.random.key(1), (20, 10), jnp.float32)
-  outs = {}
-  for loop in ("map", "vmap"):
-    p = jax.vmap(lambda s: pt.init_layer(spec, s, 0))(seeds)
-    s = jax.vmap(lambda q: pt.init_opt_state(tx, q, 0.1))(p)
-    f = pt.compiled_pretrain_epoch(spec, tx, 4, True, True, loop=loop)
-    outs[loop] = f(p, s, x, seeds, jnp.int32(0), jnp.int32(0), levels)
+  outs = {loop: _members_epoch(spec, tx, x, 4, loop) for loop in ("map", "vmap")}
   np.testing.assert_allclose(outs["map"][0]["kernel"], outs["vmap"][0]["kernel"], atol=1e-6)
   np.testing.assert_allclose(outs["map"][2], outs["vmap"][2], rtol=1e-5)
   assert outs["map"][2].shape == (3, 5)
@@ -224,15 +230,9 @@ def test_default_loop_on_cpu_gives_members_bit_identical_to_models_alone():
   # ones they happen to agree, and the test could not tell the loops apart).
   spec = pt.layer_specs(200, (100,))[0]
   tx = pt.make_optimizer("sgd")
-  seeds = jnp.arange(3, dtype=jnp.int32)
-  levels = jnp.asarray([0.0, 0.2, 0.4], jnp.float32)
+  levels = LOOP_LEVELS
   x = jax.random.uniform(jax.random.key(1), (200, 200), jnp.float32)
-  members = {}
-  for loop in (None, "auto"):  # fresh state each time: the compiled epoch donates it
-    p = jax.vmap(lambda s: pt.init_layer(spec, s, 0))(seeds)
-    s = jax.vmap(lambda q: pt.init_opt_state(tx, q, 0.1))(p)
-    f = pt.compiled_pretrain_epoch(spec, tx, 20, True, True, loop=loop)
-    members[loop] = f(p, s, x, seeds, jnp.int32(0), jnp.int32(0), levels)
+  members = {loop: _members_epoch(spec, tx, x, 20, loop) for loop in (None, "auto")}
   one = pt.compiled_pretrain_epoch(spec, tx, 20)
   for k in range(3):
     q = pt.init_layer(spec, jnp.int32(k), 0)
