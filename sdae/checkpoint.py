@@ -76,17 +76,24 @@ def one_line(e: BaseException, limit: int = 200) -> str:
   return f"{reason}; {type(e).__name__}: {text}" if reason else f"{type(e).__name__}: {text}"
 
 
+#: Where a failing orbax write or read logs: orbax itself (absl), and asyncio's "Task exception
+#: was never retrieved" for the failed tasks it drops, logged whenever they are collected.
+_FAILURE_LOGGERS = ("absl", "asyncio")
+
+
 @contextlib.contextmanager
 def _orbax_errors_reported_by_us():
   """Orbax logs a failing write or read (with its traceback, from its worker threads, some of
   them after the failure has been raised) before raising it; the caller reports that failure in
-  one line of its own, so orbax's log lines are held back while it runs, and after it when it
+  one line of its own, so these log lines are held back while it runs, and after it when it
   failed (the run then stops, or reads an older checkpoint that is reported alike)."""
-  absl_log = logging.getLogger("absl")
-  level = absl_log.level
-  absl_log.setLevel(logging.CRITICAL)
+  loggers = [logging.getLogger(name) for name in _FAILURE_LOGGERS]
+  levels = [log_.level for log_ in loggers]
+  for log_ in loggers:
+    log_.setLevel(logging.CRITICAL)
   yield
-  absl_log.setLevel(level)  # not reached when the body raised
+  for log_, level in zip(loggers, levels):  # not reached when the body raised
+    log_.setLevel(level)
 
 
 def _drop_closed_loop_callbacks() -> None:

@@ -47,7 +47,7 @@ def fake_labelled_mnist(monkeypatch, cache_dir, n_test: int):
   splits = data.Splits({"train": shapes(256, 0), "valid": shapes(64, 2),
                         "test": shapes(n_test, 1)}, "original")
   monkeypatch.setattr(data, "load", lambda name, **kw: splits)
-  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
+  monkeypatch.setattr(_cli, "setup_jax", lambda *a, **k: None)
   monkeypatch.setenv("SDAE_CACHE_DIR", str(cache_dir))
   return splits
 

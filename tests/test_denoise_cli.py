@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
   mp = pytest.MonkeyPatch()
   splits = data.Splits({"train": (bars(256, 0), None), "test": (bars(48, 1), None)}, "original")
   mp.setattr(data, "load", lambda name, **kw: splits)
-  mp.setattr(_cli, "setup_jax", lambda: None)
+  mp.setattr(_cli, "setup_jax", lambda *a, **k: None)
   workdir = str(tmp_path_factory.mktemp("dn"))
   try:
     denoise_main.main_args(["--dataset=mnist", "--corruption=gaussian", "--level=0.3",

@@ -218,7 +218,7 @@ def test_entry_points_stay_quiet_on_stdout_on_a_terminal(tmp_path, monkeypatch, 
   results = {"test_error_pct": 2.0, "test_ci95_pct": 0.1, "valid_error_pct": 1.5,
              "data_source": "regenerated"}
   monkeypatch.setattr(E, "train_and_evaluate", lambda *a, **k: results)
-  monkeypatch.setattr(_cli, "setup_jax", lambda: None)
+  monkeypatch.setattr(_cli, "setup_jax", lambda *a, **k: None)
   argv = ["prog", "--dataset=rect", f"--workdir={tmp_path}"]
   for tty, expected in ((True, ""), (False, "test error 2.00% +- 0.10")):
     monkeypatch.setattr(_cli, "summary_on_stdout", lambda tty=tty: not tty)
