@@ -94,7 +94,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     if workdir is not None:  # only once the data and the batch size are known to be good
       prepare_workdir(workdir, cfg_dict, overwrite)
     run = _open_run(config, data, splits, members, mesh, workdir, on_event, data_source)
-    state, _ = _restore(run)
+    state = _restore(run)
     if state.phase == "pretrain":
       _pretrain(run, state)
     _finetune(run, state)
@@ -194,8 +194,8 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
              emit=on_event or _no_event)
 
 
-def _restore(run: Run) -> tuple[TrainState, bool]:
-  """The state of the latest checkpoint (and True), or a fresh one (and False)."""
+def _restore(run: Run) -> TrainState:
+  """The state of the newest readable checkpoint, or a fresh one."""
   state = TrainState(diverged=np.zeros(run.n_models() if run.many else 0, bool))
   restored = run.checkpointer.restore_latest() if run.checkpointer else None
   if restored is not None:
@@ -226,7 +226,7 @@ def _restore(run: Run) -> tuple[TrainState, bool]:
     state.skipped += run.checkpointer.skipped
   # The epochs after the checkpoint (all of them without one) are trained and logged again.
   run.metrics.keep_until(state.phase if restored is not None else None, state.layer, state.epoch)
-  return state, restored is not None
+  return state
 
 
 def _save(run: Run, state: TrainState, force: bool, step: int) -> None:
