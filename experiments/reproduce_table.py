@@ -35,7 +35,7 @@ _d = dict(flag_values=FLAGS)
 flags.DEFINE_list("datasets", None, "Datasets (names or paper aliases), or 'all'.", **_d)
 flags.DEFINE_string("budget", "quick", "quick (minutes per dataset on a CPU), cpu (each "
                     "dataset's preset, the paper's masking levels, small grids for the other "
-                    "columns: on 2 cores ~7 min for rect, 20-30 min for a 10000-example set, "
+                    "columns: on 2 cores ~20 min for rect, 20-30 min for a 10000-example set, "
                     "~1 h for MNIST, ~4 h for the whole table; BUILD_NOTES.md) or paper (the "
                     "paper's grid; for a GPU).", **_d)
 flags.DEFINE_list("methods", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3"],
