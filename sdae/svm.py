@@ -1,4 +1,5 @@
-"""SVM_rbf, the first column of Vincent et al. (2010), Table 3: an RBF-kernel SVM on raw pixels.
+"""SVM_rbf, the first column of Vincent et al. (2010), Table 3: an RBF-kernel SVM on raw pixels;
+and the linear SVM of its Table 5 (``SVMGrid(kernel="linear")``), on pixels or on learnt codes.
 
 The protocol of Larochelle et al. (2007), whose baselines the table reprints: libsvm's C-SVC
 (scikit-learn's ``SVC``, one-vs-one for several classes) with kernel ``exp(-gamma |x - x'|^2)``;
@@ -29,15 +30,29 @@ from sdae.finetune import ci95_pct
 log = logging.getLogger("sdae")
 
 
+KERNELS = ("rbf", "linear")
+
+
 @dataclasses.dataclass(frozen=True)
 class SVMGrid:
   """Candidate (C, gamma) pairs: every combination. ``gammas`` are multiples of the data's own
   scale ``1 / (n_features * var(x_train))`` (scikit-learn's ``gamma="scale"``), so one grid
-  suits inputs of any width and contrast."""
+  suits inputs of any width and contrast.
+
+  ``kernel="linear"``: a linear SVM (liblinear's one-vs-rest ``LinearSVC``; the paper's Table 5
+  does not say which linear solver it used), searched over C alone; ``gamma_factors`` must then
+  be ``(0.0,)``, the one gamma of its points."""
 
   Cs: tuple[float, ...]
-  gamma_factors: tuple[float, ...]
+  gamma_factors: tuple[float, ...] = (0.0,)
   retrain_on_valid: bool = True  # the 2007 protocol; False saves the second fit
+  kernel: str = "rbf"
+
+  def __post_init__(self):
+    if self.kernel not in KERNELS:
+      raise ValueError(f"SVM kernel {self.kernel!r} is unknown; accepted: {', '.join(KERNELS)}")
+    if self.kernel == "linear" and tuple(self.gamma_factors) != (0.0,):
+      raise ValueError("a linear SVM has no gamma; accepted: gamma_factors=(0.0,)")
 
   def points(self) -> list[tuple[float, float]]:
     return [(float(c), float(g)) for c in self.Cs for g in self.gamma_factors]
@@ -98,10 +113,22 @@ def votes(decisions: np.ndarray, n_classes: int) -> np.ndarray:
   return v
 
 
+def _is_linear(model) -> bool:
+  return not hasattr(model, "support_vectors_")
+
+
+def _linear_scores(model, x: np.ndarray) -> np.ndarray:
+  """One-vs-rest scores [n, n_classes] of a fitted ``LinearSVC`` (two classes: [-s, s])."""
+  s = np.asarray(model.decision_function(np.asarray(x, np.float64)), np.float64)
+  return np.stack([-s, s], axis=1) if s.ndim == 1 else s
+
+
 def predict(model, x: np.ndarray) -> np.ndarray:
   """Labels [n] of ``x`` [n, d]: the class with the most votes, the first of equal ones (as
-  libsvm)."""
+  libsvm); for a linear SVM, the class of the highest one-vs-rest score."""
   classes = np.asarray(model.classes_)
+  if _is_linear(model):
+    return classes[np.argmax(_linear_scores(model, x), axis=1)]
   return classes[np.argmax(votes(decision_values(model, x), len(classes)), axis=1)]
 
 
@@ -111,8 +138,13 @@ def mean_margin(model, x: np.ndarray, y: np.ndarray) -> float:
   than the error, to break ties: larger is better)."""
   classes = list(np.asarray(model.classes_))
   n_classes = len(classes)
-  d = decision_values(model, x)
   idx = np.asarray([classes.index(t) for t in y])
+  if _is_linear(model):  # the true class's score above the best other class's
+    scores = _linear_scores(model, x)
+    true = scores[np.arange(len(y)), idx]
+    scores[np.arange(len(y)), idx] = -np.inf
+    return float(np.mean(true - scores.max(axis=1)))
+  d = decision_values(model, x)
   total = np.zeros(len(y))
   p = 0
   for i in range(n_classes):
@@ -122,11 +154,21 @@ def mean_margin(model, x: np.ndarray, y: np.ndarray) -> float:
   return float(np.mean(total / (n_classes - 1)))
 
 
-def fit(x: np.ndarray, y: np.ndarray, C: float, gamma: float, cache_mb: int = 1000):
-  """A fitted scikit-learn ``SVC(kernel="rbf", C, gamma)`` (libsvm) on float64 copies."""
+def fit(x: np.ndarray, y: np.ndarray, C: float, gamma: float, cache_mb: int = 1000,
+        kernel: str = "rbf"):
+  """A fitted scikit-learn ``SVC(kernel="rbf", C, gamma)`` (libsvm) on float64 copies; with
+  ``kernel="linear"`` a ``LinearSVC(C)`` (liblinear, squared hinge, one-vs-rest; ``gamma``
+  unused)."""
+  x, y = np.asarray(x, np.float64), np.asarray(y)
+  if kernel == "linear":
+    from sklearn.svm import LinearSVC  # pylint: disable=g-import-not-at-top
+    return LinearSVC(C=C, dual="auto", max_iter=5000).fit(x, y)
   from sklearn.svm import SVC  # pylint: disable=g-import-not-at-top
-  return SVC(C=C, gamma=gamma, kernel="rbf", cache_size=cache_mb).fit(
-      np.asarray(x, np.float64), np.asarray(y))
+  return SVC(C=C, gamma=gamma, kernel="rbf", cache_size=cache_mb).fit(x, y)
+
+
+def _n_support(model) -> int:
+  return 0 if _is_linear(model) else int(model.support_vectors_.shape[0])
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -154,7 +196,7 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
     raise ValueError("svm_rbf needs a validation split to choose C and gamma, and this "
                      "dataset has none; accepted: data with train, valid and test rows")
   t_start = time.monotonic()
-  scale = gamma_scale(x_tr)
+  scale = gamma_scale(x_tr) if grid.kernel == "rbf" else 0.0
   grid_path = None if workdir is None else os.path.join(workdir, "svm_grid.json")
   done: dict[tuple[float, float], dict[str, Any]] = {}
   if grid_path:
@@ -167,21 +209,21 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
       rows.append(done[(C, factor)])
       continue
     t0 = time.monotonic()
-    model = fit(x_tr, y_tr, C, factor * scale)
+    model = fit(x_tr, y_tr, C, factor * scale, kernel=grid.kernel)
     t1 = time.monotonic()
     pred = predict(model, x_va)
     row = {"C": C, "gamma_factor": factor, "gamma": factor * scale,
            "valid_error_pct": round(100.0 * float(np.mean(pred != y_va)), 4),
            "valid_margin": round(mean_margin(model, x_va, y_va), 6),
-           "n_support": int(model.support_vectors_.shape[0]),
+           "n_support": _n_support(model),
            "fit_seconds": round(t1 - t0, 2), "predict_seconds": round(time.monotonic() - t1, 2)}
     fit_s += t1 - t0
     pred_s += row["predict_seconds"]
     rows.append(row)
     if not grid.retrain_on_valid and (kept is None or _rank(row) < _rank(kept[0])):
       kept = (row, model)
-    log.info("svm_rbf %d/%d: C=%g gamma=%.4g (%gx scale): valid error %.2f%% (%d SVs, fit %.0fs)",
-             k + 1, len(grid.points()), C, factor * scale, factor, row["valid_error_pct"],
+    log.info("svm_%s %d/%d: C=%g gamma=%.4g (%gx scale): valid error %.2f%% (%d SVs, fit %.0fs)",
+             grid.kernel, k + 1, len(grid.points()), C, factor * scale, factor, row["valid_error_pct"],
              row["n_support"], row["fit_seconds"])
     if grid_path:
       _write_json(grid_path, rows)
@@ -189,11 +231,11 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
   t0 = time.monotonic()
   if grid.retrain_on_valid:
     model = fit(np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), best["C"],
-                best["gamma"])
+                best["gamma"], kernel=grid.kernel)
   elif kept is not None and kept[0] is best:
     model = kept[1]  # libsvm is deterministic: a second fit on the same rows is the same model
   else:  # chosen among points read back from a previous run
-    model = fit(x_tr, y_tr, best["C"], best["gamma"])
+    model = fit(x_tr, y_tr, best["C"], best["gamma"], kernel=grid.kernel)
   t1 = time.monotonic()
   test_err = float(np.mean(predict(model, x_te) != y_te))
   t2 = time.monotonic()
@@ -202,8 +244,8 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
          "test_ci95_pct": round(ci95_pct(test_err, len(y_te)), 4),
          "n_test": int(len(y_te)),
          "chosen": {"C": best["C"], "gamma": best["gamma"], "gamma_factor": best["gamma_factor"],
-                    "retrained_on_valid": grid.retrain_on_valid},
-         "grid": rows, "n_support": int(model.support_vectors_.shape[0]),
+                    "retrained_on_valid": grid.retrain_on_valid, "kernel": grid.kernel},
+         "grid": rows, "n_support": _n_support(model),
          "seconds": {"fits": round(fit_s, 2), "predict": round(pred_s, 2),
                      "final_fit": round(t1 - t0, 2), "test_predict": round(t2 - t1, 2),
                      "total": round(time.monotonic() - t_start, 2)}}
@@ -226,7 +268,7 @@ def finished(workdir: str, grid: SVMGrid) -> dict[str, Any] | None:
     return None
   got = sorted((float(r["C"]), float(r["gamma_factor"])) for r in res.get("grid", []))
   if got != sorted(grid.points()) or res["chosen"].get("retrained_on_valid") != (
-      grid.retrain_on_valid):
+      grid.retrain_on_valid) or res["chosen"].get("kernel", "rbf") != grid.kernel:
     return None
   return res
 

@@ -17,6 +17,7 @@ checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from typing import Any, Callable, Sequence
@@ -64,7 +65,7 @@ def result_row(dataset: str, *, test_error_pct: float, test_ci95_pct: float,
               "verdict": verdict(float(test_error_pct), row["paper_error_pct"],
                                  row["paper_ci95_pct"]),
               "alias": PAPER[dataset].alias})
-  if row["paper_error_pct"] is None:
+  if row["paper_error_pct"] is None and method in paper.TITLES:
     row["note"] = f"the paper's Table 3 has no {paper.TITLES[method]} column"
   row.update(extra)
   return row
@@ -166,8 +167,9 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
     if g.svm is not None:
       n = len(g.svm.points())
       total += n
-      lines.append(f"{g.dataset} {g.method}: {n} fits: C {_values(g.svm.Cs)} x gamma "
-                   f"{_values(g.svm.gamma_factors)} / (d var x)"
+      lines.append(f"{g.dataset} {g.method}: {n} fits: C {_values(g.svm.Cs)}"
+                   + (f" x gamma {_values(g.svm.gamma_factors)} / (d var x)"
+                      if g.svm.kernel == "rbf" else " (linear kernel)")
                    + ("; the chosen pair retrained on train + valid" if g.svm.retrain_on_valid
                       else "; no retraining on train + valid"))
       continue
@@ -311,7 +313,8 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
            "grid": [{k: c[k] for k in ("level", "hidden", "pretrain_lr", "pretrain_epochs",
                                        "finetune_lr", "seed",
                                        "valid_error_pct", "valid_xent", "test_error_pct",
-                                       "diverged")} for c in candidates]}
+                                       "test_ci95_pct", "diverged", "group")}
+                    for c in candidates]}
   note = (f"{diverged} of {len(candidates)} models diverged (non-finite loss) and were not "
           "candidates" if diverged else None)
   if diverged == len(candidates):
@@ -343,7 +346,7 @@ def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]
     source = res.get("data_source", source)
   return result_row(grid.dataset, test_error_pct=res["test_error_pct"],
                     test_ci95_pct=res["test_ci95_pct"], valid_error_pct=res["valid_error_pct"],
-                    chosen=res["chosen"], data_source=source, method="svm_rbf",
+                    chosen=res["chosen"], data_source=source, method=grid.method,
                     n_models=len(res["grid"]), seconds=res["seconds"]["total"],
                     grid=svm.summarize_grid(res["grid"]), trials=len(res["grid"]),
                     on_edge=on_edge({k: [r[k] for r in res["grid"]]
@@ -396,8 +399,15 @@ def _row_data(ds: str, state, data_cfg: config_lib.TrainConfig, workdir: str):
 
 def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = False,
               data_dir: str | None = None, title: str = "",
-              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+              on_row: Callable[[dict[str, Any]], None] | None = None,
+              write: Callable[[list[dict[str, Any]]], None] | None = None
+              ) -> list[dict[str, Any]]:
   """Runs every (dataset, method) grid, selects on validation, writes the table.
+
+  ``write(rows)`` is called with the rows so far after every (dataset, method), on process 0
+  only; the default writes ``table.md``, ``table.json`` and ``table.png`` (``write_table``). The
+  paper's other experiments (``sdae.paper_experiments``) pass their own: their cells are grids
+  whose ``method`` names a condition (e.g. ``salt_pepper-full``), selected the same way.
 
   Grids of one dataset share its data (loaded once, only if something is left to train).
   Datasets whose data cannot be loaded (``sdae.data.DataError``, a missing file) become
@@ -413,11 +423,15 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
   meshes = {n: sweep_lib.members_mesh(n) for n in {len(g.points) for grid in grids
                                                    for g in grid.groups}}
   os.makedirs(workdir, exist_ok=True)
+  if write is None:
+    write = functools.partial(write_table, workdir, title=title)
+  elif not distributed.is_writer():
+    write = lambda rows: None  # pylint: disable=unnecessary-lambda-assignment
   with runlock.exclusive(workdir):  # one writer: a second launch exits in one line
-    return _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row)
+    return _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row)
 
 
-def _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row) -> list[dict[str, Any]]:
+def _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row) -> list[dict[str, Any]]:
   rows: list[dict[str, Any]] = []
   datasets = list(dict.fromkeys(g.dataset for g in grids))
   for ds in datasets:
@@ -425,7 +439,7 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row) -> li
     if any(not g.groups and g.svm is None for g in cells):
       rows.extend(unavailable_row(ds, "no grid for this dataset", method=g.method)
                   for g in cells)
-      write_table(workdir, rows, title)
+      write(rows)
       continue
     state = [_finished_cell(g, workdir, overwrite) for g in cells]
     flat, data_cfg, splits, source, error = _row_data(ds, state, cells[0].data_config(), workdir)
@@ -436,7 +450,7 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row) -> li
                                     method=g.method))
         if on_row:
           on_row(rows[-1])
-      write_table(workdir, rows, title)
+      write(rows)
       continue
     if splits is not None and len(splits["valid"][1]) == 0:
       raise config_lib.ConfigError(
@@ -451,7 +465,7 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, title, on_row) -> li
       else:
         row = _network_row(grid, subs, fin, splits, source, overwrite, meshes)
       rows.append(row)
-      write_table(workdir, rows, title)
+      write(rows)
       if row["test_error_pct"] is not None:
         log.info("%s %s: chose %s: test %.2f%% +- %.2f (paper %s): %s", ds, grid.method,
                  _fmt_chosen(row["chosen"]), row["test_error_pct"], row["test_ci95_pct"],

@@ -89,3 +89,29 @@ def test_without_retraining_the_chosen_fit_is_reused(tmp_path, monkeypatch):
   fits.clear()
   again = svm.select_and_test(splits, grid, str(tmp_path))
   assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_svm_predictions_margin_and_protocol(n_classes, tmp_path):
+  x, y = _blobs(600, n_classes)
+  model = svm.fit(x[:400], y[:400], C=1.0, gamma=0.0, kernel="linear")
+  np.testing.assert_array_equal(svm.predict(model, x[400:]),
+                                model.predict(np.asarray(x[400:], np.float64)))
+  weak = svm.fit(x[:400], y[:400], C=1e-4, gamma=0.0, kernel="linear")
+  assert svm.mean_margin(model, x[400:], y[400:]) > svm.mean_margin(weak, x[400:], y[400:])
+  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
+            "test": (x[500:], y[500:])}
+  grid = svm.SVMGrid((1e-3, 1.0), kernel="linear")
+  res = svm.select_and_test(splits, grid, str(tmp_path))
+  assert res["chosen"]["kernel"] == "linear" and res["n_support"] == 0
+  assert res["test_error_pct"] < 100 * (1 - 1 / n_classes) / 2  # well below chance
+  assert svm.finished(str(tmp_path), grid) is not None
+  # An RBF grid of the same points is another search: not read back as this one.
+  assert svm.finished(str(tmp_path), svm.SVMGrid((1e-3, 1.0), (0.0,))) is None
+
+
+def test_a_linear_grid_has_no_gamma():
+  with pytest.raises(ValueError, match="linear SVM has no gamma"):
+    svm.SVMGrid((1.0,), (1.0,), kernel="linear")
+  with pytest.raises(ValueError, match="accepted: rbf, linear"):
+    svm.SVMGrid((1.0,), kernel="poly")
