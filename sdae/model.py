@@ -172,20 +172,28 @@ def sigmoid_cross_entropy(logits: Array, targets: Array) -> Array:
   return relu - targets * logits + jnp.log1p(jnp.exp(minus_abs))
 
 
-def reconstruction_loss(logits: Array, x: Array, loss: str, decoder: str = "sigmoid") -> Array:
+def reconstruction_loss(logits: Array, x: Array, loss: str, decoder: str = "sigmoid",
+                        weights: Array | None = None) -> Array:
   """Mean over the batch of the per-example reconstruction loss, summed over features.
 
+  ``logits`` and ``x`` are ``[batch, n_in]``; returns a scalar.
   ``cross_entropy``: ``-sum x log z + (1 - x) log(1 - z)`` with ``z = sigmoid(logits)``,
   computed from the logits (never ``log(sigmoid)``), for targets in [0, 1].
   ``squared``: ``sum (s'(logits) - x)^2`` with ``s'`` the decoder activation.
+  ``weights`` (broadcastable to ``[batch, n_in]``, may be traced): each component's loss is
+  multiplied by its weight before the sum (emphasis, ``sdae.emphasis``: alpha on the corrupted
+  components, beta on the others). Weights of 1 give the unweighted loss bit for bit: the
+  product is exact and the reduction is the same one, over the same values.
   """
   if loss == "cross_entropy":
-    per = sigmoid_cross_entropy(logits, x).sum(axis=-1)
+    elementwise = sigmoid_cross_entropy(logits, x)
   elif loss == "squared":
-    per = jnp.square(ACTIVATIONS[decoder](logits) - x).sum(axis=-1)
+    elementwise = jnp.square(ACTIVATIONS[decoder](logits) - x)
   else:
     raise ValueError(f"unknown loss {loss!r}; accepted: {', '.join(LOSSES)}")
-  return per.mean()
+  if weights is not None:
+    elementwise = elementwise * weights
+  return elementwise.sum(axis=-1).mean()
 
 
 def classification_loss(logits: Array, labels: Array) -> Array:
