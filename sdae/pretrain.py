@@ -273,8 +273,9 @@ def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array,
   """Reconstruction loss (scalar) of the clean ``x`` [batch, n_in] from its corrupted copy.
 
   ``emphasis`` (``Emphasis`` of scalars, may be traced): each component's loss weighted by
-  alpha where the corruption touched it, beta elsewhere (``sdae.emphasis``); None, or
-  alpha = beta = 1, is the unweighted loss, bit for bit (tests/test_emphasis.py). The weights
+  alpha where the corruption touched it, beta elsewhere (``sdae.emphasis``); None is the
+  unweighted loss, and alpha = beta = 1 equals it bit for bit in value, and in gradient for
+  cross-entropy (squared error: to float32 rounding; ``sdae.model.reconstruction_loss``). The weights
   act on the loss of the logits, so the tied dA's hand-written backward pass (``sdae.tied``)
   receives the weighted cotangent and needs no change.
   """
