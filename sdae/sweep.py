@@ -316,11 +316,35 @@ def summarize(rows: Sequence[dict[str, Any]], n_test: int | None = None) -> dict
   return {"levels": levels, "valid": valid, "test": test}
 
 
+def by_emphasis(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+  """The rows of each emphasis (rows written before emphasis existed count as none)."""
+  out: dict[str, list[dict[str, Any]]] = {}
+  for r in rows:
+    out.setdefault(r.get("emphasis") or "none", []).append(r)
+  return out
+
+
 def plot_figure(rows: Sequence[dict[str, Any]], *, dataset: str = "", corruption: str = "masking"):
   """The figure of ``sweep.png``: validation and test error against level, the mean over seeds
   with 95% intervals (Student t over seeds; with one seed per level, the test error's binomial
-  interval and no interval on validation)."""
+  interval and no interval on validation). A sweep over emphases whose emphases share their
+  levels gets one validation and one test line per emphasis (never averaged together)."""
   from sdae import viz  # pylint: disable=g-import-not-at-top
+  groups = by_emphasis(rows)
+  if len(groups) > 1:
+    sums = {e: summarize(rs) for e, rs in groups.items()}
+    levels = next(iter(sums.values()))["levels"]
+    if all(v["levels"] == levels for v in sums.values()):
+      series = {}
+      for e, v in sums.items():
+        series[f"validation, emphasis {e}"] = v["valid"]
+        series[f"test, emphasis {e}"] = v["test"]
+      title = f"{dataset + ': ' if dataset else ''}error against {corruption} level by emphasis"
+      return viz.error_vs_level_figure(
+          levels, series, title=title,
+          xlabel=f"{corruption} level ({viz.LEVEL_MEANING.get(corruption, 'level')})",
+          ylabel="classification error (%)",
+          note="Mean over seeds per emphasis; model selection uses the validation error only.")
   s = summarize(rows)
   seeds = max(len(rs) for rs in by_level(rows).values())
   if seeds > 1:
@@ -424,6 +448,9 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
   meta.update(dataset=config.dataset, corruption=config.corruption, n_models=len(points),
               filter_levels=sorted({p.level for p in points}), config=config.to_dict(),
               summary=summarize(outcome["rows"]))
+  groups = by_emphasis(outcome["rows"])
+  if len(groups) > 1:  # "summary" pools the emphases of a level; this keeps them apart
+    meta["summary_by_emphasis"] = {e: summarize(rs) for e, rs in groups.items()}
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep_run.json"), meta)
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep.json"), outcome["rows"])
   from sdae import progress  # pylint: disable=g-import-not-at-top
@@ -431,7 +458,9 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
   progress.Progress().summary(
       f"sweep done: {len(points)} models ({outcome['mode']}) in "
       f"{progress.format_seconds(outcome['seconds'])}; lowest validation error "
-      f"{best['valid_error_pct']:.2f}% at level {best['level']:g} (test "
+      f"{best['valid_error_pct']:.2f}% at level {best['level']:g}"
+      + ("" if best.get("emphasis", "none") == "none" else f", emphasis {best['emphasis']}")
+      + f" (test "
       f"{best['test_error_pct']:.2f}% +- {best['test_ci95_pct']:.2f})",
       {"results": [os.path.join(workdir, n) for n in ("sweep.json", "sweep_run.json")],
        "pictures": pictures,

@@ -311,6 +311,14 @@ def test_sweep_over_emphasis_equals_models_trained_one_by_one(tmp_path):
         assert a[key] == b[key], (name, key)
   with open(tmp_path / "together" / "members" / "config.json") as f:
     assert json.load(f)["members"]["beta"] == [1.0, 0.5, 0.0]
+  S.write_outputs(str(tmp_path / "together"), cfg, points, together)
+  with open(tmp_path / "together" / "sweep_run.json") as f:
+    assert sorted(json.load(f)["summary_by_emphasis"]) == sorted(EMPHASES)
+  with open(tmp_path / "together" / "sweep.json") as f:
+    assert [r["emphasis"] for r in json.load(f)] == list(EMPHASES)
+  assert (tmp_path / "together" / "sweep.png").exists()
+  fig = S.plot_figure(together["rows"], dataset="toy")
+  assert len(fig.axes[0].get_legend().get_texts()) == 6  # validation and test per emphasis
   with open(tmp_path / "alone" / "one_by_one" / "002_level=0.3_seed=0_plr=0.05_flr=0.1"
             "_emphasis=full" / "results.json") as f:
     assert json.load(f)["config"]["emphasis"] == "full"
