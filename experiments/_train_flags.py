@@ -40,6 +40,10 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                       **d)
   flags.DEFINE_float("level", None, "Corruption level for every layer.", **d)
   flags.DEFINE_list("layer_levels", None, "Per-layer corruption levels, e.g. 0.1,0.2,0.3.", **d)
+  flags.DEFINE_string("emphasis", None, "Emphasis of the denoising loss (Vincent et al. 2010, "
+                      "4.3): none, double or full (loss on the corrupted inputs weighted 1, on "
+                      "the others 1, 0.5 or 0); needs a corruption that touches some inputs "
+                      "(masking, salt_pepper, erasure, block). Default: none.", **d)
   flags.DEFINE_integer("pretrain_epochs", None, "Pretraining epochs per layer.", **d)
   flags.DEFINE_integer("finetune_epochs", None, "Maximum fine-tuning epochs (early stopping).", **d)
   flags.DEFINE_integer("batch_size", None, "Minibatch size (pretraining, and fine-tuning unless "
@@ -95,7 +99,7 @@ def show_in_help(fv: flags.FlagValues) -> None:
     fv.register_key_flag_for_module(sys.argv[0], flag)
 
 
-SCALARS = ("pretraining", "cd_steps", "corruption", "level", "pretrain_epochs",
+SCALARS = ("pretraining", "cd_steps", "corruption", "level", "emphasis", "pretrain_epochs",
            "finetune_epochs", "batch_size", "finetune_batch_size",
            "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
            "patience", "precision", "n_train", "data_source", "data_dir", "cache_dir",

@@ -10,9 +10,11 @@ Sweeps corruption levels x seeds (x learning rates), every model in one vmapped 
     python -m experiments.sweep ... --one_by_one      # the same models, one at a time
 
 Trains every (level, seed) model (seeds 0..N-1 per level; with --pretrain_lrs/--finetune_lrs,
-every learning-rate pair too) as one vmapped XLA program per epoch (sdae.sweep), and writes
+every learning-rate pair too; with --emphases=none,double,full, every emphasis too) as one
+vmapped XLA program per epoch (sdae.sweep), and writes
 DIR/sweep.json (a list of {"level", "seed", "valid_error_pct", "test_error_pct",
-"test_ci95_pct", "best_epoch", "pretrain_lr", "finetune_lr", "layer_levels", "diverged"}; a
+"test_ci95_pct", "best_epoch", "pretrain_lr", "finetune_lr", "layer_levels", "diverged",
+"emphasis"}; a
 model whose loss became NaN or Inf is "diverged", with null errors, and the others go on),
 DIR/sweep_run.json (mode, wall time, config, per-level summary), DIR/sweep.png (validation and
 test error against level, mean over seeds with 95% intervals) and DIR/filters.png (first-layer
@@ -41,6 +43,8 @@ flags.DEFINE_list("pretrain_lrs", None, "Pretraining learning rates to sweep (de
                   "--pretrain_lr).", **_d)
 flags.DEFINE_list("finetune_lrs", None, "Fine-tuning learning rates to sweep (default: "
                   "--finetune_lr).", **_d)
+flags.DEFINE_list("emphases", None, "Emphases of the denoising loss to sweep, e.g. "
+                  "none,double,full (default: --emphasis); one program for all of them.", **_d)
 flags.DEFINE_boolean("one_by_one", False, "Train the same models one at a time (reference and "
                      "wall-time comparison).", **_d)
 
@@ -63,15 +67,37 @@ def sweep_from_flags():
                           "and --seeds")
   plrs = _cli.float_list("pretrain_lrs", FLAGS.pretrain_lrs)
   flrs = _cli.float_list("finetune_lrs", FLAGS.finetune_lrs)
+  emphases = _emphases()
   config = _train_flags.base_config(FLAGS)
   from sdae import corruption as corruption_lib
   try:
     corruption_lib.validate(config.corruption, list(levels))
   except ValueError as e:
     raise _cli.UsageError(f"--levels={','.join(FLAGS.levels)}: {e}") from None
-  points = sweep_lib.grid(levels, FLAGS.seeds, plrs, flrs)
-  sweep_lib.validate_points(config, points)  # levels in range, learning rates positive
+  points = sweep_lib.grid(levels, FLAGS.seeds, plrs, flrs, emphases)
+  # levels in range, learning rates positive, each emphasis allowed with the corruption
+  sweep_lib.validate_points(config, points)
   return config, points
+
+
+def _emphases() -> list[str] | None:
+  """The checked ``--emphases`` (None: not given, every model takes ``--emphasis``)."""
+  if FLAGS.emphases is None:
+    return None
+  if FLAGS.emphasis is not None:
+    raise _cli.UsageError("--emphasis and --emphases together; accepted: one of them "
+                          "(--emphases sweeps, --emphasis sets every model's)")
+  from sdae import emphasis as emphasis_lib
+  given = [e.strip() for e in FLAGS.emphases]
+  for e in given:
+    try:
+      emphasis_lib.check_name(e)
+    except ValueError as err:
+      raise _cli.UsageError(f"--emphases={','.join(FLAGS.emphases)}: {err}") from None
+  if not given or len(set(given)) != len(given):
+    raise _cli.UsageError(f"--emphases={','.join(FLAGS.emphases)} is empty or repeats an "
+                          "emphasis; accepted: distinct names of none, double, full")
+  return given
 
 
 def main(argv):
@@ -85,6 +111,8 @@ def main(argv):
   sweep_lib.write_outputs(FLAGS.workdir, config, points, outcome)
   for r in outcome["rows"]:
     model = f"level {r['level']:g} seed {r['seed']} lr {r['pretrain_lr']:g}/{r['finetune_lr']:g}"
+    if r["emphasis"] != "none":
+      model += f" emphasis {r['emphasis']}"
     if r["diverged"]:
       print(f"{model}: diverged (non-finite loss; never selected)")
       continue

@@ -13,6 +13,7 @@ import math
 import os
 from typing import Any
 
+from sdae import emphasis as emphasis_lib
 from sdae import levels as levels_lib
 
 
@@ -31,6 +32,9 @@ class TrainConfig:
   corruption: str = "masking"
   level: float = 0.25  # one level for every layer, unless layer_levels is given
   layer_levels: tuple[float, ...] | None = None
+  # Emphasis of the denoising loss (sdae.emphasis): none | double | full, i.e. the loss on the
+  # corrupted components weighted by alpha = 1 and on the others by beta = 1, 0.5 or 0.
+  emphasis: str = "none"
   pretrain_epochs: int = 15  # per layer
   finetune_epochs: int = 60  # maximum; early stopping may end sooner
   batch_size: int = 20  # pretraining minibatch, and fine-tuning's unless finetune_batch_size
@@ -85,7 +89,8 @@ class TrainConfig:
 
 #: Fields left out of a run's identity while at these values, so that a workdir written before
 #: the field existed still matches (``sdae.experiment.prepare_workdir``).
-OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1}
+OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1,
+                                       "emphasis": "none"}
 
 
 def preset(dataset: str) -> TrainConfig:
@@ -116,6 +121,29 @@ def check_batches_fit(config: TrainConfig, n_train: int, dataset: str | None = N
     if size > n_train:
       raise ConfigError(f"--{flag}={size} is larger than the {n_train} training examples{of}; "
                         f"accepted: 1..{n_train}")
+
+
+def check_emphasis(config: TrainConfig) -> None:
+  """Raises ``ConfigError`` (one line) for an unknown ``emphasis``, or one other than none with
+  a corruption that does not touch *some* components (gaussian, blur, none) or with pretraining
+  other than denoising: there the weights would tell nothing apart."""
+  try:
+    emphasis_lib.check_name(config.emphasis)
+  except ValueError as e:
+    raise ConfigError(f"--emphasis={config.emphasis!r} is invalid: {e}") from None
+  if config.emphasis == "none":
+    return
+  if config.pretraining != "denoising":
+    raise ConfigError(f"--emphasis={config.emphasis} with --pretraining={config.pretraining}; "
+                      "accepted: --emphasis=none, or --pretraining=denoising (emphasis weights "
+                      "the denoising loss)")
+  touches = levels_lib.TOUCHES.get(config.corruption)
+  if touches != "some":
+    some = ", ".join(n for n, t in levels_lib.TOUCHES.items() if t == "some")
+    changes = "every component" if touches == "all" else "no component"
+    raise ConfigError(f"--emphasis={config.emphasis} with --corruption={config.corruption}, "
+                      f"which changes {changes}; accepted: --emphasis=none, or a corruption "
+                      f"that touches some components ({some})")
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -177,6 +205,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(f"--pretraining={config.pretraining!r} is invalid; "
                       "accepted: denoising, rbm, none")
   _positive_int("cd_steps", config.cd_steps)
+  check_emphasis(config)
   if config.pretraining == "rbm" and config.activation != "sigmoid":
     raise ConfigError(f"--activation={config.activation!r} with --pretraining=rbm; accepted: "
                       "sigmoid (an RBM's hidden units are Bernoulli, their mean a sigmoid)")

@@ -1,5 +1,12 @@
 """Corruption processes q(x~ | x), by name, as pure functions ``(key, x, level) -> x~``.
 
+Each also reports which components it touched (``Corruption.touched``, ``corrupt_touched``:
+``(key, x, level) -> (x~, touched)``, ``touched`` bool of x's shape, from the same draws, so x~
+is the same array bit for bit): the set J(x~) of Vincent et al. (2010, sec. 4.3) that the
+emphasised loss weights by alpha, the rest by beta (``sdae.emphasis``). ``touches`` says what
+a corruption can touch: ``"some"`` components (masking, salt_pepper, erasure, block: emphasis
+is meaningful), ``"all"`` (gaussian, blur change every component) or ``"none"`` (identity).
+
 Every corruption takes a PRNG key, a batch ``x`` of shape ``[..., d]`` (flattened images,
 ``d = side * side`` for the image corruptions) or ``[..., side, side]``, and a ``level`` that may be
 a traced array: ``jax.vmap`` over levels compiles once. The output has the shape and dtype of ``x``.
@@ -45,6 +52,8 @@ from sdae import levels as levels_lib
 
 Array = jax.Array
 CorruptFn = Callable[[Array, Array, Array], Array]
+# (key, x, level) -> (x~, touched): touched is bool of x's shape.
+TouchedFn = Callable[[Array, Array, Array], tuple[Array, Array]]
 
 # Blur at sigma == 0 must be the identity; a floor keeps exp(-d^2 / 2 sigma^2) finite.
 _MIN_SIGMA = 1e-3
@@ -117,10 +126,15 @@ def bernoulli(key: Array, p, shape: tuple[int, ...]) -> Array:
   return (words >> (32 - _THRESHOLD_BITS)) < threshold
 
 
+def masking_touched(key: Array, x: Array, level) -> tuple[Array, Array]:
+  """``masking`` and its mask: (x~, the dropped components), both of x's shape."""
+  dropped = bernoulli(key, level, x.shape)
+  return jnp.where(dropped, jnp.zeros_like(x), x), dropped
+
+
 def masking(key: Array, x: Array, level) -> Array:
   """Masking noise (Vincent 2008): each input is set to 0 with probability ``level``."""
-  dropped = bernoulli(key, level, x.shape)
-  return jnp.where(dropped, jnp.zeros_like(x), x)
+  return masking_touched(key, x, level)[0]  # the unused mask is dead code to XLA
 
 
 def gaussian(key: Array, x: Array, level) -> Array:
@@ -133,20 +147,38 @@ def gaussian(key: Array, x: Array, level) -> Array:
   return x + jnp.asarray(level, x.dtype) * noise
 
 
-def salt_pepper(key: Array, x: Array, level, low: float = 0.0, high: float = 1.0) -> Array:
-  """Salt-and-pepper noise: a fraction ``level`` of inputs set to ``low`` or ``high`` (1/2 each)."""
+def gaussian_touched(key: Array, x: Array, level) -> tuple[Array, Array]:
+  """``gaussian`` and its mask: every component is changed (all True, even at level 0)."""
+  return gaussian(key, x, level), jnp.ones(x.shape, bool)
+
+
+def salt_pepper_touched(key: Array, x: Array, level, low: float = 0.0,
+                        high: float = 1.0) -> tuple[Array, Array]:
+  """``salt_pepper`` and its mask: (x~, the hit components). A hit counts as touched even where
+  the value drawn equals the input's (a 0 pixel set to 0), as the paper's J(x~) is the set the
+  noise chose."""
   k_hit, k_val = jax.random.split(key)
   hit = bernoulli(k_hit, level, x.shape)
   salt = bernoulli(k_val, 0.5, x.shape)
   value = jnp.where(salt, jnp.asarray(high, x.dtype), jnp.asarray(low, x.dtype))
-  return jnp.where(hit, value, x)
+  return jnp.where(hit, value, x), hit
+
+
+def salt_pepper(key: Array, x: Array, level, low: float = 0.0, high: float = 1.0) -> Array:
+  """Salt-and-pepper noise: a fraction ``level`` of inputs set to ``low`` or ``high`` (1/2 each)."""
+  return salt_pepper_touched(key, x, level, low, high)[0]
+
+
+def erasure_touched(key: Array, x: Array, level, fill: float = 0.0) -> tuple[Array, Array]:
+  """``erasure`` and its mask: (x~, the erased components)."""
+  hit = bernoulli(key, level, x.shape)
+  return jnp.where(hit, jnp.asarray(fill, x.dtype), x), hit
 
 
 def erasure(key: Array, x: Array, level, fill: float = 0.0) -> Array:
   """Pixel erasure (Fleuret, 7.3): each pixel is set to the background ``fill`` with
   probability ``level`` (at 0.9 a tenth of the stroke is left, as scattered dots)."""
-  hit = bernoulli(key, level, x.shape)
-  return jnp.where(hit, jnp.asarray(fill, x.dtype), x)
+  return erasure_touched(key, x, level, fill)[0]
 
 
 def _as_images(x: Array) -> tuple[Array, Callable[[Array], Array]]:
@@ -190,13 +222,13 @@ def blur(key: Array, x: Array, level) -> Array:
   return back(out)
 
 
-def block(key: Array, x: Array, level, fill: float = 0.0) -> Array:
-  """Centered square of background ``fill`` of side ``level * side`` pixels, cutting the
-  stroke (Fleuret, 7.3; deterministic, ``key`` unused).
+def blur_touched(key: Array, x: Array, level) -> tuple[Array, Array]:
+  """``blur`` and its mask: every component is changed (all True, even at level 0)."""
+  return blur(key, x, level), jnp.ones(x.shape, bool)
 
-  A pixel (i, j) is covered when both |i - c| and |j - c| are below half the square's side,
-  with c the image centre, so ``level = 10/28`` covers exactly the central 10x10 pixels.
-  """
+
+def block_touched(key: Array, x: Array, level, fill: float = 0.0) -> tuple[Array, Array]:
+  """``block`` and its mask: (x~, the covered pixels, broadcast to x's shape)."""
   del key
   img, back = _as_images(x)
   side = img.shape[-1]
@@ -205,13 +237,29 @@ def block(key: Array, x: Array, level, fill: float = 0.0) -> Array:
   dist = jnp.abs(jnp.arange(side, dtype=x.dtype) - centre)
   inside = dist < half
   covered = inside[:, None] & inside[None, :]
-  return back(jnp.where(covered, jnp.asarray(fill, img.dtype), img))
+  out = back(jnp.where(covered, jnp.asarray(fill, img.dtype), img))
+  return out, back(jnp.broadcast_to(covered, img.shape))
+
+
+def block(key: Array, x: Array, level, fill: float = 0.0) -> Array:
+  """Centered square of background ``fill`` of side ``level * side`` pixels, cutting the
+  stroke (Fleuret, 7.3; deterministic, ``key`` unused).
+
+  A pixel (i, j) is covered when both |i - c| and |j - c| are below half the square's side,
+  with c the image centre, so ``level = 10/28`` covers exactly the central 10x10 pixels.
+  """
+  return block_touched(key, x, level, fill)[0]
 
 
 def identity(key: Array, x: Array, level) -> Array:
   """No corruption (``level`` ignored): the plain autoencoder (SAE) baseline."""
   del key, level
   return x
+
+
+def identity_touched(key: Array, x: Array, level) -> tuple[Array, Array]:
+  """``identity`` and its mask: nothing is touched (all False)."""
+  return identity(key, x, level), jnp.zeros(x.shape, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,18 +271,31 @@ class Corruption:
   low: float
   high: float  # math.inf for unbounded
   doc: str
+  touched_fn: TouchedFn | None = None
+  touches: str = "some"  # "some" | "all" | "none": what the corruption can change (levels.TOUCHES)
 
   def __call__(self, key: Array, x: Array, level, **kwargs) -> Array:
     """``kwargs``: the function's static options (e.g. salt-and-pepper's ``low``/``high``)."""
     return self.fn(key, x, level, **kwargs)
+
+  def touched(self, key: Array, x: Array, level, **kwargs) -> tuple[Array, Array]:
+    """``(x~, touched)``: x~ equal bit for bit to ``self(key, x, level, **kwargs)`` (the same
+    draws) and ``touched`` bool of x's shape, True where the corruption chose the component."""
+    return self.touched_fn(key, x, level, **kwargs)
 
 
 _FUNCTIONS: dict[str, CorruptFn] = {
     "masking": masking, "gaussian": gaussian, "salt_pepper": salt_pepper, "erasure": erasure,
     "blur": blur, "block": block, "none": identity,
 }
+_TOUCHED: dict[str, TouchedFn] = {
+    "masking": masking_touched, "gaussian": gaussian_touched,
+    "salt_pepper": salt_pepper_touched, "erasure": erasure_touched, "blur": blur_touched,
+    "block": block_touched, "none": identity_touched,
+}
 CORRUPTIONS: dict[str, Corruption] = {
-    name: Corruption(name, _FUNCTIONS[name], *levels_lib.RANGES[name])
+    name: Corruption(name, _FUNCTIONS[name], *levels_lib.RANGES[name], touched_fn=_TOUCHED[name],
+                     touches=levels_lib.TOUCHES[name])
     for name in levels_lib.names()
 }
 IMAGE_ONLY = levels_lib.IMAGE_ONLY
@@ -261,3 +322,9 @@ def validate(name: str, level) -> Corruption:
 def corrupt(name: str, key: Array, x: Array, level) -> Array:
   """Convenience: ``get(name)(key, x, level)`` (no range check; see ``validate``)."""
   return get(name)(key, x, level)
+
+
+def corrupt_touched(name: str, key: Array, x: Array, level) -> tuple[Array, Array]:
+  """``(x~, touched)``: ``corrupt``'s x~ (the same draws, bit for bit) and the bool mask [x's
+  shape] of the components the corruption chose (``Corruption.touched``)."""
+  return get(name).touched(key, x, level)

@@ -32,6 +32,7 @@ import numpy as np
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
+from sdae import emphasis as emphasis_lib
 from sdae import finetune as ft
 from sdae import preemption
 from sdae import pretrain as pt
@@ -147,6 +148,8 @@ def _config_record(config: config_lib.TrainConfig, members: Members | None,
                       "levels": [list(map(float, l)) for l in members.levels],
                       "pretrain_lr": list(map(float, members.pretrain_lr)),
                       "finetune_lr": list(map(float, members.finetune_lr))}
+    if members.emphasised():  # absent at all 1, so workdirs written before emphasis still match
+      out["members"]["alpha"], out["members"]["beta"] = members.emphasis()
   out["data_source_used"] = data_source or "arrays"
   return out
 
@@ -157,11 +160,14 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
   n_classes = n_classes_of(splits, config.dataset)
   compute_dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
   if many:  # per-member (or scalar) traced hyperparameters
+    alpha, beta = members.emphasis()
     hyper = {"seeds": members.seeds, "levels": members.levels,
-             "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr}
+             "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr,
+             "alpha": alpha, "beta": beta}
   else:
+    alpha, beta = emphasis_lib.weights(config.emphasis)
     hyper = {"seeds": config.seed, "levels": config.levels(), "pretrain_lr": config.pretrain_lr,
-             "finetune_lr": config.finetune_lr}
+             "finetune_lr": config.finetune_lr, "alpha": alpha, "beta": beta}
   hyper = {k: jnp.asarray(v, jnp.int32 if k == "seeds" else jnp.float32)
            for k, v in hyper.items()}
   if mesh is not None:  # members split over the mesh (or, for one model, replicated on it)
@@ -247,6 +253,11 @@ def _pretrain(run: Run, state: TrainState) -> None:
   per_epoch = (run.data["train"][0].shape[0] // c.batch_size) * c.batch_size * run.n_models()
   codes, depth = run.data["train"][0], 0  # clean codes of the frozen layers 1..depth
   levels = run.hyper["levels"]
+  # Traced like the level: a sweep over emphasis is one program (the RBM objective ignores it).
+  # A run where no model is emphasised trains the unweighted loss's own program (None), so runs
+  # without emphasis keep their numbers bit for bit (the weighted loss at alpha = beta = 1 is
+  # equal to it for cross-entropy, to float32 rounding for squared error: sdae.model).
+  emphasis = pt.Emphasis(run.hyper["alpha"], run.hyper["beta"]) if run.emphasised else None
   while state.layer < n_layers:
     k = state.layer
     # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
@@ -266,7 +277,7 @@ def _pretrain(run: Run, state: TrainState) -> None:
       t0 = time.monotonic()
       state.params, state.opt_state, losses = epoch_fn(
           state.params, state.opt_state, codes, run.hyper["seeds"], jnp.int32(k),
-          jnp.int32(state.epoch), level)
+          jnp.int32(state.epoch), level, emphasis)
       losses = distributed.to_host(losses)
       dt = time.monotonic() - t0
       run.check_losses(state, losses, f"pretraining layer {k + 1} epoch {state.epoch + 1}",
@@ -394,13 +405,14 @@ def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source:
   m = run.members
   results["members"] = [
       {"seed": int(s), "levels": list(map(float, lv)), "pretrain_lr": float(pl),
-       "finetune_lr": float(fl), "valid_error_pct": None if dv else float(ve * 100),
+       "finetune_lr": float(fl), "alpha": float(al), "beta": float(bt),
+       "valid_error_pct": None if dv else float(ve * 100),
        "test_error_pct": None if dv else float(te * 100),
        "test_ci95_pct": None if dv else ft.ci95_pct(float(te), n_test),
        "best_epoch": int(be), "valid_xent": None if dv else float(vx), "diverged": bool(dv)}
-      for s, lv, pl, fl, ve, te, be, vx, dv in zip(
-          m.seeds, m.levels, m.pretrain_lr, m.finetune_lr, ev["valid_error"], ev["test_error"],
-          ev["best_epoch"], ev["valid_xent"], state.diverged)]
+      for s, lv, pl, fl, al, bt, ve, te, be, vx, dv in zip(
+          m.seeds, m.levels, m.pretrain_lr, m.finetune_lr, *m.emphasis(), ev["valid_error"],
+          ev["test_error"], ev["best_epoch"], ev["valid_xent"], state.diverged)]
   results["n_diverged"] = int(state.diverged.sum())
   return results
 

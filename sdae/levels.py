@@ -21,6 +21,15 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "none": (-math.inf, math.inf, "no corruption"),
 }
 
+# What each corruption can change, for emphasis (Vincent et al. 2010, sec. 4.3: the loss on the
+# components the noise chose weighted by alpha, the rest by beta): "some" components (emphasis
+# is meaningful), "all" of them (gaussian, blur: every component moves, nothing to tell apart)
+# or "none" (identity).
+TOUCHES: dict[str, str] = {
+    "masking": "some", "salt_pepper": "some", "erasure": "some", "block": "some",
+    "gaussian": "all", "blur": "all", "none": "none",
+}
+
 # Corruptions that only make sense on square images (flattened or not).
 IMAGE_ONLY = frozenset({"blur", "block"})
 

@@ -12,6 +12,7 @@ so pretrained dA parameters drop into it unchanged (``stack_params``).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Sequence
 
@@ -172,20 +173,67 @@ def sigmoid_cross_entropy(logits: Array, targets: Array) -> Array:
   return relu - targets * logits + jnp.log1p(jnp.exp(minus_abs))
 
 
-def reconstruction_loss(logits: Array, x: Array, loss: str, decoder: str = "sigmoid") -> Array:
+def _elementwise_loss(logits: Array, x: Array, loss: str, decoder: str) -> Array:
+  """Each component's reconstruction loss, ``[batch, n_in]``."""
+  if loss == "cross_entropy":
+    return sigmoid_cross_entropy(logits, x)
+  if loss == "squared":
+    return jnp.square(ACTIVATIONS[decoder](logits) - x)
+  raise ValueError(f"unknown loss {loss!r}; accepted: {', '.join(LOSSES)}")
+
+
+def reconstruction_loss(logits: Array, x: Array, loss: str, decoder: str = "sigmoid",
+                        weights: Array | None = None) -> Array:
   """Mean over the batch of the per-example reconstruction loss, summed over features.
 
+  ``logits`` and ``x`` are ``[batch, n_in]``; returns a scalar.
   ``cross_entropy``: ``-sum x log z + (1 - x) log(1 - z)`` with ``z = sigmoid(logits)``,
   computed from the logits (never ``log(sigmoid)``), for targets in [0, 1].
   ``squared``: ``sum (s'(logits) - x)^2`` with ``s'`` the decoder activation.
+  ``weights`` (``[batch, n_in]``, may be traced; not differentiated): each component's loss is
+  multiplied by its weight before the sum (emphasis, ``sdae.emphasis``: alpha on the corrupted
+  components, beta on the others). At weights of 1 the value is the unweighted loss's bit for
+  bit, and so is the gradient for cross-entropy; for squared error the gradient may differ by
+  an ulp (``_weighted_loss``), which is why the driver trains runs with no emphasis without
+  weights.
   """
-  if loss == "cross_entropy":
-    per = sigmoid_cross_entropy(logits, x).sum(axis=-1)
-  elif loss == "squared":
-    per = jnp.square(ACTIVATIONS[decoder](logits) - x).sum(axis=-1)
-  else:
-    raise ValueError(f"unknown loss {loss!r}; accepted: {', '.join(LOSSES)}")
-  return per.mean()
+  if weights is not None:
+    return _weighted_loss(logits, x, weights, loss, decoder)
+  return _elementwise_loss(logits, x, loss, decoder).sum(axis=-1).mean()
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _weighted_loss(logits: Array, x: Array, weights: Array, loss: str, decoder: str) -> Array:
+  """``sum(weights * l(logits, x), -1).mean()``, whose gradient is the unweighted loss's gradient
+  times ``weights``.
+
+  Why a custom VJP: autodiff of the weighted sum puts ``weights`` between the constant cotangent
+  ``1 / batch`` and the loss's derivative, and XLA then simplifies that chain differently (it
+  folds and factors products by a constant, ``a c - b c -> (a - b) c``, only when ``c`` is
+  one): at weights of 1 the cross-entropy's gradient moved by an ulp. Here the unweighted loss
+  is differentiated as it always was and each component of its gradient multiplied by its
+  weight, exact at 1: the cross-entropy's gradient is then the unweighted one's bit for bit
+  (tests/test_emphasis.py, over several shapes). Squared error's can still move by an ulp, as
+  XLA also takes the constant out of the batch sums that follow (the visible bias's gradient).
+  The forward sum is the unweighted one's reduction over the same values.
+  """
+  return (_elementwise_loss(logits, x, loss, decoder) * weights).sum(axis=-1).mean()
+
+
+def _weighted_loss_fwd(logits, x, weights, loss, decoder):
+  return _weighted_loss(logits, x, weights, loss, decoder), (logits, x, weights)
+
+
+def _weighted_loss_bwd(loss, decoder, residuals, g):
+  logits, x, weights = residuals
+  _, vjp = jax.vjp(lambda z, t: _elementwise_loss(z, t, loss, decoder).sum(axis=-1).mean(),
+                   logits, x)
+  d_logits, d_x = vjp(g)
+  # The weights are data (which components the corruption chose): not differentiated.
+  return d_logits * weights, d_x * weights, jnp.zeros_like(weights)
+
+
+_weighted_loss.defvjp(_weighted_loss_fwd, _weighted_loss_bwd)
 
 
 def classification_loss(logits: Array, labels: Array) -> Array:

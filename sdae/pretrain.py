@@ -5,9 +5,10 @@ layer, not once per epoch) from a corrupted copy of them. One epoch is one compi
 ``lax.scan`` over minibatches with the data already on the device, so even minibatch 1 (the
 paper's pure SGD) is not dominated by Python dispatch.
 
-Hyperparameters a sweep varies are traced arguments: the corruption ``level``, the integer
-``seed`` and the learning rate (held in the optimizer state by ``optax.inject_hyperparams``), so
-``jax.vmap`` over them trains many models in one XLA program and one compilation serves them all.
+Hyperparameters a sweep varies are traced arguments: the corruption ``level``, the loss's
+``emphasis`` (``Emphasis``: alpha and beta, ``sdae.emphasis``), the integer ``seed`` and the
+learning rate (held in the optimizer state by ``optax.inject_hyperparams``), so ``jax.vmap`` over
+them trains many models in one XLA program and one compilation serves them all.
 
 Randomness is derived, never stored: the key of epoch e of layer k of the model with seed s is
 ``fold_in(fold_in(fold_in(key(s), PRETRAIN), k), e)``; it is split once into a shuffling key and
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from sdae import corruption as corruption_lib
+from sdae import emphasis as emphasis_lib
 from sdae import epoch as epoch_lib
 from sdae import sharding
 from sdae import model as model_lib
@@ -35,6 +37,22 @@ Array = jax.Array
 
 # Stream identifiers for key derivation (fold_in constants).
 INIT, PRETRAIN, FINETUNE, EVAL = 0, 1, 2, 3
+
+
+class Emphasis(NamedTuple):
+  """The traced weights of the emphasised denoising loss (``sdae.emphasis``): ``alpha`` on the
+  components the corruption touched, ``beta`` on the others. float32 scalars for one model,
+  ``[M]`` each over a sweep's members. A pytree, so it is vmapped, sharded and jitted like the
+  level; the RBM objective ignores it."""
+
+  alpha: Array
+  beta: Array
+
+
+def emphasis_of(name: str) -> Emphasis:
+  """The ``Emphasis`` of a named emphasis (none, double, full) as float32 scalars."""
+  alpha, beta = emphasis_lib.weights(name)
+  return Emphasis(jnp.float32(alpha), jnp.float32(beta))
 
 
 def derive_key(seed: Array, *path: int | Array) -> Array:
@@ -62,8 +80,9 @@ class LayerObjective(Protocol):
     encoder the classifier takes over)."""
 
   def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
-           level: Array) -> tuple[Any, Any, Array]:
-    """One update on the minibatch ``x`` [B, n_in]: (params, opt_state, loss)."""
+           level: Array, emphasis: Emphasis | None = None) -> tuple[Any, Any, Array]:
+    """One update on the minibatch ``x`` [B, n_in]: (params, opt_state, loss). ``emphasis``
+    (scalar alpha, beta; None: unweighted) weights a denoising loss; others ignore it."""
 
   def encode(self, params, x: Array) -> Array:
     """Clean codes [B, n_hidden] of ``x`` [B, n_in]: the next layer's training input."""
@@ -95,6 +114,11 @@ class LayerSpec:
     """``x`` [B, n_in] corrupted by the spec's corruption at ``level`` (may be traced)."""
     return corruption_lib.get(self.corruption)(key, x, level, **dict(self.corruption_args))
 
+  def corrupt_touched(self, key: Array, x: Array, level: Array) -> tuple[Array, Array]:
+    """(``corrupt``'s x~ [B, n_in], bit for bit; bool [B, n_in]: the components it chose)."""
+    return corruption_lib.get(self.corruption).touched(key, x, level,
+                                                       **dict(self.corruption_args))
+
   def module(self) -> model_lib.DenoisingAutoencoder:
     return model_lib.DenoisingAutoencoder(
         n_in=self.n_in, n_hidden=self.n_hidden, tied=self.tied, activation=self.activation,
@@ -104,8 +128,8 @@ class LayerSpec:
     return self.module().init(key, jnp.zeros((1, self.n_in), jnp.float32))["params"]
 
   def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
-           level: Array):
-    return da_step(params, opt_state, self, tx, key, x, level)
+           level: Array, emphasis: Emphasis | None = None):
+    return da_step(params, opt_state, self, tx, key, x, level, emphasis)
 
   def encode(self, params, x: Array) -> Array:
     return self.module().apply({"params": params}, x, method="encode")
@@ -237,26 +261,50 @@ def da_logits(params, spec: LayerSpec, x_tilde: Array) -> Array:
                               spec.activation, spec.compute_dtype)
 
 
-def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array) -> Array:
-  """Reconstruction loss of the clean ``x`` [batch, n_in] from its corrupted copy."""
-  x_tilde = spec.corrupt(key, x, level)
+def emphasis_weights(touched: Array, emphasis: Emphasis, dtype) -> Array:
+  """Per-component weights ``alpha * touched + beta * (1 - touched)``, of ``touched``'s shape,
+  written as a select: the same values (exact, as touched is 0 or 1) with no arithmetic."""
+  alpha, beta = emphasis
+  return jnp.where(touched, jnp.asarray(alpha, dtype), jnp.asarray(beta, dtype))
+
+
+def da_loss(params, spec: LayerSpec, key: Array, x: Array, level: Array,
+            emphasis: Emphasis | None = None) -> Array:
+  """Reconstruction loss (scalar) of the clean ``x`` [batch, n_in] from its corrupted copy.
+
+  ``emphasis`` (``Emphasis`` of scalars, may be traced): each component's loss weighted by
+  alpha where the corruption touched it, beta elsewhere (``sdae.emphasis``); None is the
+  unweighted loss, and alpha = beta = 1 equals it bit for bit in value, and in gradient for
+  cross-entropy (squared error: to float32 rounding; ``sdae.model.reconstruction_loss``). The weights
+  act on the loss of the logits, so the tied dA's hand-written backward pass (``sdae.tied``)
+  receives the weighted cotangent and needs no change.
+  """
+  if emphasis is None:
+    x_tilde, weights = spec.corrupt(key, x, level), None
+  else:
+    x_tilde, touched = spec.corrupt_touched(key, x, level)
+    weights = emphasis_weights(touched, emphasis, x.dtype)
   logits = da_logits(params, spec, x_tilde)
-  return model_lib.reconstruction_loss(logits, x, spec.loss, spec.decoder)
+  return model_lib.reconstruction_loss(logits, x, spec.loss, spec.decoder, weights)
 
 
 def da_step(params, opt_state, spec: LayerSpec, tx: optax.GradientTransformation, key: Array,
-            x: Array, level: Array):
-  """One SGD step on a minibatch ``x`` [batch, n_in]; returns (params, opt_state, loss)."""
-  loss, grads = jax.value_and_grad(da_loss)(params, spec, key, x, level)
+            x: Array, level: Array, emphasis: Emphasis | None = None):
+  """One SGD step on a minibatch ``x`` [batch, n_in]; returns (params, opt_state, loss).
+  ``emphasis``: as ``da_loss``."""
+  loss, grads = jax.value_and_grad(da_loss)(params, spec, key, x, level, emphasis)
   updates, opt_state = tx.update(grads, opt_state, params)
   return optax.apply_updates(params, updates), opt_state, loss
 
 
 def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch: Array,
-                   level: Array, *, spec: LayerObjective, tx: optax.GradientTransformation,
-                   batch_size: int, batch_sharding: Any = None):
+                   level: Array, emphasis: Emphasis | None = None, *, spec: LayerObjective,
+                   tx: optax.GradientTransformation, batch_size: int, batch_sharding: Any = None):
   """One epoch of layer training (``spec.step`` per minibatch) over ``x`` [n, n_in] (on device);
   returns (params, opt_state, per-minibatch losses [n // batch_size]).
+
+  ``level`` (scalar) and ``emphasis`` (``Emphasis`` of scalars; None: the unweighted loss) are
+  traced: models that differ in them share the compiled epoch.
 
   An ``sdae.epoch.run`` with the epoch's shuffling and noise keys; ``batch_sharding`` as there
   (each minibatch split over a mesh's devices: data parallelism).
@@ -264,7 +312,7 @@ def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch
   shuffle_key, noise_key = jax.random.split(derive_key(seed, PRETRAIN, layer, epoch))
 
   def step(carry, xb, key):
-    p, s, loss = spec.step(*carry, tx, key, xb, level)
+    p, s, loss = spec.step(*carry, tx, key, xb, level, emphasis)
     return (p, s), loss
 
   (params, opt_state), losses = epoch_lib.run(
@@ -279,8 +327,10 @@ def compiled_pretrain_epoch(spec: LayerObjective, tx: optax.GradientTransformati
                             loop: str | None = None, mesh: Any = None) -> Callable:
   """Jitted ``pretrain_epoch`` over a leading member axis when ``members``, with donation.
 
-  With ``members``, params, opt_state, seed and level carry a leading axis of size M; ``x`` is
-  shared by all members (``shared_data``, the first layer) or has its own leading axis (codes).
+  With ``members``, params, opt_state, seed, level and emphasis (alpha [M], beta [M]; or None)
+  carry a leading axis of size M; ``x`` is shared by all members (``shared_data``, the first
+  layer) or has its own leading axis (codes). The compiled function takes ``(params, opt_state,
+  x, seed, layer, epoch, level[, emphasis])``; emphasis left out is None (the unweighted loss).
   ``loop`` says how the members of one device run (``sdae.sharding.over_members``): ``"vmap"``
   (batched products), ``"map"`` (one member's whole epoch after another, its weights staying in
   cache; bit-identical to single-model training) or None for the backend's faster one.
@@ -290,8 +340,15 @@ def compiled_pretrain_epoch(spec: LayerObjective, tx: optax.GradientTransformati
   """
   fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size)
   if members:
-    in_axes = (0, 0, None if shared_data else 0, 0, None, None, 0)
-    fn = sharding.over_members(fn, in_axes, loop, mesh)
+    in_axes = (0, 0, None if shared_data else 0, 0, None, None, 0, 0)
+    over = sharding.over_members(fn, in_axes, loop, mesh)
+
+    # vmap and lax.map need every mapped argument given: an emphasis left out is passed as None
+    # (no leaves, so nothing is mapped), and the program keeps its name for the compile logs.
+    def fn(params, opt_state, x, seed, layer, epoch, level, emphasis=None):
+      return over(params, opt_state, x, seed, layer, epoch, level, emphasis)
+
+    fn.__name__ = fn.__qualname__ = "pretrain_epoch"
   elif mesh is not None:
     fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size,
                            batch_sharding=sharding.batch_sharding(mesh))

@@ -266,6 +266,11 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
     lv = config.levels()
     corruption = (f"{config.corruption} {lv[0]:g}" if len(set(lv)) == 1
                   else f"{config.corruption}, per layer {_levels_text(lv)}")
+  if members is not None and getattr(members, "emphasised", lambda: False)():
+    pairs = sorted(set(zip(*members.emphasis())))
+    corruption += "; emphasis (alpha, beta) " + ", ".join(f"({a:g}, {b:g})" for a, b in pairs)
+  elif members is None and getattr(config, "emphasis", "none") != "none":
+    corruption += f", emphasis {config.emphasis}"
   if getattr(config, "pretraining", "denoising") != "denoising":
     corruption = "none (corruption is the denoising objective's)"
   ft_batch = config.finetune_batch_size or config.batch_size

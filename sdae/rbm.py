@@ -91,8 +91,8 @@ def cd_gradients(params, v0: Array, uniforms: Array, compute_dtype: Any = None):
 class RBMSpec:
   """One RBM layer as a layer objective of the greedy driver (``sdae.pretrain``).
 
-  ``cd_steps`` is k of CD-k. The corruption ``level`` the driver passes is ignored: an RBM's
-  training noise is its own Gibbs sampling.
+  ``cd_steps`` is k of CD-k. The corruption ``level`` and the ``emphasis`` the driver passes are
+  ignored: an RBM's training noise is its own Gibbs sampling, and it has no denoising loss.
   """
 
   n_in: int
@@ -106,9 +106,9 @@ class RBMSpec:
     return init_params(key, self.n_in, self.n_hidden)
 
   def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
-           level: Array):
+           level: Array, emphasis: Any = None):
     """One CD-k update on the minibatch ``x`` [B, n_in]; returns (params, opt_state, loss)."""
-    del level
+    del level, emphasis
     uniforms = jax.random.uniform(key, (self.cd_steps, x.shape[0], self.n_hidden), jnp.float32)
     grads, loss = cd_gradients(params, x, uniforms, self.compute_dtype)
     updates, opt_state = tx.update(grads, opt_state, params)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sdae import config as config_lib
+from sdae import emphasis as emphasis_lib
 from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
@@ -27,15 +28,48 @@ log = logging.getLogger("sdae")
 
 @dataclasses.dataclass(frozen=True)
 class Members:
-  """The models of a sweep, trained together: one entry per member (leading axis M)."""
+  """The models of a sweep, trained together: one entry per member (leading axis M).
+
+  ``alpha`` / ``beta`` [M]: each member's emphasis of the denoising loss (``sdae.emphasis``:
+  alpha on the corrupted components, beta on the others; every layer alike); None: all 1, the
+  unweighted loss. Traced like the levels, so members of different emphasis share the program.
+  """
 
   seeds: Sequence[int]
   levels: Sequence[Sequence[float]]  # [M, n_layers]
   pretrain_lr: Sequence[float]
   finetune_lr: Sequence[float]
+  alpha: Sequence[float] | None = None  # [M]; None: all 1.0
+  beta: Sequence[float] | None = None  # [M]; None: all 1.0
+
+  def __post_init__(self):
+    # The public API's boundary: a bad weight is one line before anything compiles.
+    for name in ("alpha", "beta"):
+      values = getattr(self, name)
+      if values is None:
+        continue
+      if len(values) != len(self.seeds):
+        raise config_lib.ConfigError(f"Members.{name} has {len(values)} values for "
+                                     f"{len(self.seeds)} members; accepted: one per member")
+      for v in values:
+        try:
+          emphasis_lib.check_weights(*((v, 1.0) if name == "alpha" else (1.0, v)))
+        except ValueError as e:
+          raise config_lib.ConfigError(str(e)) from None
 
   def __len__(self) -> int:
     return len(self.seeds)
+
+  def emphasis(self) -> tuple[list[float], list[float]]:
+    """(alpha [M], beta [M]) as float lists, 1.0 where not given."""
+    ones = [1.0] * len(self)
+    return ([float(a) for a in self.alpha] if self.alpha is not None else ones,
+            [float(b) for b in self.beta] if self.beta is not None else ones)
+
+  def emphasised(self) -> bool:
+    """Whether any member's loss is weighted (alpha or beta other than 1)."""
+    alpha, beta = self.emphasis()
+    return any(a != 1.0 for a in alpha) or any(b != 1.0 for b in beta)
 
 
 #: The points of a run where ``train_and_evaluate`` calls ``on_event``; its ``Checkpointer`` adds
@@ -127,7 +161,9 @@ class Run:
   members: Members | None
   data: dict            # {"train"|"valid"|"test": (x, y)} on the devices
   n_classes: int
-  hyper: dict           # seeds [M], levels [M, L], pretrain_lr [M], finetune_lr [M] (no M: one model)
+  # seeds [M], levels [M, L], pretrain_lr [M], finetune_lr [M], alpha [M], beta [M] (no M: one
+  # model)
+  hyper: dict
   objectives: list      # sdae.pretrain.LayerObjective per pretrained layer
   tx: Any
   module: Any           # the classifier (sdae.model.SdAClassifier)
@@ -147,6 +183,11 @@ class Run:
   @property
   def many(self) -> bool:
     return self.members is not None
+
+  @property
+  def emphasised(self) -> bool:
+    """Whether any model of the run weights its denoising loss (an emphasis other than none)."""
+    return self.members.emphasised() if self.many else self.config.emphasis != "none"
 
   def vmap(self, fn, in_axes):
     """``fn`` over the member axis when the run trains members."""

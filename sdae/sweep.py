@@ -1,8 +1,9 @@
-"""Many models in one program: sweeps over corruption levels, seeds and learning rates.
+"""Many models in one program: sweeps over corruption levels, emphases, seeds and learning rates.
 
 A sweep is a list of ``Point`` s (one model each: corruption level, seed, pretraining and
-fine-tuning learning rates) that share everything that fixes the compiled program's shapes
-(layer sizes, batch size, epochs, corruption kind). ``run`` trains them together through
+fine-tuning learning rates, emphasis of the denoising loss) that share everything that fixes the
+compiled program's shapes (layer sizes, batch size, epochs, corruption kind): a sweep over
+corruption kinds is one sweep per kind. ``run`` trains them together through
 ``sdae.experiment.train_and_evaluate(members=...)``: every array carries a leading member axis
 and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoints of its workdir.
 ``run(..., one_by_one=True)`` trains the same models one at a time (for wall-time comparisons
@@ -45,7 +46,7 @@ log = logging.getLogger("sdae")
 
 #: The keys of every sweep row (``sweep.json`` holds a list of these dicts).
 ROW_KEYS = ("level", "seed", "valid_error_pct", "test_error_pct", "test_ci95_pct", "best_epoch",
-            "pretrain_lr", "finetune_lr", "layer_levels", "diverged")
+            "pretrain_lr", "finetune_lr", "layer_levels", "diverged", "emphasis")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,51 +57,67 @@ class Point:
   seed: int = 0
   pretrain_lr: float | None = None  # None: the base config's
   finetune_lr: float | None = None
+  emphasis: str | None = None  # none | double | full (sdae.emphasis); None: the base config's
 
   def resolved(self, config: config_lib.TrainConfig) -> "Point":
     return Point(float(self.level), int(self.seed),
                  float(config.pretrain_lr if self.pretrain_lr is None else self.pretrain_lr),
-                 float(config.finetune_lr if self.finetune_lr is None else self.finetune_lr))
+                 float(config.finetune_lr if self.finetune_lr is None else self.finetune_lr),
+                 config.emphasis if self.emphasis is None else self.emphasis)
+
+  def config(self, base: config_lib.TrainConfig) -> config_lib.TrainConfig:
+    """``base`` with this point's level (every layer), seed, learning rates and emphasis: the
+    model trained alone."""
+    q = self.resolved(base)
+    return base.replace(level=q.level, layer_levels=None, seed=q.seed,
+                        pretrain_lr=q.pretrain_lr, finetune_lr=q.finetune_lr,
+                        emphasis=q.emphasis)
 
 
 def grid(levels: Sequence[float], seeds: int | Sequence[int] = 1,
          pretrain_lrs: Sequence[float] | None = None,
-         finetune_lrs: Sequence[float] | None = None) -> list[Point]:
-  """Every (pretrain_lr, finetune_lr, level, seed) combination, in that nesting order.
+         finetune_lrs: Sequence[float] | None = None,
+         emphases: Sequence[str] | None = None) -> list[Point]:
+  """Every (emphasis, pretrain_lr, finetune_lr, level, seed) combination, in that nesting order.
 
-  ``seeds`` is a count N (seeds 0..N-1) or an explicit list. Learning rates left as None take the
-  base config's value when the sweep runs.
+  ``seeds`` is a count N (seeds 0..N-1) or an explicit list. Learning rates and emphases left as
+  None take the base config's value when the sweep runs.
   """
   seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
   plrs = list(pretrain_lrs) if pretrain_lrs else [None]
   flrs = list(finetune_lrs) if finetune_lrs else [None]
-  return [Point(float(l), s, p, f)
-          for p, f, l, s in itertools.product(plrs, flrs, list(levels), seed_list)]
+  emps = list(emphases) if emphases else [None]
+  return [Point(float(l), s, p, f, e)
+          for e, p, f, l, s in itertools.product(emps, plrs, flrs, list(levels), seed_list)]
 
 
 def validate_points(config: config_lib.TrainConfig, points: Sequence[Point]) -> None:
-  """Checks every point against the corruption's accepted range (raises ``ConfigError``)."""
+  """Checks every point against the corruption's accepted range and the emphasis against the
+  corruption and pretraining (raises ``ConfigError``)."""
   if not points:
     raise config_lib.ConfigError("the sweep is empty; give at least one level and one seed")
   seen = set()
   for p in points:
     q = p.resolved(config)
-    config_lib.validate(config.replace(level=q.level, layer_levels=None, seed=q.seed,
-                                       pretrain_lr=q.pretrain_lr, finetune_lr=q.finetune_lr))
+    config_lib.validate(q.config(config))
     if q in seen:
       raise config_lib.ConfigError(f"the sweep lists the model {q} twice; accepted: distinct "
-                                   "(level, seed, learning rate) combinations")
+                                   "(level, seed, learning rate, emphasis) combinations")
     seen.add(q)
 
 
 def members_of(config: config_lib.TrainConfig, points: Sequence[Point]) -> experiment.Members:
-  """The ``Members`` of ``points``: one corruption level for every layer of each model."""
+  """The ``Members`` of ``points``: one corruption level for every layer of each model, and each
+  model's emphasis as its (alpha, beta)."""
+  from sdae import emphasis as emphasis_lib  # pylint: disable=g-import-not-at-top
   pts = [p.resolved(config) for p in points]
   n_layers = len(config.hidden)
+  weights = [emphasis_lib.weights(p.emphasis) for p in pts]
   return experiment.Members(seeds=[p.seed for p in pts],
                             levels=[[p.level] * n_layers for p in pts],
                             pretrain_lr=[p.pretrain_lr for p in pts],
-                            finetune_lr=[p.finetune_lr for p in pts])
+                            finetune_lr=[p.finetune_lr for p in pts],
+                            alpha=[a for a, _ in weights], beta=[b for _, b in weights])
 
 
 def rounded(value: float | None) -> float | None:
@@ -120,14 +137,17 @@ def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
           "best_epoch": int(best),
           "valid_xent": None if r.get("valid_xent") is None else round(float(r["valid_xent"]), 6),
           "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
-          "layer_levels": [point.level] * n_layers, "diverged": bool(r.get("diverged", False))}
+          "layer_levels": [point.level] * n_layers, "diverged": bool(r.get("diverged", False)),
+          "emphasis": point.emphasis or "none"}
 
 
 def model_dir(workdir: str, index: int, point: Point) -> str:
-  """Sub-workdir of model ``index`` in a one-by-one run."""
+  """Sub-workdir of model ``index`` in a one-by-one run (named as before emphasis existed when
+  the point's emphasis is none)."""
+  emphasis = "" if point.emphasis in (None, "none") else f"_emphasis={point.emphasis}"
   return os.path.join(workdir, "one_by_one",
                       f"{index:03d}_level={point.level:g}_seed={point.seed}"
-                      f"_plr={point.pretrain_lr:g}_flr={point.finetune_lr:g}")
+                      f"_plr={point.pretrain_lr:g}_flr={point.finetune_lr:g}{emphasis}")
 
 
 def members_mesh(n_members: int):
@@ -207,10 +227,9 @@ def _train(config, points, workdir, splits, data_source, one_by_one, overwrite, 
   else:
     rows, training = [], 0.0
     for i, p in enumerate(points):
-      log.info("model %d/%d: level %g seed %d pretrain_lr %g finetune_lr %g", i + 1, len(points),
-               p.level, p.seed, p.pretrain_lr, p.finetune_lr)
-      cfg = config.replace(level=p.level, layer_levels=None, seed=p.seed,
-                           pretrain_lr=p.pretrain_lr, finetune_lr=p.finetune_lr)
+      log.info("model %d/%d: level %g seed %d pretrain_lr %g finetune_lr %g emphasis %s", i + 1,
+               len(points), p.level, p.seed, p.pretrain_lr, p.finetune_lr, p.emphasis)
+      cfg = p.config(config)
       sub = None if workdir is None else model_dir(workdir, i, p)
       try:
         res = experiment.train_and_evaluate(cfg, sub, splits=splits, data_source=data_source,
@@ -297,11 +316,35 @@ def summarize(rows: Sequence[dict[str, Any]], n_test: int | None = None) -> dict
   return {"levels": levels, "valid": valid, "test": test}
 
 
+def by_emphasis(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+  """The rows of each emphasis (rows written before emphasis existed count as none)."""
+  out: dict[str, list[dict[str, Any]]] = {}
+  for r in rows:
+    out.setdefault(r.get("emphasis") or "none", []).append(r)
+  return out
+
+
 def plot_figure(rows: Sequence[dict[str, Any]], *, dataset: str = "", corruption: str = "masking"):
   """The figure of ``sweep.png``: validation and test error against level, the mean over seeds
   with 95% intervals (Student t over seeds; with one seed per level, the test error's binomial
-  interval and no interval on validation)."""
+  interval and no interval on validation). A sweep over emphases whose emphases share their
+  levels gets one validation and one test line per emphasis (never averaged together)."""
   from sdae import viz  # pylint: disable=g-import-not-at-top
+  groups = by_emphasis(rows)
+  if len(groups) > 1:
+    sums = {e: summarize(rs) for e, rs in groups.items()}
+    levels = next(iter(sums.values()))["levels"]
+    if all(v["levels"] == levels for v in sums.values()):
+      series = {}
+      for e, v in sums.items():
+        series[f"validation, emphasis {e}"] = v["valid"]
+        series[f"test, emphasis {e}"] = v["test"]
+      title = f"{dataset + ': ' if dataset else ''}error against {corruption} level by emphasis"
+      return viz.error_vs_level_figure(
+          levels, series, title=title,
+          xlabel=f"{corruption} level ({viz.LEVEL_MEANING.get(corruption, 'level')})",
+          ylabel="classification error (%)",
+          note="Mean over seeds per emphasis; model selection uses the validation error only.")
   s = summarize(rows)
   seeds = max(len(rs) for rs in by_level(rows).values())
   if seeds > 1:
@@ -405,6 +448,9 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
   meta.update(dataset=config.dataset, corruption=config.corruption, n_models=len(points),
               filter_levels=sorted({p.level for p in points}), config=config.to_dict(),
               summary=summarize(outcome["rows"]))
+  groups = by_emphasis(outcome["rows"])
+  if len(groups) > 1:  # "summary" pools the emphases of a level; this keeps them apart
+    meta["summary_by_emphasis"] = {e: summarize(rs) for e, rs in groups.items()}
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep_run.json"), meta)
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep.json"), outcome["rows"])
   from sdae import progress  # pylint: disable=g-import-not-at-top
@@ -412,7 +458,9 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
   progress.Progress().summary(
       f"sweep done: {len(points)} models ({outcome['mode']}) in "
       f"{progress.format_seconds(outcome['seconds'])}; lowest validation error "
-      f"{best['valid_error_pct']:.2f}% at level {best['level']:g} (test "
+      f"{best['valid_error_pct']:.2f}% at level {best['level']:g}"
+      + ("" if best.get("emphasis", "none") == "none" else f", emphasis {best['emphasis']}")
+      + f" (test "
       f"{best['test_error_pct']:.2f}% +- {best['test_ci95_pct']:.2f})",
       {"results": [os.path.join(workdir, n) for n in ("sweep.json", "sweep_run.json")],
        "pictures": pictures,
