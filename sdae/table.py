@@ -217,12 +217,10 @@ def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
   done = fileio.read_json(path, if_damaged="recomputing it from the group's checkpoints")
   if not isinstance(done, dict):
     return None
-  members = sweep_lib.members_of(group.config, group.points)
-  want = dict(group.config.to_dict(), members={
-      "seeds": list(map(int, members.seeds)),
-      "levels": [list(map(float, l)) for l in members.levels],
-      "pretrain_lr": list(map(float, members.pretrain_lr)),
-      "finetune_lr": list(map(float, members.finetune_lr))})
+  # The record the run writes in config.json, less the source it read (checked below).
+  want = experiment._config_record(  # pylint: disable=protected-access
+      group.config, sweep_lib.members_of(group.config, group.points), None)
+  want.pop("data_source_used")
   # The data source actually used is checked against this run's in ``reproduce``. The run's
   # identity is config.json's (results.json shows the settings resolved, for reading).
   recorded = experiment.recorded_config(sub) or done.get("config", {})

@@ -136,6 +136,30 @@ def test_depth_width_trains_every_depth_and_pretraining(tmp_path, toy_data):
   assert out["findings"] == depth_width.findings(out["rows"])
 
 
+@pytest.mark.slow
+def test_noise_types_trains_each_emphasis_and_reads_them_back(tmp_path, toy_data, monkeypatch):
+  work = tmp_path / "w"
+  run_main(["--experiment=noise_types", "--budget=test", f"--workdir={work}"])
+  out = output(work, "noise_types")
+  assert [(r["corruption"], r["emphasis"]) for r in out["rows"]] == list(noise_types.CONDITIONS)
+  for r in out["rows"]:
+    cfg = json.loads((work / "rectangles" / r["cell"] / "hidden=16x8" / "config.json").read_text())
+    assert cfg["corruption"] == r["corruption"] and cfg["emphasis"] == r["emphasis"]
+    alpha, beta = {"none": (1.0, 1.0), "double": (1.0, 0.5), "full": (1.0, 0.0)}[r["emphasis"]]
+    assert cfg["members"].get("alpha", [1.0] * 2) == [alpha] * 2
+    assert cfg["members"].get("beta", [1.0] * 2) == [beta] * 2
+    assert r["chosen"]["level"] in noise_types.LEVELS["test"][r["corruption"]]
+  # Emphasis changes what is learnt: the rows are not one model's figures repeated.
+  sp = {r["emphasis"]: r["valid_error_pct"] for r in out["rows"] if r["corruption"] == "salt_pepper"}
+  group = lambda e: json.loads((work / "rectangles" / f"salt_pepper-{e}" / "hidden=16x8" /
+                                "results.json").read_text())["members"]
+  assert group("none")[0]["valid_xent"] != group("full")[0]["valid_xent"]
+  calls = count_epochs(monkeypatch)
+  run_main(["--experiment=noise_types", "--budget=test", f"--workdir={work}"])
+  assert calls["n"] == 0 and output(work, "noise_types") == out  # every group read back
+  del sp
+
+
 # --- findings: computed from the rows, so they can fail ---------------------------------------------
 
 
