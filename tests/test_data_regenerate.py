@@ -275,10 +275,50 @@ def test_load_regenerated_is_cached(tmp_path):
   cache = tmp_path / "cache"
   assert data.pick_source("rect", cache_dir=str(cache)) == "regenerated"
   first = data.load("RECT", cache_dir=str(cache))
-  assert sorted(p.name for p in cache.iterdir()) == [f"rectangles-regenerated-v{regen.VERSION}-seed0.npz"]
+  assert sorted(p.name for p in cache.iterdir()) == ["rectangles-regenerated-v3-seed0.npz"]
+  assert first.data_version == regen.newest("rect") == 3
   again = data.load("rectangles", source="regenerated", cache_dir=str(cache))
   for s in ("train", "valid", "test"):
     np.testing.assert_array_equal(first[s][0], again[s][0])
     np.testing.assert_array_equal(first[s][1], again[s][1])
     assert again[s][0].dtype == np.float32 and again[s][1].dtype == np.int32
   assert [len(first[s][0]) for s in ("train", "valid", "test")] == [1000, 200, 50000]
+
+
+# ---- data versions ----------------------------------------------------------------------
+
+def test_every_generated_set_has_versions_newest_last():
+  assert set(regen.VERSIONS) == set(regen.GENERATED)
+  for name, versions in regen.VERSIONS.items():
+    assert list(versions) == sorted(set(versions)) and regen.newest(name) == versions[-1]
+    assert regen.resolve_version(name) == versions[-1]
+  assert regen.accepted("mnist") == ()
+
+
+def test_unknown_data_version_is_one_line_naming_it_and_the_accepted():
+  ok = ", ".join(map(str, regen.accepted("rect")))
+  for bad in (99, 0, "x", 3.5):
+    with pytest.raises(data.DataError) as e:
+      regen.regenerate("rect", 0, sizes=(4, 2, 2), version=bad)
+    msg = str(e.value)
+    assert "\n" not in msg and repr(bad) in msg and f"accepted: {ok}" in msg, msg
+
+
+def test_load_takes_the_data_version_into_its_cache_key(tmp_path):
+  cache = tmp_path / "cache"
+  v = regen.newest("rect")
+  got = data.load("rect", data_version=v, cache_dir=str(cache))
+  assert got.source == "regenerated" and got.data_version == v
+  assert sorted(p.name for p in cache.iterdir()) == [f"rectangles-regenerated-v{v}-seed0.npz"]
+  assert data.load("rect", cache_dir=str(cache)).data_version == v  # None: the newest
+  with pytest.raises(data.DataError, match="accepted: "):
+    data.load("rect", data_version=99, cache_dir=str(cache))
+  assert len(list(cache.iterdir())) == 1  # nothing built for a refused version
+
+
+def test_data_version_with_original_data_is_refused_not_ignored(tmp_path):
+  # The published files have no versions: a data_version with them is a one-line error.
+  with pytest.raises(data.DataError, match="no data_version, or source='regenerated'"):
+    data.load("rect", source="original", data_version=3, cache_dir=str(tmp_path))
+  with pytest.raises(data.DataError, match="mnist has no regenerated source"):
+    data.load("mnist", data_version=3, cache_dir=str(tmp_path))

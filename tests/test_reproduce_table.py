@@ -15,8 +15,11 @@ from helpers import count_epochs, run_cli, toy_splits
 def toy_data(monkeypatch):
   """rect and convex load a toy problem; tzanetakis goes to the real loader (no files here)."""
   real = E.load_data
-  # Tagged as sdae.data.load tags what it reads: the results record the tag.
-  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated")
+  # Tagged as sdae.data.load tags what it reads (source and data version): the results record
+  # the tags.
+  from sdae.data import regenerate
+  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated",
+                               regenerate.resolve_version(c.dataset, c.data_version))
   monkeypatch.setattr(E, "load_data", lambda c: real(c) if c.dataset == "tzanetakis"
                       else (fake(c), "regenerated"))
 
@@ -222,4 +225,4 @@ def test_rows_count_trials_and_name_edge_picks(tmp_path, toy_data):
   assert ("level" in sda_row["on_edge"]) == (sda_row["chosen"]["level"] in (levels[0],
                                                                             levels[-1]))
   assert svm_row["data_version"] == sda_row["data_version"] == __import__(
-      "sdae.data.regenerate", fromlist=["VERSION"]).VERSION
+      "sdae.data.regenerate", fromlist=["newest"]).newest("rectangles")

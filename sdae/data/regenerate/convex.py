@@ -314,8 +314,11 @@ def sample_nonconvex_matching(rng: np.random.Generator, target_areas: np.ndarray
   return res[rng.permutation(len(res))][:n]
 
 
-def generate(rng: np.random.Generator, n_convex: int, n_nonconvex: int):
-  """``(x_convex [n1, 784] float32, x_nonconvex [n0, 784] float32)`` of 0/1 pixels."""
+def generate(rng: np.random.Generator, n_convex: int, n_nonconvex: int, version: int = 3):
+  """``(x_convex [n1, 784] float32, x_nonconvex [n0, 784] float32)`` of 0/1 pixels, by the
+  generator of data ``version`` (3: the rules above)."""
+  if version != 3:
+    raise ValueError(f"convex has no generator for data version {version}")
   convex = sample_halfplane_sets(rng, n_convex, P_CONVEX, MIN_CONVEX)
   target = area(convex) if n_convex else np.array([300])
   nonconvex = sample_nonconvex_matching(rng, target if n_nonconvex <= n_convex else
