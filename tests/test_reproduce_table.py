@@ -226,3 +226,18 @@ def test_rows_count_trials_and_name_edge_picks(tmp_path, toy_data):
                                                                             levels[-1]))
   assert svm_row["data_version"] == sda_row["data_version"] == __import__(
       "sdae.data.regenerate", fromlist=["newest"]).newest("rectangles")
+
+
+def test_rows_record_the_data_version_and_refuse_another_on_rerun(tmp_path, toy_data):
+  # --data_version reaches the row (table.json's data_version); a finished row read back on
+  # another version is refused, not mixed; with no --data_version a rerun reads the version
+  # its finished grids used.
+  wd = tmp_path / "t"
+  args = ["--datasets=convex", "--budget=test", "--methods=svm_rbf", f"--workdir={wd}"]
+  run_main(args + ["--data_version=3"])
+  assert table(wd)[0]["data_version"] == 3
+  assert "regenerated v3" in (wd / "table.md").read_text()
+  with pytest.raises(E.RunError, match="data version 3 and this run would use 4"):
+    run_main(args + ["--data_version=4"])
+  run_main(args)  # no --data_version: the finished row's version, 3
+  assert table(wd)[0]["data_version"] == 3

@@ -32,7 +32,7 @@ GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex", "natur
 #: before).
 VERSIONS: dict[str, tuple[int, ...]] = {
     **{name: (3,) for name in MNIST_DERIVED},
-    "rectangles": (3,), "rectangles_images": (3,), "convex": (3,),
+    "rectangles": (3,), "rectangles_images": (3,), "convex": (3, 4),
     "natural_patches": (1,),
 }
 #: The version that workdirs and cache entries written before versions were recorded used.
