@@ -65,6 +65,8 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   flags.DEFINE_string("data_source", None,
                       "original or regenerated (default: original when --data_dir holds the "
                       "set's files, else regenerated; a rerun uses its workdir's).", **d)
+  flags.DEFINE_integer("data_version", None, "Regenerated data only: the generator's version "
+                       "(default: the newest; a rerun uses its workdir's).", **d)
   flags.DEFINE_string("data_dir", None, "Folder holding the original files (IDX, zips).", **d)
   flags.DEFINE_string("cache_dir", None, "Cache for prepared and regenerated datasets and "
                       "downloads (default: $SDAE_CACHE_DIR or ~/.cache/sdae).", **d)
@@ -102,7 +104,7 @@ def show_in_help(fv: flags.FlagValues) -> None:
 SCALARS = ("pretraining", "cd_steps", "corruption", "level", "emphasis", "pretrain_epochs",
            "finetune_epochs", "batch_size", "finetune_batch_size",
            "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
-           "patience", "precision", "n_train", "data_source", "data_dir", "cache_dir",
+           "patience", "precision", "n_train", "data_source", "data_version", "data_dir", "cache_dir",
            "checkpoint_every_secs", "keep_checkpoints", "member_loop")
 
 

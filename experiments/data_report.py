@@ -26,6 +26,8 @@ flags.DEFINE_string("data_dir", None, "Folder holding the published files.", **_
 flags.DEFINE_string("cache_dir", None, "Cache folder for prepared arrays.", **_d)
 flags.DEFINE_integer("n", 6000, "Images measured (train then valid rows).", **_d)
 flags.DEFINE_integer("seed", 0, "Seed of the regenerated set.", **_d)
+flags.DEFINE_integer("data_version", None, "Regenerated data only: the generator's version "
+                     "(default: the newest).", **_d)
 
 
 def main(argv):
@@ -44,11 +46,16 @@ def main(argv):
     if name not in fidelity.MEASURES:
       raise _cli.UsageError(f"--datasets has {name!r}, for which no facts of the published "
                             f"files are measured; accepted: {', '.join(fidelity.MEASURES)}")
+  from sdae.data import regenerate
+  for name in names:  # before anything is loaded
+    regenerate.check_flag(name, FLAGS.data_version, FLAGS.data_source)
   for name in names:
     splits = data.load(name, source=FLAGS.data_source, data_dir=FLAGS.data_dir,
-                       seed=FLAGS.seed, cache_dir=FLAGS.cache_dir)
+                       seed=FLAGS.seed, cache_dir=FLAGS.cache_dir,
+                       data_version=FLAGS.data_version)
+    label = FLAGS.data_source + (f" v{splits.data_version}" if splits.data_version else "")
     out = fidelity.write_report(FLAGS.workdir, name, splits, FLAGS.data_source, FLAGS.n)
-    print(fidelity.report(name, out["measures"], label=FLAGS.data_source)[0])
+    print(fidelity.report(name, out["measures"], label=label)[0])
     print(f"-> {FLAGS.workdir}/data_report_{name}.md, .json, preview_{name}.png\n")
 
 

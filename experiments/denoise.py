@@ -74,6 +74,8 @@ def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
       test_size=flags.DEFINE_integer("test_size", 0, "Evaluate on the first N (0: all).", **d),
       data_dir=flags.DEFINE_string("data_dir", None, "Folder holding the dataset's files.", **d),
       data_source=flags.DEFINE_string("data_source", None, "original | regenerated.", **d),
+      data_version=flags.DEFINE_integer("data_version", None, "Regenerated data only: the "
+                                        "generator's version (default: the newest).", **d),
       apply=flags.DEFINE_bool("apply", False, "Apply the denoiser in --workdir to --input.", **d),
       input=flags.DEFINE_string("input", None, "--apply: folder of PNGs, a .png or a .npy.", **d),
       output=flags.DEFINE_string("output", None, "--apply: output folder.", **d),
@@ -139,6 +141,8 @@ def main(argv, f=None):
     raise _cli.UsageError("--dataset is required (e.g. --dataset=mnist)")
   from sdae import data as data_lib
   data_lib.resolve_name(f.dataset.value)  # an unknown name first: one line naming the accepted
+  from sdae.data import regenerate
+  regenerate.check_flag(f.dataset.value, f.data_version.value, f.data_source.value)
   _cli.check_output_dir("workdir", f.workdir.value)
   config, preset = _config(f)
   try:
@@ -149,13 +153,15 @@ def main(argv, f=None):
   from sdae import data
   from sdae.progress import Progress
   name = data.resolve_name(f.dataset.value)
-  splits = data.load(name, source=f.data_source.value, data_dir=f.data_dir.value)
+  splits = data.load(name, source=f.data_source.value, data_dir=f.data_dir.value,
+                     data_version=f.data_version.value)
   source = splits.source  # the source actually read, for denoise.json
   try:
     denoise.check_splits(splits, config.side, name)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
+                  data_version=splits.data_version,
                   train_size=f.train_size.value, test_size=f.test_size.value, preset=preset,
                   progress=Progress())
   if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once

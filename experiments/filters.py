@@ -44,6 +44,8 @@ def define_flags(fv: flags.FlagValues) -> types.SimpleNamespace:
       n_train=flags.DEFINE_integer("n_train", None, "Train on the first N examples (default: "
                                    "all).", **d),
       seed=flags.DEFINE_integer("seed", 0, "Seed of initialisation, shuffling and noise.", **d),
+      data_version=flags.DEFINE_integer("data_version", None, "natural: the regenerated "
+                                        "patches' data version (default: the newest).", **d),
   )
 
 
@@ -72,6 +74,8 @@ def _config(f):
     kw["decays"] = _cli.float_list("decays", f.decays.value)
   if f.patch_size.value is not None:
     kw["patch_size"] = f.patch_size.value
+  if f.data_version.value is not None:
+    kw["data_version"] = f.data_version.value
   config = (filters.natural_config if figure == "natural" else filters.mnist_config)(**kw)
   try:
     filters.validate(config)
@@ -90,10 +94,11 @@ def main(argv, f=None):
   t0 = time.perf_counter()
   _cli.setup_jax()
   from sdae import filters
-  x, xv, shape, source = filters.load_data(config, f.data_dir.value, f.cache_dir.value)
+  x, xv, shape, source, version = filters.load_data(config, f.data_dir.value,
+                                                    f.cache_dir.value, with_version=True)
   results = filters.run(config, x, xv, shape)
   written = filters.write_outputs(f.workdir.value, config, results, source,
-                                  time.perf_counter() - t0)
+                                  time.perf_counter() - t0, data_version=version)
   for line in filters.summary_lines(results):
     print(line)
   print(f"wall {time.perf_counter() - t0:.0f} s; wrote {', '.join(written)}")

@@ -113,11 +113,15 @@ def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
              seeds: int = 1, method: str = "sda3") -> table_lib.DatasetGrid:
   """The grid of ``method`` on ``dataset`` (canonical name) under ``budget``; ``overrides``
   (train flags given on the command line) apply to every grid point; ``overrides["hidden"]``
-  replaces the sizes."""
+  replaces the sizes. ``overrides["data_version"]`` applies to the sets that have a regenerated
+  source (a table of several rows may include mnist, which has none)."""
   overrides = dict(overrides or {})
+  from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+  if "data_version" in overrides and not regenerate.accepted(dataset):
+    overrides.pop("data_version")
   base, hiddens, levels, plrs, flrs = registry.sda_grid(dataset, budget)
   if method == "svm_rbf":
-    data_keys = ("data_source", "data_dir", "cache_dir", "n_train")
+    data_keys = ("data_source", "data_version", "data_dir", "cache_dir", "n_train")
     cfg = base.replace(**{k: v for k, v in overrides.items() if k in data_keys})
     return table_lib.DatasetGrid(dataset, (), "svm_rbf", _svm_grid(dataset, budget),
                                  config_lib.validate(cfg))

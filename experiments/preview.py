@@ -29,6 +29,8 @@ _SOURCE = flags.DEFINE_enum("data_source", None, ["original", "regenerated"],
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder holding the published files.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Cache folder for prepared arrays.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the regenerated set.")
+_VERSION = flags.DEFINE_integer("data_version", None, "Regenerated data only: the generator's "
+                                "version (default: the newest).")
 _OUT = flags.DEFINE_string("out", None, "Output PNG (default runs/preview_<canonical dataset "
                            "name>.png, e.g. runs/preview_rectangles.png for --dataset=rect); a "
                            "PDF is written beside it.")
@@ -68,7 +70,8 @@ def preview_figure(name: str, x: np.ndarray, y: np.ndarray, split: str, source: 
 
 def preview(dataset: str, out: str | None = None, split: str = "train", n: int = 100,
             source: str | None = None, data_dir: str | None = None,
-            cache_dir: str | None = None, seed: int = 0) -> str:
+            cache_dir: str | None = None, seed: int = 0,
+            data_version: int | None = None) -> str:
   """Loads ``dataset`` and writes the grid (PNG, and a PDF beside it); returns the PNG's path."""
   from sdae import data  # pylint: disable=g-import-not-at-top
   from sdae import viz  # pylint: disable=g-import-not-at-top
@@ -76,7 +79,11 @@ def preview(dataset: str, out: str | None = None, split: str = "train", n: int =
   if n < 1:
     raise data.DataError(f"--n={n}: need at least one example")
   src = data.pick_source(name, source, data_dir, cache_dir)
-  x, y = data.load(name, source=src, data_dir=data_dir, seed=seed, cache_dir=cache_dir)[split]
+  splits = data.load(name, source=src, data_dir=data_dir, seed=seed, cache_dir=cache_dir,
+                     data_version=data_version)
+  x, y = splits[split]
+  if splits.data_version is not None:
+    src = f"{src} v{splits.data_version}"
   if viz.square_side(x.shape[1]) is None:
     raise data.DataError(f"{name} has {x.shape[1]} features per example, not a square "
                          f"image; nothing to preview")
@@ -94,13 +101,15 @@ def main(argv):
     raise _cli.UsageError("--dataset is required; accepted: "
                           + ", ".join(sorted(data.DATASETS)) + " or a paper alias (rect, ...)")
   name = data.resolve_name(_DATASET.value)  # an unknown name: one line, exit 2
+  from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+  regenerate.check_flag(name, _VERSION.value, _SOURCE.value)
   out = _OUT.value or default_out(name)
   if not out.lower().endswith(".png"):
     raise _cli.UsageError(f"--out={out} is invalid; accepted: a file name ending in .png")
   _cli.check_output_dir("out", os.path.dirname(os.path.abspath(out)))
   _cli.quiet_libraries()
   path = preview(name, out, _SPLIT.value, _N.value, _SOURCE.value, _DATA_DIR.value,
-                 _CACHE_DIR.value, _SEED.value)
+                 _CACHE_DIR.value, _SEED.value, _VERSION.value)
   print(path)
 
 

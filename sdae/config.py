@@ -28,6 +28,9 @@ class TrainConfig:
   data_source: str | None = None  # None: original where the files are at hand, else regenerated
   data_dir: str | None = None
   cache_dir: str | None = None
+  # A regenerated set's data version (sdae.data.regenerate.VERSIONS; None: the newest, or on a
+  # rerun the one its workdir recorded). The version read is part of a run's identity.
+  data_version: int | None = None
   hidden: tuple[int, ...] = (1000, 1000, 1000)
   corruption: str = "masking"
   level: float = 0.25  # one level for every layer, unless layer_levels is given
@@ -218,4 +221,22 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(f"--data_dir={config.data_dir} is not a folder; accepted: a folder "
                       "holding the original files (train-images-idx3-ubyte.gz, ..., "
                       "rectangles.zip, ...), or no --data_dir")
+  check_data_version(config)
   return config
+
+
+def check_data_version(config: TrainConfig) -> None:
+  """``--data_version``: only with regenerated data, and one of the set's versions."""
+  v = config.data_version
+  if v is None:
+    return
+  _positive_int("data_version", v)
+  from sdae.data import registry, regenerate  # pylint: disable=g-import-not-at-top
+  try:
+    name = registry.resolve_name(config.dataset)
+  except ValueError:
+    return  # an unknown dataset is reported where the data are loaded
+  try:
+    regenerate.check_flag(name, v, config.data_source)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None

@@ -97,6 +97,7 @@ def _sizes(splits: dict, train_size: int, test_size: int) -> tuple:
 
 
 def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str = "unknown",
+        data_version: int | None = None,
         dataset: str = "unknown", train_size: int = 0, test_size: int = 0, preset=None,
         classifier="auto", log: Callable[[str], None] | None = None, progress=None) -> dict:
   """Trains a denoiser on ``splits["train"][0]``, evaluates it on ``splits["test"]``.
@@ -131,7 +132,8 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
   write_restored(os.path.join(workdir, RESTORED_FILE), images, y_test)
   pictures = save_figure(c, images, metrics, os.path.join(workdir, FIGURE_FILE), dataset)
   results = {
-      **metrics, "dataset": dataset, "data_source": data_source, "preset": preset,
+      **metrics, "dataset": dataset, "data_source": data_source,
+      "data_version": data_version, "preset": preset,
       "n_train": int(len(x_train)),
       "config": {**c.to_dict(), "train_size": int(train_size), "test_size": int(test_size)},
       "model": mc.to_dict(),

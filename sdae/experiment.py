@@ -43,7 +43,8 @@ from sdae import runlock
 from sdae.experiment_errors import DivergenceError, RunError  # noqa: F401
 from sdae.run_state import EVENTS, Members, Run, TrainState, _no_event  # noqa: F401
 from sdae.pictures import write_pictures
-from sdae.run_data import device_splits as _device_splits, load_data, n_classes_of, source_of
+from sdae.run_data import (device_splits as _device_splits, load_data, n_classes_of, source_of,
+                           version_of)
 from sdae.workdir import (MetricsLog, _identity, prepare_workdir, recorded_config,  # noqa: F401
                           with_recorded_source)
 
@@ -84,7 +85,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     splits, data_source = load_data(with_recorded_source(config, workdir, overwrite))
   else:
     data_source = source_of(splits, data_source)
-  cfg_dict = _config_record(config, members, data_source)
+  data_version = version_of(splits)
+  cfg_dict = _config_record(config, members, data_source, data_version)
   # Before anything touches a device (no backend logs, one line).
   config_lib.check_batches_fit(config, len(splits["train"][1][:config.n_train or None]))
   data = _device_splits(splits, config.n_train, mesh)
@@ -100,7 +102,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       _pretrain(run, state)
     _finetune(run, state)
     ev = _evaluate(run, state)
-    results = _results(run, state, ev, cfg_dict, data_source, time.monotonic() - t_start)
+    results = _results(run, state, ev, cfg_dict, data_source, time.monotonic() - t_start,
+                       data_version)
     if run.checkpointer is not None:
       results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
       results["resumed_from"] = run.resumed_from
@@ -139,9 +142,10 @@ def _stop_if_asked(run: Run, state: TrainState, step: int, where: str) -> None:
 
 
 def _config_record(config: config_lib.TrainConfig, members: Members | None,
-                   data_source: str | None) -> dict[str, Any]:
-  """config.json: the settings, the members, and the source actually read (part of the run's
-  identity: a workdir trained on regenerated data is not resumed on the original files)."""
+                   data_source: str | None, data_version: int | None = None) -> dict[str, Any]:
+  """config.json: the settings, the members, and the source and data version actually read
+  (part of the run's identity: a workdir trained on regenerated data is not resumed on the
+  original files, nor one trained on convex version 3 on version 4)."""
   out = config.to_dict()
   if members is not None:
     out["members"] = {"seeds": list(map(int, members.seeds)),
@@ -151,6 +155,7 @@ def _config_record(config: config_lib.TrainConfig, members: Members | None,
     if members.emphasised():  # absent at all 1, so workdirs written before emphasis still match
       out["members"]["alpha"], out["members"]["beta"] = members.emphasis()
   out["data_source_used"] = data_source or "arrays"
+  out["data_version_used"] = data_version
   return out
 
 
@@ -380,13 +385,14 @@ def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
 
 
 def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source: str | None,
-             wall: float | None) -> dict[str, Any]:
+             wall: float | None, data_version: int | None = None) -> dict[str, Any]:
   """results.json (DESIGN.md); ``wall``: this process's wall time (``seconds.total``; the
   training time over every session is ``seconds.training``)."""
   secs, n_test = state.seconds, ev["n_test"]
   total = secs["pretrain"] + secs["finetune"]
   results: dict[str, Any] = {
-      "dataset": run.config.dataset, "data_source": data_source or "arrays", "n_test": n_test,
+      "dataset": run.config.dataset, "data_source": data_source or "arrays",
+      "data_version": data_version, "n_test": n_test,
       "config": cfg_dict,
       "seconds": {"pretrain": round(secs["pretrain"], 2), "finetune": round(secs["finetune"], 2),
                   "total": round(total if wall is None else wall, 2),

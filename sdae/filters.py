@@ -60,7 +60,8 @@ class FigureConfig:
 
   ``decays``: the plain autoencoders' weight decays (penalty ``decay / 2 * sum(W^2)``);
   ``n_train``: use only the first n training examples (None: all); ``patch_size``: the side of
-  the natural patches (12 reads the registered set, others cut new patches of the same images).
+  the natural patches (12 reads the registered set, others cut new patches of the same images);
+  ``data_version``: the regenerated natural patches' data version (None: the newest).
   """
 
   figure: str = "natural"
@@ -81,6 +82,7 @@ class FigureConfig:
   n_train: int | None = None
   measure: bool = True
   measure_units: int | None = None  # measure the first n units only (None: all)
+  data_version: int | None = None
 
   def replace(self, **kw) -> "FigureConfig":
     return dataclasses.replace(self, **kw)
@@ -127,42 +129,59 @@ def validate(config: FigureConfig) -> None:
       raise ValueError(f"--{name}={lr:g}; accepted: a number > 0")
   if config.patch_size < 2:
     raise ValueError(f"--patch_size={config.patch_size}; accepted: 2 to the images' side")
+  if config.data_version is not None:
+    from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+    if config.figure != "natural":
+      raise ValueError(f"--data_version={config.data_version} applies to --figure=natural's "
+                       "regenerated patches; --figure=mnist reads the original MNIST files")
+    try:
+      regenerate.resolve_version("natural_patches", config.data_version)
+    except ValueError as e:
+      raise ValueError(str(e).replace("data_version=", "--data_version=", 1)) from None
 
 
 def load_data(config: FigureConfig, data_dir: str | None = None,
-              cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, tuple[int, int], str]:
-  """(train [n, h*w], valid [m, h*w], (h, w), source) for the figure (float32)."""
+              cache_dir: str | None = None, with_version: bool = False) -> tuple:
+  """(train [n, h*w], valid [m, h*w], (h, w), source) for the figure (float32); with
+  ``with_version``, the regenerated data version read (None for original data) too."""
   from sdae import data as data_lib  # pylint: disable=g-import-not-at-top
   if config.figure == "mnist":
     splits = data_lib.load("mnist", data_dir=data_dir, cache_dir=cache_dir)
     shape = (28, 28)
   elif config.patch_size == 12:
     splits = data_lib.load("natural_patches", data_dir=data_dir, cache_dir=cache_dir,
-                           seed=config.seed)
+                           seed=config.seed, data_version=config.data_version)
     shape = (12, 12)
   else:
-    splits = _natural_of_size(config.patch_size, data_dir, config.seed)
+    splits = _natural_of_size(config.patch_size, data_dir, config.seed, config.data_version)
     shape = (config.patch_size, config.patch_size)
   x, xv = splits["train"][0], splits["valid"][0]
   if config.n_train is not None:
     x = x[:config.n_train]
     xv = xv[:max(1, config.n_train // 10)]
-  return x, xv, shape, getattr(splits, "source", "regenerated")
+  out = (x, xv, shape, getattr(splits, "source", "regenerated"))
+  return out if not with_version else out + (getattr(splits, "data_version", None),)
 
 
-def _natural_of_size(size: int, data_dir: str | None, seed: int):
+def _natural_of_size(size: int, data_dir: str | None, seed: int,
+                     data_version: int | None = None):
   """Patches of another side, cut from the registered set's images (not cached)."""
   from sdae import data as data_lib  # pylint: disable=g-import-not-at-top
   from sdae.data import fetch, registry  # pylint: disable=g-import-not-at-top
-  from sdae.data.regenerate import natural, rng_for  # pylint: disable=g-import-not-at-top
+  from sdae.data.regenerate import natural, resolve_version, rng_for  # pylint: disable=g-import-not-at-top
   data_lib.check_data_dir(data_dir)
   path = fetch.local_path(natural.MAT_FILE, data_dir)
+  if path and data_version is not None:
+    raise data_lib.DataError(f"data_version={data_version} selects the regenerated patches' "
+                             f"generator, and {natural.MAT_FILE} in {data_dir} is read instead; "
+                             "accepted: no data_version with the original images")
   images = natural.read_mat(path) if path else natural.photographs()
   natural.check_patch(images, size)
   spec = registry.DATASETS["natural_patches"]
   out = data_lib.Splits(natural.splits(rng_for("natural_patches", seed), images,
                                        (spec.n_train, spec.n_valid, spec.n_test), size),
-                        "original" if path else "regenerated")
+                        "original" if path else "regenerated",
+                        None if path else resolve_version("natural_patches", data_version))
   return out
 
 
@@ -304,7 +323,8 @@ def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def write_outputs(workdir: str, config: FigureConfig, results: dict[str, dict[str, Any]],
-                  source: str, seconds: float | None = None) -> list[str]:
+                  source: str, seconds: float | None = None,
+                  data_version: int | None = None) -> list[str]:
   """Writes ``workdir/filters.npz`` (each key: float32 [n_hidden, h, w]), ``filters.png`` (+
   ``.pdf``, one titled panel per key) and ``filters.json`` (each key's settings, errors and
   measures, plus the figure's data source and wall time), each atomically; returns the paths."""
@@ -321,9 +341,11 @@ def write_outputs(workdir: str, config: FigureConfig, results: dict[str, dict[st
   png = os.path.join(workdir, "filters.png")
   written = [npz] + viz.save_figure(
       figure(results, f"{data}: {config.n_hidden} hidden units, first 100 shown"), png)
-  from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
+  if data_version is None and config.figure == "natural" and source == "regenerated":
+    from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
+    data_version = version("natural_patches", config.data_version)
   doc = {"figure": config.figure, "data_source": source, "wall_seconds": seconds,
-         "data_version": version("natural_patches") if config.figure == "natural" else None,
+         "data_version": data_version if source == "regenerated" else None,
          "thresholds": {"r2_min": gabor.R2_MIN, "oriented_min": gabor.ORIENTED_MIN,
                         "local_area_of_patch": gabor.LOCAL_AREA_OF_PATCH,
                         "bin_min_fraction": gabor.BIN_MIN_FRACTION},

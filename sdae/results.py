@@ -6,6 +6,8 @@
                               files), "regenerated" (built on this machine) or "arrays" (a
                               caller's own arrays, or a dict that did not come from
                               ``sdae.data.load``)
+  data_version                the regenerated set's data version read (``--data_version``;
+                              ``sdae.data.regenerate.VERSIONS``), null for any other source
   test_error_pct, test_ci95_pct, valid_error_pct
                               test error of the parameters of the best validation epoch, its 95%
                               interval half-width, and that best validation error (percent)
@@ -14,7 +16,8 @@
                               parameters are evaluated on the test set
   finetune_epochs_run         fine-tuning epochs run (early stopping may end before the maximum)
   config                      every training setting as it applied: defaults and the preset
-                              filled in, ``data_source`` the source read, ``n_train`` and
+                              filled in, ``data_source`` the source read, ``data_version``
+                              the version read, ``n_train`` and
                               ``finetune_batch_size`` their effective values (no 0 sentinels)
   seconds                     wall time: pretrain, finetune, training (their sum, over every
                               resumed session), total (this process, loading included; the sum
@@ -39,8 +42,8 @@ import os
 import subprocess
 from typing import Any, Optional
 
-_HEAD = ("dataset", "data_source", "test_error_pct", "test_ci95_pct", "valid_error_pct",
-         "n_train", "n_valid", "n_test", "finetune_best_epoch", "finetune_epochs_run")
+_HEAD = ("dataset", "data_source", "data_version", "test_error_pct", "test_ci95_pct",
+         "valid_error_pct", "n_train", "n_valid", "n_test", "finetune_best_epoch", "finetune_epochs_run")
 _TAIL = ("config", "seconds", "device", "created", "sdae_version", "git_commit",
          "checkpoint_seconds", "resumed_from", "skipped_checkpoints", "members")
 
@@ -51,7 +54,10 @@ def complete(raw: dict[str, Any], *, n_train: int, n_valid: int,
   out = dict(raw)
   if "best_epoch" in out:  # a single model's; a sweep's members keep theirs
     out["finetune_best_epoch"] = out.pop("best_epoch")
-  config = {k: v for k, v in out.get("config", {}).items() if k != "data_source_used"}
+  config = {k: v for k, v in out.get("config", {}).items()
+            if k not in ("data_source_used", "data_version_used")}
+  if "data_version" in out or "data_version" in config:
+    config["data_version"] = out.get("data_version")
   config.update(data_source=out.get("data_source"), n_train=int(n_train),
                 finetune_batch_size=int(finetune_batch_size))
   out.update(config=config, n_train=int(n_train), n_valid=int(n_valid), created=created(),

@@ -17,10 +17,10 @@ log = logging.getLogger("sdae")
 
 def load_data(config: config_lib.TrainConfig) -> tuple[dict, str]:
   """(splits, data_source) for ``config.dataset``: ``sdae.data.load``'s splits and the source
-  they were actually read from."""
+  they were actually read from (``splits.data_version``: the regenerated data version)."""
   from sdae import data as data_lib
   splits = data_lib.load(config.dataset, source=config.data_source, data_dir=config.data_dir,
-                         seed=0, cache_dir=config.cache_dir)
+                         seed=0, cache_dir=config.cache_dir, data_version=config.data_version)
   return splits, splits.source
 
 
@@ -34,6 +34,12 @@ def source_of(splits: dict, claimed: str | None = None) -> str:
                 "record %r", claimed, actual, "as sdae.data.load read them"
                 if actual != "arrays" else "not from sdae.data.load", actual)
   return actual
+
+
+def version_of(splits: dict) -> int | None:
+  """The data version to record for ``splits``: the regenerated set's (``sdae.data.load`` tags
+  it), else None."""
+  return getattr(splits, "data_version", None)
 
 
 def device_splits(splits: dict, n_train: int, mesh: Any = None):

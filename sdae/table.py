@@ -120,12 +120,27 @@ def on_edge(axes: dict[str, Sequence[Any]], chosen: dict[str, Any]) -> list[str]
   return out
 
 
-def _data_version(source: str | None) -> int | None:
-  """The generators' version for regenerated data (``sdae.data.regenerate.VERSION``), else None."""
+def _data_version(source: str | None, splits=None, finished=()) -> int | None:
+  """The data version a row read: the loaded splits' (``sdae.data.load`` tags them), else what
+  its finished runs recorded (``LEGACY_VERSION`` for a regenerated run recorded before data
+  versions were); None for data other than regenerated, or when not known."""
   if source != "regenerated":
     return None
+  if splits is not None:  # untagged (not from sdae.data.load): no version known
+    return getattr(splits, "data_version", None)
+  used = {_recorded_version(f) for f in finished if f is not None}
+  return used.pop() if len(used) == 1 else None
+
+
+def _recorded_version(finished: dict[str, Any]) -> int | None:
+  """The data version a finished group or SVM recorded (regenerated data recorded before
+  versions were: ``LEGACY_VERSION``)."""
+  if finished.get("data_source") != "regenerated":
+    return None
+  if "data_version" in finished:
+    return finished["data_version"]
   from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
-  return int(regenerate.VERSION)
+  return regenerate.LEGACY_VERSION
 
 
 # --- the reproduction driver ---------------------------------------------------------------------
@@ -224,7 +239,7 @@ def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
   # The data source actually used is checked against this run's in ``reproduce``. The run's
   # identity is config.json's (results.json shows the settings resolved, for reading).
   recorded = experiment.recorded_config(sub) or done.get("config", {})
-  got = {k: v for k, v in recorded.items() if k != "data_source_used"}
+  got = {k: v for k, v in recorded.items() if k not in ("data_source_used", "data_version_used")}
   same = experiment._identity(got) == experiment._identity(want)  # pylint: disable=protected-access
   if same and len(done.get("members", [])) == len(group.points):
     return done
@@ -242,15 +257,20 @@ def _source_to_use(config: config_lib.TrainConfig) -> str | None:
 
 
 def _check_same_source(ds: str, finished: list[dict[str, Any]], source: str | None,
-                       workdir: str) -> None:
-  """Refuses to mix data sources in one row: the finished groups read back must have used the
-  data this run uses (``source``)."""
+                       workdir: str, version: int | None = None) -> None:
+  """Refuses to mix data sources, or data versions, in one row: the finished groups read back
+  must have used the data this run uses (``source``, and ``version`` for regenerated data)."""
   from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
   used = sorted({str(f.get("data_source")) for f in finished})
   if finished and source is not None and used != [source]:
     raise RunError(f"{ds}: the finished groups under {workdir} used {'/'.join(used)} data and "
                    f"this run would use {source}; use another --workdir, pass "
                    f"--data_source={used[0]}, or --overwrite")
+  versions = sorted({_recorded_version(f) for f in finished}, key=str)
+  if finished and source == "regenerated" and version is not None and versions != [version]:
+    raise RunError(f"{ds}: the finished groups under {workdir} used regenerated data version "
+                   f"{'/'.join(map(str, versions))} and this run would use {version}; use "
+                   f"another --workdir, pass --data_version={versions[0]}, or --overwrite")
 
 
 def _candidates(group: Group, res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -288,6 +308,7 @@ NETWORK_AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_l
 def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, source,
                  overwrite: bool, meshes: dict) -> dict[str, Any]:
   """Trains (or reads back) a network method's groups and selects its model."""
+  version = _data_version(source, splits, finished)
   candidates = []
   trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
   for group, sub, res in zip(grid.groups, subs, finished):
@@ -324,7 +345,7 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
             if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
   extra["trials"] = len(candidates)
   extra["on_edge"] = on_edge({k: [c[k] for c in candidates] for k in NETWORK_AXES}, chosen)
-  extra["data_version"] = _data_version(source)
+  extra["data_version"] = version
   if note:
     extra["note"] = note
   return result_row(grid.dataset, test_error_pct=best["test_error_pct"],
@@ -338,10 +359,12 @@ def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]
     n_train = grid.data_config().n_train
     if n_train:
       splits = dict(splits, train=tuple(a[:n_train] for a in splits["train"]))
+    version = _data_version(source, splits)
     res = svm.select_and_test(splits, grid.svm, sub if distributed.is_writer() else None,
-                              record={"data_source": source})
+                              record={"data_source": source, "data_version": version})
   else:
     source = res.get("data_source", source)
+    version = _recorded_version(res)
   return result_row(grid.dataset, test_error_pct=res["test_error_pct"],
                     test_ci95_pct=res["test_ci95_pct"], valid_error_pct=res["valid_error_pct"],
                     chosen=res["chosen"], data_source=source, method=grid.method,
@@ -349,7 +372,7 @@ def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]
                     grid=svm.summarize_grid(res["grid"]), trials=len(res["grid"]),
                     on_edge=on_edge({k: [r[k] for r in res["grid"]]
                                      for k in ("C", "gamma_factor")}, res["chosen"]),
-                    data_version=_data_version(source))
+                    data_version=version)
 
 
 def _finished_cell(grid: DatasetGrid, workdir: str, overwrite: bool):
@@ -382,6 +405,11 @@ def _row_data(ds: str, state, data_cfg: config_lib.TrainConfig, workdir: str):
   used = {f.get("data_source") for _, fin in state for f in fin if f is not None}
   if data_cfg.data_source is None and len(used) == 1 and used <= {"original", "regenerated"}:
     data_cfg = data_cfg.replace(data_source=used.pop())
+  # ... and the data version they read, when no --data_version names one.
+  versions = {_recorded_version(f) for _, fin in state for f in fin if f is not None}
+  if (data_cfg.data_version is None and data_cfg.data_source == "regenerated"
+      and len(versions) == 1 and None not in versions):
+    data_cfg = data_cfg.replace(data_version=versions.pop())
   try:
     if all(flat):  # nothing to train: no need for the data
       source = next(f for _, fin in state for f in fin).get("data_source")
@@ -456,7 +484,12 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row) -> li
           f"hyperparameters on one ({', '.join(g.method for g in cells)}); accepted: data with "
           "train, valid and test rows (tzanetakis: a 'split' array with 1s, or none for 60/20/20)")
     now = _source_to_use(data_cfg) if all(flat) else source
-    _check_same_source(ds, [f for _, fin in state for f in fin if f is not None], now, workdir)
+    version = getattr(splits, "data_version", None)
+    if all(flat) and now == "regenerated":
+      from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+      version = regenerate.resolve_version(ds, data_cfg.data_version)
+    _check_same_source(ds, [f for _, fin in state for f in fin if f is not None], now, workdir,
+                       version)
     for grid, (subs, fin) in zip(cells, state):
       if grid.svm is not None:
         row = _svm_row(grid, subs[0], fin[0], splits, source)

@@ -33,32 +33,48 @@ def recorded_config(workdir: str | None) -> dict | None:
 
 def with_recorded_source(config: config_lib.TrainConfig, workdir: str | None,
                          overwrite: bool = False) -> config_lib.TrainConfig:
-  """``config`` with the data source ``workdir`` recorded, when ``config`` names none.
+  """``config`` with the data source and data version ``workdir`` recorded, for those it names
+  none of.
 
   A rerun of a command in its workdir then reads the data the run started on, whatever has
-  changed around it (files added to --data_dir, the cache), and resumes. An explicit
-  ``data_source`` is kept (a different one is refused by ``prepare_workdir``); ``overwrite``
-  starts over, so the source is picked afresh.
+  changed around it (files added to --data_dir, the cache, a newer generator), and resumes. An
+  explicit ``data_source`` or ``data_version`` is kept (a different one is refused by
+  ``prepare_workdir``); ``overwrite`` starts over, so both are picked afresh. A regenerated run
+  recorded before data versions were (no ``data_version_used``) read version
+  ``LEGACY_VERSION``.
   """
-  recorded = None if config.data_source or overwrite else recorded_config(workdir)
+  if overwrite or (config.data_source and config.data_version is not None):
+    return config
+  recorded = recorded_config(workdir)
   if not recorded or recorded.get("dataset") != config.dataset:
     return config
   used = recorded.get("data_source_used")
   if used not in ("original", "regenerated"):
     return config
-  from sdae import data as data_lib
-  fresh = data_lib.pick_source(config.dataset, None, config.data_dir)
-  if fresh != used:
-    log.info("%s was trained on %s data: resuming on it (--data_source=%s --overwrite starts "
-             "over on %s data)", workdir, used, fresh, fresh)
-  return config.replace(data_source=used)
+  if not config.data_source:
+    from sdae import data as data_lib
+    fresh = data_lib.pick_source(config.dataset, None, config.data_dir)
+    if fresh != used:
+      log.info("%s was trained on %s data: resuming on it (--data_source=%s --overwrite starts "
+               "over on %s data)", workdir, used, fresh, fresh)
+    config = config.replace(data_source=used)
+  if config.data_version is None and used == "regenerated" == config.data_source:
+    from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+    version = recorded.get("data_version_used", regenerate.LEGACY_VERSION)
+    if version is not None and version in regenerate.accepted(config.dataset):
+      if version != regenerate.newest(config.dataset):
+        log.info("%s was trained on data version %s: resuming on it (--data_version=%s "
+                 "--overwrite starts over on the newest)", workdir, version,
+                 regenerate.newest(config.dataset))
+      config = config.replace(data_version=int(version))
+  return config
 
 
-
-# data_source is what was asked for (None: pick); the data actually read, data_source_used, is
-# part of the identity instead, so an explicit --data_source naming it resumes the run.
+# data_source and data_version are what was asked for (None: pick); the data actually read,
+# data_source_used and data_version_used, are part of the identity instead, so an explicit
+# --data_source or --data_version naming them resumes the run.
 _RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache_dir",
-                 "data_source")
+                 "data_source", "data_version")
 
 
 def _identity(cfg: dict) -> dict:
@@ -102,9 +118,13 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
     old = _read_config(path, overwrite)
+    if "data_version_used" not in old and old.get("data_source_used") == "regenerated":
+      from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
+      old = dict(old, data_version_used=regenerate.LEGACY_VERSION)  # written before versions
     new = _identity(config_dict)
     if "data_source_used" not in old:  # written before the source was recorded: not known
       new.pop("data_source_used", None)
+      new.pop("data_version_used", None)
     if _identity(old) != new:
       if not overwrite:
         diff = sorted(k for k in set(old) | set(config_dict)

@@ -16,6 +16,7 @@ BAD = {
     "finetune_batch_size": "-1", "pretrain_lr": "0", "finetune_lr": "-0.1", "seed": "-1",
     "optimizer": "lbfgs", "activation": "softplus", "loss": "hinge", "patience": "0",
     "precision": "float16", "n_train": "-5", "data_source": "web", "data_dir": "{tmp}/missing",
+    "data_version": "99",
     "checkpoint_every_secs": "-1", "keep_checkpoints": "-1", "member_loop": "pmap",
     "hidden": "8,0", "layer_levels": "0.1,0.2,0.3",
 }
@@ -51,3 +52,44 @@ def test_bad_value_is_one_line_naming_the_flag(flag, tmp_path, capsys):
   if flag not in ("hidden", "layer_levels"):  # those name the layer size or the count
     assert value in err[0], err[0]
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--dataset=rect", "--data_version=99"], "accepted: 3"),
+    (["--dataset=rect", "--data_version=3", "--data_source=original"], "--data_source=original"),
+    (["--dataset=mnist", "--data_version=3"], "mnist has no regenerated source"),
+])
+def test_data_version_refused_in_one_line(argv, says, tmp_path, capsys):
+  # A version the set does not have, or one with data that have no versions: exit 2, one line
+  # naming the value and what is accepted, nothing written.
+  workdir = tmp_path / "work"
+  assert run_cli(entry, argv + [f"--workdir={workdir}", "--hidden=8,8"]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: ") and "--data_version=" in err[0], err
+  assert says in err[0], err[0]
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("preview", ["--dataset=convex", "--data_version=99"]),
+    ("data_report", ["--datasets=convex", "--data_version=99"]),
+    ("denoise", ["--dataset=mnist_basic", "--corruption=masking", "--level=0.25",
+                 "--data_version=99"]),
+    ("filters", ["--figure=natural", "--data_version=99"]),
+    ("filters", ["--figure=mnist", "--data_version=1"]),
+])
+def test_data_version_on_every_entry_point(module, argv, tmp_path):
+  # Each entry point that loads a regenerated set takes --data_version and refuses one the set
+  # does not have (or data without versions) before loading anything: exit 2, one line.
+  import pathlib
+  import subprocess
+  import sys
+  out = tmp_path / "out"
+  cmd = [sys.executable, "-m", f"experiments.{module}", *argv,
+         f"--out={out}.png" if module == "preview" else f"--workdir={out}"]
+  r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                     cwd=pathlib.Path(__file__).resolve().parents[1],
+                     env=dict(__import__("os").environ, SDAE_CACHE_DIR=str(tmp_path / "c")))
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode == 2, r.stderr
+  assert len(lines) == 1 and "--data_version=" in lines[0], lines

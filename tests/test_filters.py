@@ -168,7 +168,7 @@ def test_natural_patches_load_from_photographs_and_from_images_mat(tmp_path, mon
   assert 0.03 < x.var() < 0.3 and abs(x.mean()) < 0.05
   np.testing.assert_array_equal(x, data.load("natural_patches", cache_dir=str(tmp_path / "c2"))
                                 ["train"][0])  # fixed seed: the same patches
-  assert "natural_patches-regenerated-v3.1-seed0.npz" in {p.name for p in cache.iterdir()}
+  assert "natural_patches-regenerated-v1-seed0.npz" in {p.name for p in cache.iterdir()}
 
   import scipy.io
   rng = np.random.default_rng(1)
@@ -240,7 +240,7 @@ def test_tiny_figure_writes_its_files(tmp_path):
     for k in z.files:
       assert z[k].shape == (6, 12, 12) and z[k].dtype == np.float32
   doc = json.loads((tmp_path / "filters.json").read_text())
-  assert doc["data_version"] == "3.1"
+  assert doc["data_version"] == 1  # natural_patches' own generator version
   c = doc["conditions"]["gaussian_0.5"]
   assert c["settings"]["level"] == 0.5 and c["settings"]["loss"] == "squared"
   assert c["shape"] == [6, 12, 12] and 0 <= c["measures"]["gabor"] <= 1

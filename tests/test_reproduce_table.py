@@ -15,8 +15,11 @@ from helpers import count_epochs, run_cli, toy_splits
 def toy_data(monkeypatch):
   """rect and convex load a toy problem; tzanetakis goes to the real loader (no files here)."""
   real = E.load_data
-  # Tagged as sdae.data.load tags what it reads: the results record the tag.
-  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated")
+  # Tagged as sdae.data.load tags what it reads (source and data version): the results record
+  # the tags.
+  from sdae.data import regenerate
+  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated",
+                               regenerate.resolve_version(c.dataset, c.data_version))
   monkeypatch.setattr(E, "load_data", lambda c: real(c) if c.dataset == "tzanetakis"
                       else (fake(c), "regenerated"))
 
@@ -222,4 +225,19 @@ def test_rows_count_trials_and_name_edge_picks(tmp_path, toy_data):
   assert ("level" in sda_row["on_edge"]) == (sda_row["chosen"]["level"] in (levels[0],
                                                                             levels[-1]))
   assert svm_row["data_version"] == sda_row["data_version"] == __import__(
-      "sdae.data.regenerate", fromlist=["VERSION"]).VERSION
+      "sdae.data.regenerate", fromlist=["newest"]).newest("rectangles")
+
+
+def test_rows_record_the_data_version_and_refuse_another_on_rerun(tmp_path, toy_data):
+  # --data_version reaches the row (table.json's data_version); a finished row read back on
+  # another version is refused, not mixed; with no --data_version a rerun reads the version
+  # its finished grids used.
+  wd = tmp_path / "t"
+  args = ["--datasets=convex", "--budget=test", "--methods=svm_rbf", f"--workdir={wd}"]
+  run_main(args + ["--data_version=3"])
+  assert table(wd)[0]["data_version"] == 3
+  assert "regenerated v3" in (wd / "table.md").read_text()
+  with pytest.raises(E.RunError, match="data version 3 and this run would use 4"):
+    run_main(args + ["--data_version=4"])
+  run_main(args)  # no --data_version: the finished row's version, 3
+  assert table(wd)[0]["data_version"] == 3

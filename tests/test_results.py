@@ -44,8 +44,8 @@ def test_workdir_files_follow_the_umask_and_results_explain_themselves(tmp_path,
     saved = json.load(f)
   assert saved == r
   # The headline first, then the sizes, then the settings and the provenance.
-  assert list(saved)[:10] == ["dataset", "data_source", "test_error_pct", "test_ci95_pct",
-                              "valid_error_pct", "n_train", "n_valid", "n_test",
+  assert list(saved)[:11] == ["dataset", "data_source", "data_version", "test_error_pct",
+                              "test_ci95_pct", "valid_error_pct", "n_train", "n_valid", "n_test",
                               "finetune_best_epoch", "finetune_epochs_run"]
   assert (saved["n_train"], saved["n_valid"], saved["n_test"]) == (300, 100, 200)
   assert 1 <= saved["finetune_best_epoch"] <= saved["finetune_epochs_run"] <= 3
@@ -53,6 +53,7 @@ def test_workdir_files_follow_the_umask_and_results_explain_themselves(tmp_path,
   # Each setting once, resolved: the source read, no 0 sentinels.
   config = saved["config"]
   assert "data_source_used" not in config and config["data_source"] == "regenerated"
+  assert "data_version_used" not in config and config["data_version"] is None  # untagged
   assert config["n_train"] == 300 and config["finetune_batch_size"] == 10
   assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", saved["created"])
   assert saved["sdae_version"] == __import__("sdae").__version__

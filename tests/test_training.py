@@ -271,6 +271,35 @@ def test_workdir_trained_on_other_data_is_refused(tmp_path):
                        write_images=False)
 
 
+def test_workdir_trained_on_another_data_version_is_refused(tmp_path):
+  """The data version read is part of a run's identity, as the source is: results.json records
+  it; a workdir trained on version 3 does not resume on version 4; one recorded before versions
+  were (regenerated, no data_version_used) counts as regenerate.LEGACY_VERSION."""
+  from sdae import data
+  from sdae.data import regenerate
+  cfg = TINY.replace(finetune_epochs=1, pretrain_epochs=1)
+  v = lambda n: data.Splits(toy_splits(), "regenerated", n)
+  r = E.train_and_evaluate(cfg, str(tmp_path), splits=v(3), write_images=False)
+  assert r["data_version"] == r["config"]["data_version"] == 3
+  with open(tmp_path / "results.json") as f:
+    assert json.load(f)["data_version"] == 3
+  with open(tmp_path / "config.json") as f:
+    old = json.load(f)
+  assert old["data_version_used"] == 3
+  with pytest.raises(E.RunError, match="data_version_used: 3 -> 4"):
+    E.train_and_evaluate(cfg, str(tmp_path), splits=v(4), write_images=False)
+  del old["data_version_used"]
+  with open(tmp_path / "config.json", "w") as f:
+    json.dump(old, f)
+  assert regenerate.LEGACY_VERSION == 3
+  with pytest.raises(E.RunError, match="data_version_used: 3 -> 4"):
+    E.train_and_evaluate(cfg, str(tmp_path), splits=v(4), write_images=False)
+  E.train_and_evaluate(cfg, str(tmp_path), splits=v(3), write_images=False)
+  # Original data carry no version.
+  r = E.train_and_evaluate(cfg, None, splits=data.Splits(toy_splits(), "original", 3))
+  assert r["data_version"] is None and r["config"]["data_version"] is None
+
+
 def test_results_record_the_source_read_never_the_one_typed(caplog):
   """The splits of sdae.data.load carry their source, and that is what the results record; a
   source typed by the caller is not: a plain dict is "arrays"."""

@@ -14,15 +14,14 @@ SOURCES = ("original", "regenerated")
 
 
 def _original_key(name: str, seed: int = 0) -> str:
-  if name == "natural_patches":  # patches are sampled: the seed picks them
-    from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
-    return f"{name}-original-v{version(name)}-seed{int(seed)}"
+  if name == "natural_patches":  # patches are sampled (by its generator's code): the seed picks them
+    from sdae.data.regenerate import natural  # pylint: disable=g-import-not-at-top
+    return f"{name}-original-v{natural.VERSION}-seed{int(seed)}"
   return f"{name}-original"
 
 
-def _regenerated_key(name: str, seed: int) -> str:
-  from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
-  return f"{name}-regenerated-v{version(name)}-seed{int(seed)}"
+def _regenerated_key(name: str, seed: int, data_version: int) -> str:
+  return f"{name}-regenerated-v{int(data_version)}-seed{int(seed)}"
 
 
 class Splits(dict):
@@ -34,9 +33,10 @@ class Splits(dict):
   hand (or a copy, ``dict(splits)``) carries no source and is recorded as ``"arrays"``.
   """
 
-  def __init__(self, splits: dict, source: str):
+  def __init__(self, splits: dict, source: str, data_version: Optional[int] = None):
     super().__init__(splits)
     self.source = source
+    self.data_version = data_version if source == "regenerated" else None
 
 
 def check_data_dir(data_dir: Optional[str]) -> None:
@@ -93,7 +93,8 @@ def _mnist_pool(data_dir, cache_dir):
 
 
 def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = None,
-         seed: int = 0, cache_dir: Optional[str] = None) -> Splits:
+         seed: int = 0, cache_dir: Optional[str] = None,
+         data_version: Optional[int] = None) -> Splits:
   """Loads a dataset by name or paper alias.
 
   Returns ``{"train": (x, y), "valid": (x, y), "test": (x, y)}`` of numpy arrays: ``x``
@@ -103,9 +104,28 @@ def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = N
   as :func:`pick_source`). Prepared arrays are cached in ``cache_dir`` (default
   ``$SDAE_CACHE_DIR`` or ``~/.cache/sdae``), never in ``data_dir``. ``seed`` selects the
   regenerated set (and the tzanetakis split).
+
+  ``data_version`` picks the generator of a regenerated set (None: the newest;
+  ``sdae.data.regenerate.VERSIONS`` lists each set's); the result's ``data_version`` says which
+  was built. A version the set does not have is a ``DataError``. The published files have no
+  versions: a ``data_version`` with data read from them is a ``DataError`` too (never ignored
+  in silence), so pass it only with regenerated data.
   """
   spec = registry.spec(name)
   src = pick_source(spec.name, source, data_dir, cache_dir)
+  if data_version is not None and src != "regenerated":
+    if "regenerated" not in spec.sources:
+      raise DataError(f"data_version={data_version!r}: {spec.name} has no regenerated source, "
+                      "so no data versions; accepted: no data_version")
+    how = ("source='original'" if source is not None else
+           "the original files, picked because data_dir holds them")
+    raise DataError(f"data_version={data_version!r} selects a regenerated set's generator, and "
+                    f"{spec.name} would be read from {how}, which have no versions; accepted: "
+                    "no data_version, or source='regenerated'")
+  version = None
+  if src == "regenerated":
+    from sdae.data import regenerate as regen  # pylint: disable=g-import-not-at-top
+    version = regen.resolve_version(spec.name, data_version)
   if spec.name == "tzanetakis":
     splits, _ = tzanetakis.load(data_dir, seed)
     return Splits(_validate(splits, spec, "tzanetakis"), "original")
@@ -118,17 +138,16 @@ def load(name: str, *, source: Optional[str] = None, data_dir: Optional[str] = N
     splits, info = original.load(spec.name, data_dir, cache_dir, seed)
     meta = {"source": "original", "fingerprint": fp, **info}
   else:
-    key = _regenerated_key(spec.name, seed)
+    key = _regenerated_key(spec.name, seed, version)
     hit = cache.load(key, cache_dir)
     if hit is not None:
-      return Splits(hit[0], src)
-    from sdae.data.regenerate import regenerate  # pylint: disable=g-import-not-at-top
-    splits = regenerate(spec.name, seed, mnist=lambda: _mnist_pool(data_dir, cache_dir))
-    from sdae.data.regenerate import version  # pylint: disable=g-import-not-at-top
-    meta = {"source": "regenerated", "seed": int(seed), "version": version(spec.name)}
+      return Splits(hit[0], src, version)
+    splits = regen.regenerate(spec.name, seed, mnist=lambda: _mnist_pool(data_dir, cache_dir),
+                              version=version)
+    meta = {"source": "regenerated", "seed": int(seed), "version": version}
   splits = _validate(splits, spec, src)
   cache.save(key, splits, meta, cache_dir)
-  return Splits(splits, src)
+  return Splits(splits, src, version)
 
 
 def _validate(splits: dict, spec, where: str) -> dict:

@@ -216,14 +216,18 @@ def report(name: str, ours: dict[str, Any], label: str = "ours") -> tuple[str, l
 def write_report(workdir: str, name: str, splits: dict, source: str, n: int = 6000) -> dict:
   """Measures ``splits`` of set ``name`` against the published facts and writes
   ``workdir/data_report_<name>.md`` / ``.json`` and ``preview_<name>.png`` (+ PDF: eight
-  examples and the mean image of each class). Returns the JSON's content."""
+  examples and the mean image of each class). Returns the JSON's content (with the data
+  version of a regenerated set, ``splits.data_version``)."""
   import os  # pylint: disable=g-import-not-at-top
   from sdae import fileio  # pylint: disable=g-import-not-at-top
   from sdae import viz  # pylint: disable=g-import-not-at-top
   ours = measure(name, splits, n)
+  version = getattr(splits, "data_version", None)
+  out = {"dataset": name, "data_source": source, "data_version": version,
+         "n_measured": int(ours["all/n"])}
+  source = f"{source} v{version}" if version is not None else source
   table, rows = report(name, ours, label=source)
-  out = {"dataset": name, "data_source": source, "n_measured": int(ours["all/n"]),
-         "measures": ours, "rows": rows}
+  out.update(measures=ours, rows=rows)
   os.makedirs(workdir, exist_ok=True)
   head = (f"# {name}: {source} data against the published files' facts\n\n"
           f"{ours['all/n']} images (train then valid). 'v3 per the facts' is what "
