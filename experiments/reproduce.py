@@ -4,13 +4,13 @@ example: python -m experiments.reproduce --experiment=masking_curve --budget=cpu
 
 The paper's experiments beside Table 3 (Vincent et al., 2010), with the table's protocol:
 
-    noise_types    Table 4: masking, salt-and-pepper and Gaussian noise, with and without
-                   emphasis (rot and bg-rand)
-    svm_codes      Table 5: linear and RBF SVMs on raw pixels and on each layer's codes of the
-                   chosen SdA-3 (rot)
-    depth_width    Figure 10: 1-3 layers of each width, denoising / autoencoder / no
-                   pretraining (bg-img-rot)
-    masking_curve  Figure 11: test error against the masking fraction (bg-img-rot)
+- noise_types (Table 4): masking, salt-and-pepper and Gaussian noise, with and without
+  emphasis (rot and bg-rand);
+- svm_codes (Table 5): linear and RBF SVMs on raw pixels and on each layer's codes of the chosen
+  SdA-3 (rot);
+- depth_width (Figure 10): 1-3 layers of each width, with denoising, plain autoencoder or no
+  pretraining (bg-img-rot);
+- masking_curve (Figure 11): test error against the masking fraction (bg-img-rot).
 
 Each condition's grid is trained as the table trains a column (member groups in
 DIR/<dataset>/<condition>/<group>, one vmapped program each), its model chosen on validation

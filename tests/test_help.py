@@ -30,6 +30,7 @@ def test_help_lists_the_main_flags(module, own):
 # Entry point -> the flags its usage line must name (the required ones).
 USAGE = {"train": ("--dataset", "--workdir"), "sweep": ("--dataset", "--levels", "--workdir"),
          "reproduce_table": ("--datasets", "--workdir"), "denoise": ("--dataset", "--workdir"),
+         "reproduce": ("--experiment", "--workdir"),
          "toy2d": ("--workdir",), "preview": ("--dataset",), "bench": (),
          "accelerator_check": ("--data_dir", "--workdir"),
          "fetch_data": ("--datasets", "--data_dir")}
@@ -51,5 +52,5 @@ def test_help_leads_with_usage_and_an_example(module):
   for l in lines:  # no example whose line breaks were swallowed into a run of spaces
     assert not re.search(r"\S {3,}[^\s#]", l), l
   assert "../shared" not in proc.stdout and "DESIGN.md" not in proc.stdout
-  if module == "reproduce_table":  # it takes --datasets, and refuses --dataset
+  if module in ("reproduce_table", "reproduce"):  # they take --datasets, and refuse --dataset
     assert "--dataset: Required" not in proc.stdout

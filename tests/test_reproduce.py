@@ -15,7 +15,10 @@ from helpers import count_epochs, run_cli, toy_splits
 
 @pytest.fixture
 def toy_data(monkeypatch):
-  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated")
+  from sdae.data import regenerate
+  # Tagged as sdae.data.load tags what it reads (source and version): the results record them.
+  fake = lambda c: data.Splits(toy_splits(seed=len(c.dataset)), "regenerated",
+                               regenerate.resolve_version(c.dataset, c.data_version))
   monkeypatch.setattr(E, "load_data", lambda c: (fake(c), "regenerated"))
 
 

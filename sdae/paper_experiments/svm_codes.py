@@ -116,7 +116,7 @@ def _code_rows(plan_: common.Plan, trow: dict[str, Any], workdir: str,
     if res is None and final:
       if codes is None:
         codes = layer_codes(group, chosen, os.path.join(workdir, ds, "sda3", group.name),
-                            trow["data_source"])
+                            trow["data_source"], trow.get("data_version"))
       log.info("%s: %s SVM on layer %d's codes (%d features)", ds, kind, k,
                codes[k - 1]["train"][0].shape[1])
       os.makedirs(sub, exist_ok=True)
@@ -138,8 +138,8 @@ def _code_rows(plan_: common.Plan, trow: dict[str, Any], workdir: str,
   return out
 
 
-def layer_codes(group, chosen: dict[str, Any], group_dir: str,
-                data_source: str | None) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+def layer_codes(group, chosen: dict[str, Any], group_dir: str, data_source: str | None,
+                data_version: int | None = None) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
   """Each layer's clean codes of the chosen member's pretrained encoders: ``[layer 1 splits,
   layer 2 splits, ...]``, each ``{"train"|"valid"|"test": (codes [n, n_hidden], labels)}``."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -159,7 +159,10 @@ def layer_codes(group, chosen: dict[str, Any], group_dir: str,
     raise RunError(f"the chosen SdA-3's pretrained layers are not in {ckpt_dir} (removed by "
                    "--keep_checkpoints=0?); rerun with --overwrite to train it again")
   arrays = restored[0]
-  splits, _ = table_lib.load_dataset(cfg.replace(data_source=data_source or cfg.data_source))
+  # The data the SdA-3 was trained on: its source, and for regenerated data its version.
+  splits, _ = table_lib.load_dataset(cfg.replace(
+      data_source=data_source or cfg.data_source,
+      data_version=data_version if data_source == "regenerated" else cfg.data_version))
   if cfg.n_train:
     splits = dict(splits, train=tuple(a[:cfg.n_train] for a in splits["train"]))
   d = np.asarray(splits["train"][0]).shape[1]
