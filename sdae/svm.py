@@ -47,6 +47,8 @@ class SVMGrid:
   gamma_factors: tuple[float, ...] = (0.0,)
   retrain_on_valid: bool = True  # the 2007 protocol; False saves the second fit
   kernel: str = "rbf"
+  # Steps an axis may grow past each edge when the pick sits on it (0: the grid as given).
+  grow: int = 0
 
   def __post_init__(self):
     if self.kernel not in KERNELS:
@@ -202,31 +204,48 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
   if grid_path:
     for r in fileio.read_json(grid_path, if_damaged="fitting its grid points again") or []:
       done[(float(r["C"]), float(r["gamma_factor"]))] = r
-  rows, fit_s, pred_s = [], 0.0, 0.0
+  rows: list[dict[str, Any]] = []
+  timing = {"fits": 0.0, "predict": 0.0}
   kept = None  # (row, model) of the best point fitted in this process: reused when not retraining
-  for k, (C, factor) in enumerate(grid.points()):
-    if (C, factor) in done:
-      rows.append(done[(C, factor)])
-      continue
-    t0 = time.monotonic()
-    model = fit(x_tr, y_tr, C, factor * scale, kernel=grid.kernel)
-    t1 = time.monotonic()
-    pred = predict(model, x_va)
-    row = {"C": C, "gamma_factor": factor, "gamma": factor * scale,
-           "valid_error_pct": round(100.0 * float(np.mean(pred != y_va)), 4),
-           "valid_margin": round(mean_margin(model, x_va, y_va), 6),
-           "n_support": _n_support(model),
-           "fit_seconds": round(t1 - t0, 2), "predict_seconds": round(time.monotonic() - t1, 2)}
-    fit_s += t1 - t0
-    pred_s += row["predict_seconds"]
-    rows.append(row)
-    if not grid.retrain_on_valid and (kept is None or _rank(row) < _rank(kept[0])):
-      kept = (row, model)
-    log.info("svm_%s %d/%d: C=%g gamma=%.4g (%gx scale): valid error %.2f%% (%d SVs, fit %.0fs)",
-             grid.kernel, k + 1, len(grid.points()), C, factor * scale, factor, row["valid_error_pct"],
-             row["n_support"], row["fit_seconds"])
-    if grid_path:
-      _write_json(grid_path, rows)
+
+  def evaluate(points: list[tuple[float, float]]) -> None:
+    nonlocal kept
+    for k, (C, factor) in enumerate(points):
+      if (C, factor) in done:
+        rows.append(done[(C, factor)])
+        continue
+      t0 = time.monotonic()
+      model = fit(x_tr, y_tr, C, factor * scale, kernel=grid.kernel)
+      t1 = time.monotonic()
+      pred = predict(model, x_va)
+      row = {"C": C, "gamma_factor": factor, "gamma": factor * scale,
+             "valid_error_pct": round(100.0 * float(np.mean(pred != y_va)), 4),
+             "valid_margin": round(mean_margin(model, x_va, y_va), 6),
+             "n_support": _n_support(model),
+             "fit_seconds": round(t1 - t0, 2), "predict_seconds": round(time.monotonic() - t1, 2)}
+      timing["fits"] += t1 - t0
+      timing["predict"] += row["predict_seconds"]
+      rows.append(row)
+      if not grid.retrain_on_valid and (kept is None or _rank(row) < _rank(kept[0])):
+        kept = (row, model)
+      log.info("svm_%s %d/%d: C=%g gamma=%.4g (%gx scale): valid error %.2f%% (%d SVs, fit "
+               "%.0fs)", grid.kernel, k + 1, len(points), C, factor * scale, factor,
+               row["valid_error_pct"], row["n_support"], row["fit_seconds"])
+      if grid_path:
+        _write_json(grid_path, rows)
+
+  evaluate(grid.points())
+  # An edge pick means the best point may lie beyond the grid: the axis grows one log step
+  # past that edge (a whole row or column of new points), up to ``grid.grow`` steps each way.
+  grown = {"C": [0, 0], "gamma_factor": [0, 0]}
+  while True:
+    more = _beyond_edge(rows, min(rows, key=_rank), grid, grown)
+    if not more:
+      break
+    log.info("svm_%s: the pick is on the edge of its grid; %d more points", grid.kernel,
+             len(more))
+    evaluate(more)
+  fit_s, pred_s = timing["fits"], timing["predict"]
   best = min(rows, key=_rank)
   t0 = time.monotonic()
   if grid.retrain_on_valid:
@@ -245,7 +264,7 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
          "n_test": int(len(y_te)),
          "chosen": {"C": best["C"], "gamma": best["gamma"], "gamma_factor": best["gamma_factor"],
                     "retrained_on_valid": grid.retrain_on_valid, "kernel": grid.kernel},
-         "grid": rows, "n_support": _n_support(model),
+         "grid": rows, "grow": grid.grow, "n_support": _n_support(model),
          "seconds": {"fits": round(fit_s, 2), "predict": round(pred_s, 2),
                      "final_fit": round(t1 - t0, 2), "test_predict": round(t2 - t1, 2),
                      "total": round(time.monotonic() - t_start, 2)}}
@@ -253,6 +272,26 @@ def select_and_test(splits: dict, grid: SVMGrid, workdir: str | None = None,
   if workdir:
     _write_json(os.path.join(workdir, "results.json"), out)
   return out
+
+
+def _beyond_edge(rows, best, grid: SVMGrid, grown) -> list[tuple[float, float]]:
+  """The next points past the grid's edge where ``best`` sits on it (``grid.grow`` steps at
+  most per side of each axis; none for an axis of one value); [] when ``best`` is interior."""
+  axes = {"C": sorted({float(r["C"]) for r in rows}),
+          "gamma_factor": sorted({float(r["gamma_factor"]) for r in rows})}
+  for name in ("C", "gamma_factor"):
+    vals = axes[name]
+    if len(vals) < 2 or (name == "gamma_factor" and grid.kernel == "linear"):
+      continue
+    other = "gamma_factor" if name == "C" else "C"
+    for side, (edge, inner) in enumerate(((vals[0], vals[1]), (vals[-1], vals[-2]))):
+      if float(best[name]) != edge or grown[name][side] >= grid.grow:
+        continue
+      grown[name][side] += 1
+      # One more step of the axis' own log spacing (12 digits: 1e-4, not 1.0000000000000003e-4).
+      new = float(f"{edge * (edge / inner):.12g}")
+      return [(new, o) if name == "C" else (o, new) for o in axes[other]]
+  return []
 
 
 def _rank(row: dict[str, Any]) -> tuple[float, float]:
@@ -266,9 +305,12 @@ def finished(workdir: str, grid: SVMGrid) -> dict[str, Any] | None:
                          if_damaged="choosing C and gamma again from the grid's results")
   if not isinstance(res, dict):
     return None
-  got = sorted((float(r["C"]), float(r["gamma_factor"])) for r in res.get("grid", []))
-  if got != sorted(grid.points()) or res["chosen"].get("retrained_on_valid") != (
-      grid.retrain_on_valid) or res["chosen"].get("kernel", "rbf") != grid.kernel:
+  got = {(float(r["C"]), float(r["gamma_factor"])) for r in res.get("grid", [])}
+  # The points given, and for a growing grid whatever it grew to (recorded as "grow").
+  same_points = (set(grid.points()) <= got if grid.grow else got == set(grid.points()))
+  if not same_points or res.get("grow", 0) != grid.grow or res["chosen"].get(
+      "retrained_on_valid") != grid.retrain_on_valid or res["chosen"].get(
+          "kernel", "rbf") != grid.kernel:
     return None
   return res
 

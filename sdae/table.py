@@ -185,6 +185,8 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
       lines.append(f"{g.dataset} {g.method}: {n} fits: C {_values(g.svm.Cs)}"
                    + (f" x gamma {_values(g.svm.gamma_factors)} / (d var x)"
                       if g.svm.kernel == "rbf" else " (linear kernel)")
+                   + (f", each axis growing up to {g.svm.grow} steps past an edge pick"
+                      if g.svm.grow else "")
                    + ("; the chosen pair retrained on train + valid" if g.svm.retrain_on_valid
                       else "; no retraining on train + valid"))
       continue

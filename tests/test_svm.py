@@ -64,6 +64,18 @@ def test_select_and_test_protocol_and_resume(tmp_path, monkeypatch):
   assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
 
 
+def test_an_interior_pick_does_not_grow(tmp_path):
+  x, y = _blobs(600, 3)
+  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
+            "test": (x[500:], y[500:])}
+  res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
+  assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
+  # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
+  res = svm.select_and_test(splits, svm.SVMGrid((1e-3, 1.0, 1e3), (0.01, 1.0, 100.0), grow=3))
+  assert sorted({r["gamma_factor"] for r in res["grid"]}) == [1e-4, 0.01, 1.0, 100.0]
+  assert len(res["grid"]) == 12 and res["chosen"]["gamma_factor"] == 0.01
+
+
 def test_no_validation_split_is_refused():
   s = toy_splits()
   s["valid"] = (s["valid"][0][:0], s["valid"][1][:0])
@@ -91,6 +103,18 @@ def test_without_retraining_the_chosen_fit_is_reused(tmp_path, monkeypatch):
   assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
 
 
+def test_an_interior_pick_does_not_grow(tmp_path):
+  x, y = _blobs(600, 3)
+  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
+            "test": (x[500:], y[500:])}
+  res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
+  assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
+  # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
+  res = svm.select_and_test(splits, svm.SVMGrid((1e-3, 1.0, 1e3), (0.01, 1.0, 100.0), grow=3))
+  assert sorted({r["gamma_factor"] for r in res["grid"]}) == [1e-4, 0.01, 1.0, 100.0]
+  assert len(res["grid"]) == 12 and res["chosen"]["gamma_factor"] == 0.01
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_linear_svm_predictions_margin_and_protocol(n_classes, tmp_path):
   x, y = _blobs(600, n_classes)
@@ -115,3 +139,35 @@ def test_a_linear_grid_has_no_gamma():
     svm.SVMGrid((1.0,), (1.0,), kernel="linear")
   with pytest.raises(ValueError, match="accepted: rbf, linear"):
     svm.SVMGrid((1.0,), kernel="poly")
+
+
+def test_a_pick_on_the_grids_edge_grows_the_axis(tmp_path, monkeypatch):
+  x, y = _blobs(600, 3)
+  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
+            "test": (x[500:], y[500:])}
+  # C far too small: the largest C of the grid is best, so C grows by its own step (x10).
+  grid = svm.SVMGrid((1e-6, 1e-5), (1.0,), grow=2)
+  res = svm.select_and_test(splits, grid, str(tmp_path))
+  assert [r["C"] for r in res["grid"]] == [1e-6, 1e-5, 1e-4, 1e-3]  # two steps past the edge
+  assert res["grow"] == 2 and res["chosen"]["C"] == 1e-3  # still rising: stops at its limit
+  # Without growth the same grid stops at its edge; the grown result is not read back for it.
+  assert svm.finished(str(tmp_path), svm.SVMGrid((1e-6, 1e-5), (1.0,))) is None
+  assert svm.finished(str(tmp_path), grid)["test_error_pct"] == res["test_error_pct"]
+  # A rerun reads every point back, the grown ones too: only the final model is fitted.
+  fits = []
+  real = svm.fit
+  monkeypatch.setattr(svm, "fit", lambda *a, **k: fits.append(a[2]) or real(*a, **k))
+  again = svm.select_and_test(splits, grid, str(tmp_path))
+  assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
+
+
+def test_an_interior_pick_does_not_grow(tmp_path):
+  x, y = _blobs(600, 3)
+  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
+            "test": (x[500:], y[500:])}
+  res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
+  assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
+  # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
+  res = svm.select_and_test(splits, svm.SVMGrid((1e-3, 1.0, 1e3), (0.01, 1.0, 100.0), grow=3))
+  assert sorted({r["gamma_factor"] for r in res["grid"]}) == [1e-4, 0.01, 1.0, 100.0]
+  assert len(res["grid"]) == 12 and res["chosen"]["gamma_factor"] == 0.01

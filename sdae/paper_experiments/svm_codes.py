@@ -62,7 +62,8 @@ def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
     sda = table_grid(ds, budget, overrides, seeds, method="sda3")
     rbf = table_grid(ds, budget, overrides, seeds, method="svm_rbf")
     linear = table_lib.DatasetGrid(ds, (), "svm_linear",
-                                   svm.SVMGrid(LINEAR_CS[budget], kernel="linear"), rbf.config)
+                                   svm.SVMGrid(LINEAR_CS[budget], kernel="linear",
+                                               grow=rbf.svm.grow), rbf.config)
     cells += [common.Cell(sda, {"svm": "-", "representation": "SdA-3, fine-tuned"},
                           _cell_figure(ds, "sda3")),
               common.Cell(linear, {"svm": "linear", "representation": "pixels"},
