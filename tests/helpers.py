@@ -87,3 +87,14 @@ def run_cli(module, argv):
   finally:
     module.FLAGS.unparse_flags()
   return 0
+
+
+def run_main(module, argv):
+  """Parses ``argv`` into the entry point's flags and calls its ``main`` in-process (errors
+  raise, as in a test they should)."""
+  module.FLAGS.unparse_flags()
+  try:
+    module.FLAGS(["prog"] + argv)
+    return module.main(["prog"])
+  finally:
+    module.FLAGS.unparse_flags()

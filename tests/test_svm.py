@@ -9,6 +9,13 @@ from sdae import svm
 from helpers import toy_splits
 
 
+def _blob_splits(n_classes):
+  """400 / 100 / 100 examples of ``_blobs``."""
+  x, y = _blobs(600, n_classes)
+  return {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
+          "test": (x[500:], y[500:])}
+
+
 def _blobs(n, n_classes, d=12, seed=0):
   rng = np.random.default_rng(seed)
   y = rng.integers(0, n_classes, n)
@@ -65,9 +72,7 @@ def test_select_and_test_protocol_and_resume(tmp_path, monkeypatch):
 
 
 def test_an_interior_pick_does_not_grow(tmp_path):
-  x, y = _blobs(600, 3)
-  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
-            "test": (x[500:], y[500:])}
+  splits = _blob_splits(3)
   res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
   assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
   # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
@@ -104,9 +109,7 @@ def test_without_retraining_the_chosen_fit_is_reused(tmp_path, monkeypatch):
 
 
 def test_an_interior_pick_does_not_grow(tmp_path):
-  x, y = _blobs(600, 3)
-  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
-            "test": (x[500:], y[500:])}
+  splits = _blob_splits(3)
   res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
   assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
   # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
@@ -142,9 +145,7 @@ def test_a_linear_grid_has_no_gamma():
 
 
 def test_a_pick_on_the_grids_edge_grows_the_axis(tmp_path, monkeypatch):
-  x, y = _blobs(600, 3)
-  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
-            "test": (x[500:], y[500:])}
+  splits = _blob_splits(3)
   # C far too small: the largest C of the grid is best, so C grows by its own step (x10).
   grid = svm.SVMGrid((1e-6, 1e-5), (1.0,), grow=2)
   res = svm.select_and_test(splits, grid, str(tmp_path))
@@ -162,9 +163,7 @@ def test_a_pick_on_the_grids_edge_grows_the_axis(tmp_path, monkeypatch):
 
 
 def test_an_interior_pick_does_not_grow(tmp_path):
-  x, y = _blobs(600, 3)
-  splits = {"train": (x[:400], y[:400]), "valid": (x[400:500], y[400:500]),
-            "test": (x[500:], y[500:])}
+  splits = _blob_splits(3)
   res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
   assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
   # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.

@@ -10,7 +10,7 @@ import pytest
 from sdae import data
 from sdae import experiment as E
 from sdae import sweep as S
-from helpers import run_cli, toy_splits
+from helpers import run_cli, run_main, toy_splits
 
 # Tolerance of "the same numbers" for a vmapped sweep (the accelerators' loop, forced here with
 # --member_loop=vmap on every platform): the same per-model arithmetic with the same derived keys,
@@ -28,14 +28,6 @@ def toy_data(monkeypatch):
                                                       "regenerated"))
 
 
-def run_main(module, argv):
-  """Parses ``argv`` into the entry point's flags and calls its ``main`` in-process."""
-  module.FLAGS.unparse_flags()
-  try:
-    module.FLAGS(["prog"] + argv)
-    return module.main(["prog"])
-  finally:
-    module.FLAGS.unparse_flags()
 
 
 TINY_FLAGS = ["--dataset=rect", "--hidden=16,8", "--pretrain_epochs=2", "--finetune_epochs=3",

@@ -249,6 +249,18 @@ def write_outputs(workdir: str, plan: Plan, rows: Sequence[dict[str, Any]],
     experiment_module.plot(rows, plan, os.path.join(workdir, f"{name}.png"))
 
 
+def finish(fig, ax, path: str, *, xlabel: str, title: str,
+           ylabel: str = "test error (%), 95% intervals", legend_size: int = 7) -> None:
+  """Labels, grid and legend of a one-panel figure, then the PNG and PDF at ``path``."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title, fontsize=10)
+  ax.grid(True, alpha=0.3)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=legend_size)
+  save(fig, path)
+
+
 def figure(width: float, height: float):
   from sdae import viz  # pylint: disable=g-import-not-at-top
   return viz._figure(width, height)  # pylint: disable=protected-access

@@ -102,10 +102,5 @@ def plot(rows_: Sequence[dict[str, Any]], plan_: common.Plan, path: str) -> None
                 linestyle=styles[widths.index(width) % 3], marker="o", capsize=3,
                 label=f"{alias}, {pre}, {width} units")
   ax.set_xticks(list(DEPTHS))
-  ax.set_xlabel("hidden layers")
-  ax.set_ylabel("test error (%), 95% intervals")
-  ax.set_title(f"Depth, width and pretraining, budget {plan_.budget}", fontsize=10)
-  ax.grid(True, alpha=0.3)
-  if ax.get_legend_handles_labels()[0]:
-    ax.legend(fontsize=7)
-  common.save(fig, path)
+  common.finish(fig, ax, path, xlabel="hidden layers",
+                title=f"Depth, width and pretraining, budget {plan_.budget}")

@@ -113,10 +113,5 @@ def plot(rows_: Sequence[dict[str, Any]], plan_: common.Plan, path: str) -> None
                 yerr=[r["test_ci95_pct"] for r in rs], marker="os^D"[i % 4], capsize=3,
                 label=f"{ds} (ours, 95% intervals)")
   ax.axvspan(*FLAT, color="tab:gray", alpha=0.12, label="the paper's flat region")
-  ax.set_xlabel("masking fraction (every layer)")
-  ax.set_ylabel("test error (%)")
-  ax.set_title(f"SdA-3 test error against masking, budget {plan_.budget}", fontsize=10)
-  ax.grid(True, alpha=0.3)
-  if ax.get_legend_handles_labels()[0]:
-    ax.legend(fontsize=8)
-  common.save(fig, path)
+  common.finish(fig, ax, path, xlabel="masking fraction (every layer)", ylabel="test error (%)",
+                title=f"SdA-3 test error against masking, budget {plan_.budget}", legend_size=8)

@@ -227,9 +227,5 @@ def plot(rows_: Sequence[dict[str, Any]], plan_: common.Plan, path: str) -> None
                   yerr=[r["paper_ci95_pct"] for _, r in known], fmt="s", mfc="white",
                   color=line[0].get_color(), capsize=3, label=f"{alias}, {kind} SVM (paper)")
   ax.set_xticks(range(len(reps)), reps)
-  ax.set_ylabel("test error (%), 95% intervals")
-  ax.set_title(f"SVMs on pixels and on SdA-3 codes, budget {plan_.budget}", fontsize=10)
-  ax.grid(True, alpha=0.3)
-  if ax.get_legend_handles_labels()[0]:
-    ax.legend(fontsize=7)
-  common.save(fig, path)
+  common.finish(fig, ax, path, xlabel="representation",
+                title=f"SVMs on pixels and on SdA-3 codes, budget {plan_.budget}")
