@@ -15,6 +15,7 @@ from typing import Any
 
 from sdae import emphasis as emphasis_lib
 from sdae import levels as levels_lib
+from sdae import objectives as objectives_lib
 
 
 class ConfigError(ValueError):
@@ -24,7 +25,7 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   dataset: str = "mnist"
-  pretraining: str = "denoising"  # the greedy layer objective: denoising | rbm | none
+  pretraining: str = "denoising"  # the layer objective (sdae.objectives): denoising | rbm | none
   data_source: str | None = None  # None: original where the files are at hand, else regenerated
   data_dir: str | None = None
   cache_dir: str | None = None
@@ -128,18 +129,22 @@ def check_batches_fit(config: TrainConfig, n_train: int, dataset: str | None = N
 
 def check_emphasis(config: TrainConfig) -> None:
   """Raises ``ConfigError`` (one line) for an unknown ``emphasis``, or one other than none with
-  a corruption that does not touch *some* components (gaussian, blur, none) or with pretraining
-  other than denoising: there the weights would tell nothing apart."""
+  a corruption that does not touch *some* components (gaussian, blur, none) or with a
+  pretraining objective that takes no emphasis (``sdae.objectives``; all but denoising): there
+  the weights would tell nothing apart."""
   try:
     emphasis_lib.check_name(config.emphasis)
   except ValueError as e:
     raise ConfigError(f"--emphasis={config.emphasis!r} is invalid: {e}") from None
   if config.emphasis == "none":
     return
-  if config.pretraining != "denoising":
+  objective = objectives_lib.OBJECTIVES.get(config.pretraining)
+  if objective is None or not objective.takes_emphasis:
+    takers = " or ".join(f"--pretraining={o.name}" for o in objectives_lib.OBJECTIVES.values()
+                         if o.takes_emphasis)
     raise ConfigError(f"--emphasis={config.emphasis} with --pretraining={config.pretraining}; "
-                      "accepted: --emphasis=none, or --pretraining=denoising (emphasis weights "
-                      "the denoising loss)")
+                      f"accepted: --emphasis=none, or {takers} (emphasis weights the denoising "
+                      "loss)")
   touches = levels_lib.TOUCHES.get(config.corruption)
   if touches != "some":
     some = ", ".join(n for n, t in levels_lib.TOUCHES.items() if t == "some")
@@ -204,14 +209,15 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(f"--loss={config.loss!r} is invalid; accepted: auto, cross_entropy, squared")
   if config.precision not in ("float32", "bfloat16"):
     raise ConfigError(f"--precision={config.precision!r} is invalid; accepted: float32, bfloat16")
-  if config.pretraining not in ("denoising", "rbm", "none"):
+  objective = objectives_lib.OBJECTIVES.get(config.pretraining)
+  if objective is None:
     raise ConfigError(f"--pretraining={config.pretraining!r} is invalid; "
-                      "accepted: denoising, rbm, none")
+                      f"accepted: {', '.join(objectives_lib.names())}")
   _positive_int("cd_steps", config.cd_steps)
   check_emphasis(config)
-  if config.pretraining == "rbm" and config.activation != "sigmoid":
-    raise ConfigError(f"--activation={config.activation!r} with --pretraining=rbm; accepted: "
-                      "sigmoid (an RBM's hidden units are Bernoulli, their mean a sigmoid)")
+  if objective.activations is not None and config.activation not in objective.activations:
+    raise ConfigError(f"--activation={config.activation!r} with --pretraining={objective.name}; "
+                      f"accepted: {', '.join(objective.activations)} ({objective.activations_why})")
   if config.member_loop not in (None, "auto", "vmap", "map"):
     raise ConfigError(f"--member_loop={config.member_loop!r} is invalid; accepted: auto, vmap, map")
   if config.data_source not in (None, "original", "regenerated"):
