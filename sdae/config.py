@@ -170,13 +170,14 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(
         f"--layer_levels has {len(config.layer_levels)} values for {len(config.hidden)} hidden "
         f"layers; accepted: one level per layer")
-  if config.dataset == "natural_patches":
-    raise ConfigError("--dataset=natural_patches has no classes to train a classifier on; "
-                      "accepted: a labelled dataset (its filters: python -m experiments.filters "
-                      "--figure=natural)")
-  if config.corruption in levels_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
+  data = dataset_spec(config.dataset)
+  if data is not None and not data.labelled:
+    raise ConfigError(f"--dataset={config.dataset} has no classes to train a classifier on; "
+                      "accepted: a labelled dataset"
+                      + (f" ({data.unlabelled_use})" if data.unlabelled_use else ""))
+  if config.corruption in levels_lib.IMAGE_ONLY and data is not None and not data.images:
     raise ConfigError(f"--corruption={config.corruption} needs square images; "
-                      "tzanetakis has feature vectors")
+                      f"{config.dataset} has feature vectors")
   if config.corruption in levels_lib.IMAGE_ONLY:
     # Layer k > 0 corrupts the codes of layer k - 1: an image corruption needs them square too.
     for k, (width, level) in enumerate(zip(config.hidden[:-1], config.levels()[1:]), 1):
@@ -229,6 +230,17 @@ def validate(config: TrainConfig) -> TrainConfig:
                       "rectangles.zip, ...), or no --data_dir")
   check_data_version(config)
   return config
+
+
+def dataset_spec(name: str):
+  """The registry's ``sdae.data.registry.DatasetSpec`` of ``name`` (canonical or alias), or None
+  for a name it does not know (a user's own arrays; an unknown name is reported where the data
+  are loaded). numpy only: no JAX."""
+  from sdae.data import registry  # pylint: disable=g-import-not-at-top
+  try:
+    return registry.spec(name)
+  except ValueError:
+    return None
 
 
 def check_data_version(config: TrainConfig) -> None:

@@ -219,9 +219,9 @@ def load_dataset(config: config_lib.TrainConfig) -> tuple[dict, str]:
 
 def _unavailable_reason(e: BaseException, dataset: str, data_dir: str | None) -> str:
   msg = " ".join(str(e).split())
-  if dataset == "tzanetakis":
-    return (f"no tzanetakis features here ({msg}); put tzanetakis.npz or tzanetakis.amat in "
-            "--data_dir")
+  data = config_lib.dataset_spec(dataset)
+  if data is not None and data.unavailable:
+    return data.unavailable.format(error=msg)
   return f"data not available ({msg})" + ("" if data_dir else "; pass --data_dir")
 
 
