@@ -35,13 +35,6 @@ _OUT = flags.DEFINE_string("out", None, "Output PNG (default runs/preview_<canon
                            "name>.png, e.g. runs/preview_rectangles.png for --dataset=rect); a "
                            "PDF is written beside it.")
 
-# What a label means, where it is not the digit itself (reference/dataset-facts.md: rectangles
-# label 1 is tall, 0 wide; convex label 1 is convex, 0 non-convex).
-LABEL_NAMES: dict[str, dict[int, str]] = {
-    "rectangles": {0: "wide", 1: "tall"},
-    "rectangles_images": {0: "wide", 1: "tall"},
-    "convex": {0: "non-convex", 1: "convex"},
-}
 
 
 def default_out(name: str) -> str:
@@ -50,13 +43,23 @@ def default_out(name: str) -> str:
   return os.path.join("runs", f"preview_{name}.png")
 
 
+def label_names(name: str) -> dict[int, str] | None:
+  """The name of each label of dataset ``name`` where the registry gives them (rectangles: 0
+  wide, 1 tall), else None."""
+  from sdae.data import registry  # pylint: disable=g-import-not-at-top
+  spec = registry.DATASETS.get(name)
+  return dict(enumerate(spec.label_names)) if spec is not None and spec.label_names else None
+
+
 def label_legend(name: str) -> str:
   """What the labels of dataset ``name`` mean, for the figure's title."""
-  names = LABEL_NAMES.get(name)
+  names = label_names(name)
   if names:
     return "label " + ", ".join(f"{k} = {v}" for k, v in sorted(names.items()))
-  if name.startswith("mnist"):
-    return "label = the digit"
+  from sdae.data import registry  # pylint: disable=g-import-not-at-top
+  spec = registry.DATASETS.get(name)
+  if spec is not None and spec.label_meaning:
+    return f"label = {spec.label_meaning}"
   return "label = class index"
 
 
@@ -65,7 +68,7 @@ def preview_figure(name: str, x: np.ndarray, y: np.ndarray, split: str, source: 
   from sdae import viz  # pylint: disable=g-import-not-at-top
   title = (f"{name} ({source} data), {split} split: the first {len(x)} examples\n"
            f"{label_legend(name)}")
-  return viz.examples_figure(x, y, title=title, label_names=LABEL_NAMES.get(name))
+  return viz.examples_figure(x, y, title=title, label_names=label_names(name))
 
 
 def preview(dataset: str, out: str | None = None, split: str = "train", n: int = 100,

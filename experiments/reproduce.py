@@ -75,7 +75,7 @@ def plan_from_flags():
   _train_flags.require_workdir(FLAGS)
   datasets = None
   if FLAGS.datasets:
-    images = [d for d in paper.TABLE3 if d != "tzanetakis"]
+    images = [d for d in paper.TABLE3 if data_lib.DATASETS[d].images]
     datasets = []
     for d in FLAGS.datasets:
       name = data_lib.resolve_name(d)  # DataError: one line naming the value and the accepted

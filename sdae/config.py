@@ -15,6 +15,7 @@ from typing import Any
 
 from sdae import emphasis as emphasis_lib
 from sdae import levels as levels_lib
+from sdae import objectives as objectives_lib
 
 
 class ConfigError(ValueError):
@@ -24,7 +25,7 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   dataset: str = "mnist"
-  pretraining: str = "denoising"  # the greedy layer objective: denoising | rbm | none
+  pretraining: str = "denoising"  # the layer objective (sdae.objectives): denoising | rbm | none
   data_source: str | None = None  # None: original where the files are at hand, else regenerated
   data_dir: str | None = None
   cache_dir: str | None = None
@@ -128,18 +129,22 @@ def check_batches_fit(config: TrainConfig, n_train: int, dataset: str | None = N
 
 def check_emphasis(config: TrainConfig) -> None:
   """Raises ``ConfigError`` (one line) for an unknown ``emphasis``, or one other than none with
-  a corruption that does not touch *some* components (gaussian, blur, none) or with pretraining
-  other than denoising: there the weights would tell nothing apart."""
+  a corruption that does not touch *some* components (gaussian, blur, none) or with a
+  pretraining objective that takes no emphasis (``sdae.objectives``; all but denoising): there
+  the weights would tell nothing apart."""
   try:
     emphasis_lib.check_name(config.emphasis)
   except ValueError as e:
     raise ConfigError(f"--emphasis={config.emphasis!r} is invalid: {e}") from None
   if config.emphasis == "none":
     return
-  if config.pretraining != "denoising":
+  objective = objectives_lib.OBJECTIVES.get(config.pretraining)
+  if objective is None or not objective.takes_emphasis:
+    takers = " or ".join(f"--pretraining={o.name}" for o in objectives_lib.OBJECTIVES.values()
+                         if o.takes_emphasis)
     raise ConfigError(f"--emphasis={config.emphasis} with --pretraining={config.pretraining}; "
-                      "accepted: --emphasis=none, or --pretraining=denoising (emphasis weights "
-                      "the denoising loss)")
+                      f"accepted: --emphasis=none, or {takers} (emphasis weights the denoising "
+                      "loss)")
   touches = levels_lib.TOUCHES.get(config.corruption)
   if touches != "some":
     some = ", ".join(n for n, t in levels_lib.TOUCHES.items() if t == "some")
@@ -165,13 +170,14 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(
         f"--layer_levels has {len(config.layer_levels)} values for {len(config.hidden)} hidden "
         f"layers; accepted: one level per layer")
-  if config.dataset == "natural_patches":
-    raise ConfigError("--dataset=natural_patches has no classes to train a classifier on; "
-                      "accepted: a labelled dataset (its filters: python -m experiments.filters "
-                      "--figure=natural)")
-  if config.corruption in levels_lib.IMAGE_ONLY and config.dataset == "tzanetakis":
+  data = dataset_spec(config.dataset)
+  if data is not None and not data.labelled:
+    raise ConfigError(f"--dataset={config.dataset} has no classes to train a classifier on; "
+                      "accepted: a labelled dataset"
+                      + (f" ({data.unlabelled_use})" if data.unlabelled_use else ""))
+  if config.corruption in levels_lib.IMAGE_ONLY and data is not None and not data.images:
     raise ConfigError(f"--corruption={config.corruption} needs square images; "
-                      "tzanetakis has feature vectors")
+                      f"{config.dataset} has feature vectors")
   if config.corruption in levels_lib.IMAGE_ONLY:
     # Layer k > 0 corrupts the codes of layer k - 1: an image corruption needs them square too.
     for k, (width, level) in enumerate(zip(config.hidden[:-1], config.levels()[1:]), 1):
@@ -204,14 +210,15 @@ def validate(config: TrainConfig) -> TrainConfig:
     raise ConfigError(f"--loss={config.loss!r} is invalid; accepted: auto, cross_entropy, squared")
   if config.precision not in ("float32", "bfloat16"):
     raise ConfigError(f"--precision={config.precision!r} is invalid; accepted: float32, bfloat16")
-  if config.pretraining not in ("denoising", "rbm", "none"):
+  objective = objectives_lib.OBJECTIVES.get(config.pretraining)
+  if objective is None:
     raise ConfigError(f"--pretraining={config.pretraining!r} is invalid; "
-                      "accepted: denoising, rbm, none")
+                      f"accepted: {', '.join(objectives_lib.names())}")
   _positive_int("cd_steps", config.cd_steps)
   check_emphasis(config)
-  if config.pretraining == "rbm" and config.activation != "sigmoid":
-    raise ConfigError(f"--activation={config.activation!r} with --pretraining=rbm; accepted: "
-                      "sigmoid (an RBM's hidden units are Bernoulli, their mean a sigmoid)")
+  if objective.activations is not None and config.activation not in objective.activations:
+    raise ConfigError(f"--activation={config.activation!r} with --pretraining={objective.name}; "
+                      f"accepted: {', '.join(objective.activations)} ({objective.activations_why})")
   if config.member_loop not in (None, "auto", "vmap", "map"):
     raise ConfigError(f"--member_loop={config.member_loop!r} is invalid; accepted: auto, vmap, map")
   if config.data_source not in (None, "original", "regenerated"):
@@ -223,6 +230,17 @@ def validate(config: TrainConfig) -> TrainConfig:
                       "rectangles.zip, ...), or no --data_dir")
   check_data_version(config)
   return config
+
+
+def dataset_spec(name: str):
+  """The registry's ``sdae.data.registry.DatasetSpec`` of ``name`` (canonical or alias), or None
+  for a name it does not know (a user's own arrays; an unknown name is reported where the data
+  are loaded). numpy only: no JAX."""
+  from sdae.data import registry  # pylint: disable=g-import-not-at-top
+  try:
+    return registry.spec(name)
+  except ValueError:
+    return None
 
 
 def check_data_version(config: TrainConfig) -> None:

@@ -179,12 +179,9 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
     from sdae import sharding  # pylint: disable=g-import-not-at-top
     hyper = (sharding.place_members if many else sharding.replicate)(hyper, mesh)
     data = sharding.replicate(data, mesh)
-  # The greedy layer objectives (dA, RBM, or none at all): the driver only calls their
-  # init / step / encode (``sdae.pretrain.LayerObjective``).
-  objectives = pt.layer_objectives(
-      config.pretraining, d, tuple(config.hidden), corruption=config.corruption, tied=config.tied,
-      activation=config.activation, loss=config.loss, compute_dtype=compute_dtype,
-      cd_steps=config.cd_steps)
+  # The greedy layer objectives (dA, RBM, or none at all; sdae.objectives): the driver only
+  # calls their init / step / encode (``sdae.pretrain.LayerObjective``).
+  objectives = pt.objectives_of(config, d, compute_dtype)
   checkpointer = None
   if workdir is not None:
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -258,7 +255,8 @@ def _pretrain(run: Run, state: TrainState) -> None:
   per_epoch = (run.data["train"][0].shape[0] // c.batch_size) * c.batch_size * run.n_models()
   codes, depth = run.data["train"][0], 0  # clean codes of the frozen layers 1..depth
   levels = run.hyper["levels"]
-  # Traced like the level: a sweep over emphasis is one program (the RBM objective ignores it).
+  # Traced like the level: a sweep over emphasis is one program (given only to objectives that
+  # take it, sdae.pretrain.traced_args).
   # A run where no model is emphasised trains the unweighted loss's own program (None), so runs
   # without emphasis keep their numbers bit for bit (the weighted loss at alpha = beta = 1 is
   # equal to it for cross-entropy, to float32 rounding for squared error: sdae.model).

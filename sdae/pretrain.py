@@ -26,11 +26,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sdae import config as config_lib
 from sdae import corruption as corruption_lib
 from sdae import emphasis as emphasis_lib
 from sdae import epoch as epoch_lib
 from sdae import sharding
 from sdae import model as model_lib
+from sdae import objectives as objectives_lib
 from sdae import tied as tied_lib
 
 Array = jax.Array
@@ -43,7 +45,7 @@ class Emphasis(NamedTuple):
   """The traced weights of the emphasised denoising loss (``sdae.emphasis``): ``alpha`` on the
   components the corruption touched, ``beta`` on the others. float32 scalars for one model,
   ``[M]`` each over a sweep's members. A pytree, so it is vmapped, sharded and jitted like the
-  level; the RBM objective ignores it."""
+  level. Only objectives that declare it are given it (``traced_args``)."""
 
   alpha: Array
   beta: Array
@@ -64,14 +66,18 @@ def derive_key(seed: Array, *path: int | Array) -> Array:
 
 
 class LayerObjective(Protocol):
-  """What the greedy driver needs of a layer's pretraining objective.
+  """What the greedy driver and the pictures need of a layer's pretraining objective.
 
   A frozen (hashable) dataclass that fixes the compiled program's shapes; its methods are pure
   functions of their arguments. ``LayerSpec`` (the denoising autoencoder) and
-  ``sdae.rbm.RBMSpec`` (the RBM of a deep belief network) implement it.
+  ``sdae.rbm.RBMSpec`` (the RBM of a deep belief network) implement it. Its static properties
+  (whether it takes the traced corruption ``level`` and ``emphasis``, the activations it accepts,
+  the run header's words) are its entry ``sdae.objectives.OBJECTIVES[name]``: an objective is
+  given ``level`` only where the entry says ``uses_corruption``, and ``emphasis`` only where it
+  says ``takes_emphasis`` (``traced_args``).
   """
 
-  name: ClassVar[str]
+  name: ClassVar[str]  # its key in sdae.objectives.OBJECTIVES
   n_in: int
   n_hidden: int
 
@@ -80,15 +86,33 @@ class LayerObjective(Protocol):
     encoder the classifier takes over)."""
 
   def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
-           level: Array, emphasis: Emphasis | None = None) -> tuple[Any, Any, Array]:
-    """One update on the minibatch ``x`` [B, n_in]: (params, opt_state, loss). ``emphasis``
-    (scalar alpha, beta; None: unweighted) weights a denoising loss; others ignore it."""
+           **traced: Any) -> tuple[Any, Any, Array]:
+    """One update on the minibatch ``x`` [B, n_in]: (params, opt_state, loss). ``traced``: the
+    keywords its registry entry declares (``traced_args``): ``level`` (scalar) with
+    ``uses_corruption``, ``emphasis`` (``Emphasis`` of scalars, or None: the unweighted loss)
+    with ``takes_emphasis``."""
 
   def encode(self, params, x: Array) -> Array:
     """Clean codes [B, n_hidden] of ``x`` [B, n_in]: the next layer's training input."""
 
-  def reconstruct(self, params, key: Array, x: Array, level: Array) -> tuple[Array, Array]:
-    """(the input the layer sees, its reconstruction), both [B, n_in], for the pictures."""
+  def reconstruct(self, params, key: Array, x: Array, **traced: Any) -> tuple[Array, Array]:
+    """(the input the layer sees, its reconstruction), both [B, n_in], for the pictures;
+    ``level=`` with ``uses_corruption``."""
+
+  def describe(self) -> str:
+    """What trains the layer, in a figure's title: a dA's corruption (``"masking"``; the picture
+    adds the level, ``"masking 25%"``), an RBM's ``"RBM, CD-1"``."""
+
+
+def traced_args(spec: LayerObjective, level: Array, emphasis: Emphasis | None) -> dict[str, Any]:
+  """The traced hyperparameters ``spec`` takes (``sdae.objectives``), as ``step``'s keywords."""
+  entry = objectives_lib.get(spec.name)
+  out = {}
+  if entry.uses_corruption:
+    out["level"] = level
+  if entry.takes_emphasis:
+    out["emphasis"] = emphasis
+  return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +163,10 @@ class LayerSpec:
     x_tilde = self.corrupt(key, x, level)
     return x_tilde, self.module().apply({"params": params}, x_tilde, method="reconstruct")
 
+  def describe(self) -> str:
+    """The corruption's name (the pictures add its level)."""
+    return self.corruption
+
 
 def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking", tied: bool = True,
                 activation: str = "sigmoid", loss: str = "auto",
@@ -159,28 +187,34 @@ def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking",
   return specs
 
 
-PRETRAININGS = ("denoising", "rbm", "none")
+def denoising_layers(n_in: int, hidden: tuple[int, ...], config: Any,
+                     compute_dtype: Any = None) -> list[LayerSpec]:
+  """A dA per layer (``layer_specs``) from a ``TrainConfig``; level 0 makes it a plain
+  autoencoder. The ``layers`` of ``sdae.objectives.OBJECTIVES["denoising"]``."""
+  return list(layer_specs(n_in, hidden, config.corruption, config.tied, config.activation,
+                          config.loss, compute_dtype))
+
+
+def objectives_of(config: Any, n_in: int, compute_dtype: Any = None) -> list[LayerObjective]:
+  """The greedy driver's layer objectives for ``config`` (a ``TrainConfig``: its
+  ``pretraining``, and the fields that objective reads) on inputs of width ``n_in``: one per
+  pretrained layer, none for ``pretraining="none"``. ``ValueError`` for an unknown name."""
+  build = objectives_lib.get(config.pretraining).builder()
+  return [] if build is None else list(build(n_in, tuple(config.hidden), config, compute_dtype))
 
 
 def layer_objectives(pretraining: str, n_in: int, hidden: tuple[int, ...], *,
-                     corruption: str = "masking", tied: bool = True, activation: str = "sigmoid",
-                     loss: str = "auto", compute_dtype: Any = None,
-                     cd_steps: int = 1) -> list[LayerObjective]:
+                     compute_dtype: Any = None, **settings: Any) -> list[LayerObjective]:
   """The greedy driver's layer objectives for a stack ``n_in -> hidden[0] -> ... -> hidden[-1]``.
 
-  ``denoising``: a dA per layer (``layer_specs``; level 0 makes it a plain autoencoder);
-  ``rbm``: a Bernoulli RBM per layer trained by CD-``cd_steps`` (a deep belief network);
-  ``none``: no layer is pretrained (the classifier starts from its random initialisation).
+  ``settings``: ``TrainConfig`` fields (``corruption``, ``tied``, ``activation``, ``loss``,
+  ``cd_steps``, ...), the config's defaults elsewhere. ``denoising``: a dA per layer
+  (``layer_specs``); ``rbm``: a Bernoulli RBM per layer trained by CD-``cd_steps`` (a deep belief
+  network); ``none``: no layer is pretrained (``sdae.objectives`` lists them).
   """
-  if pretraining == "denoising":
-    return list(layer_specs(n_in, hidden, corruption, tied, activation, loss, compute_dtype))
-  if pretraining == "rbm":
-    from sdae import rbm  # pylint: disable=g-import-not-at-top
-    widths = (n_in,) + tuple(hidden[:-1])
-    return [rbm.RBMSpec(w, h, cd_steps, compute_dtype) for w, h in zip(widths, hidden)]
-  if pretraining == "none":
-    return []
-  raise ValueError(f"unknown pretraining {pretraining!r}; accepted: {', '.join(PRETRAININGS)}")
+  objectives_lib.get(pretraining)  # an unknown name: ValueError naming the accepted ones
+  config = config_lib.TrainConfig(pretraining=pretraining, hidden=tuple(hidden), **settings)
+  return objectives_of(config, n_in, compute_dtype)
 
 
 def make_optimizer(name: str = "sgd", momentum: float = 0.9,
@@ -304,15 +338,17 @@ def pretrain_epoch(params, opt_state, x: Array, seed: Array, layer: Array, epoch
   returns (params, opt_state, per-minibatch losses [n // batch_size]).
 
   ``level`` (scalar) and ``emphasis`` (``Emphasis`` of scalars; None: the unweighted loss) are
-  traced: models that differ in them share the compiled epoch.
+  traced: models that differ in them share the compiled epoch. The objective is given those its
+  registry entry declares (``traced_args``).
 
   An ``sdae.epoch.run`` with the epoch's shuffling and noise keys; ``batch_sharding`` as there
   (each minibatch split over a mesh's devices: data parallelism).
   """
   shuffle_key, noise_key = jax.random.split(derive_key(seed, PRETRAIN, layer, epoch))
+  traced = traced_args(spec, level, emphasis)  # what the objective takes of level and emphasis
 
   def step(carry, xb, key):
-    p, s, loss = spec.step(*carry, tx, key, xb, level, emphasis)
+    p, s, loss = spec.step(*carry, tx, key, xb, **traced)
     return (p, s), loss
 
   (params, opt_state), losses = epoch_lib.run(

@@ -33,6 +33,8 @@ from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import numpy as np
 
+from sdae import objectives as objectives_lib
+
 _BAR = 20  # characters of the terminal progress bar
 
 
@@ -248,8 +250,8 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
   where = f" from {config.data_dir}" if config.data_dir and source == "original" else ""
   layers = "-".join(str(h) for h in (n_in, *config.hidden))
   loss = config.loss if config.loss != "auto" else "auto loss"
-  kind = {"denoising": "dA", "rbm": f"RBM (CD-{config.cd_steps})", "none": "unpretrained"}[
-      getattr(config, "pretraining", "denoising")]
+  objective = objectives_lib.get(getattr(config, "pretraining", "denoising"))
+  kind = objective.header_words(config)
   model = (f"{layers} ({len(config.hidden)} {kind} layer{'s' * (len(config.hidden) > 1)}) + "
            f"{n_classes}-way softmax; {'tied' if config.tied else 'untied'} weights, "
            f"{config.activation}, {loss}, {config.optimizer}")
@@ -271,7 +273,7 @@ def run_header(config, *, data_source: str | None, sizes: Sequence[int], n_in: i
     corruption += "; emphasis (alpha, beta) " + ", ".join(f"({a:g}, {b:g})" for a, b in pairs)
   elif members is None and getattr(config, "emphasis", "none") != "none":
     corruption += f", emphasis {config.emphasis}"
-  if getattr(config, "pretraining", "denoising") != "denoising":
+  if not objective.uses_corruption:
     corruption = "none (corruption is the denoising objective's)"
   ft_batch = config.finetune_batch_size or config.batch_size
   plan = finetune_plan(config.finetune_epochs, config.patience, ft_batch, config.finetune_lr)

@@ -91,8 +91,9 @@ def cd_gradients(params, v0: Array, uniforms: Array, compute_dtype: Any = None):
 class RBMSpec:
   """One RBM layer as a layer objective of the greedy driver (``sdae.pretrain``).
 
-  ``cd_steps`` is k of CD-k. The corruption ``level`` and the ``emphasis`` the driver passes are
-  ignored: an RBM's training noise is its own Gibbs sampling, and it has no denoising loss.
+  ``cd_steps`` is k of CD-k. It takes no corruption level and no emphasis
+  (``sdae.objectives.OBJECTIVES["rbm"]``): an RBM's training noise is its own Gibbs sampling,
+  and it has no denoising loss.
   """
 
   n_in: int
@@ -105,10 +106,8 @@ class RBMSpec:
     """Fresh parameters (``init_params``) from a PRNG key."""
     return init_params(key, self.n_in, self.n_hidden)
 
-  def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array,
-           level: Array, emphasis: Any = None):
+  def step(self, params, opt_state, tx: optax.GradientTransformation, key: Array, x: Array):
     """One CD-k update on the minibatch ``x`` [B, n_in]; returns (params, opt_state, loss)."""
-    del level, emphasis
     uniforms = jax.random.uniform(key, (self.cd_steps, x.shape[0], self.n_hidden), jnp.float32)
     grads, loss = cd_gradients(params, x, uniforms, self.compute_dtype)
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -118,8 +117,20 @@ class RBMSpec:
     """Mean-field codes ``p(h = 1 | x)`` [B, n_hidden]: the next layer's input."""
     return jax.nn.sigmoid(hidden_logits(params, x, self.compute_dtype))
 
-  def reconstruct(self, params, key: Array, x: Array, level: Array) -> tuple[Array, Array]:
+  def reconstruct(self, params, key: Array, x: Array) -> tuple[Array, Array]:
     """(input shown, reconstruction) for the pictures: the mean-field up-down pass
     ``s(s(x W + b) W^T + c)`` of the clean ``x`` (an RBM is not trained on corrupted inputs)."""
-    del key, level
+    del key
     return x, jax.nn.sigmoid(visible_logits(params, self.encode(params, x), self.compute_dtype))
+
+  def describe(self) -> str:
+    """``"RBM, CD-k"``, for the pictures' titles."""
+    return f"RBM, CD-{self.cd_steps}"
+
+
+def rbm_layers(n_in: int, hidden: tuple[int, ...], config: Any,
+               compute_dtype: Any = None) -> list[RBMSpec]:
+  """A Bernoulli RBM per layer, trained by CD-``config.cd_steps`` (a deep belief network): the
+  ``layers`` of ``sdae.objectives.OBJECTIVES["rbm"]``."""
+  widths = (n_in,) + tuple(hidden[:-1])
+  return [RBMSpec(w, h, config.cd_steps, compute_dtype) for w, h in zip(widths, hidden)]

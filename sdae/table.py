@@ -26,6 +26,7 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import fileio
+from sdae import objectives as objectives_lib
 from sdae import experiment
 from sdae import paper
 from sdae import runlock
@@ -198,7 +199,7 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
       pts = [p.resolved(c) for p in group.points]
       lines.append(
           f"  {group.name}: {c.pretraining} pretraining"
-          + (f" ({c.corruption})" if c.pretraining == "denoising" else "")
+          + (f" ({c.corruption})" if objectives_lib.get(c.pretraining).uses_corruption else "")
           + f", {c.pretrain_epochs} epochs a layer at minibatch {c.batch_size}; fine-tuning "
           f"{c.finetune_epochs} epochs at minibatch {c.ft_batch_size()} (patience "
           f"{c.patience}); {len(pts)} point{'s' * (len(pts) > 1)}: level {_values(p.level for p in pts)} x seed "
@@ -220,9 +221,9 @@ def load_dataset(config: config_lib.TrainConfig) -> tuple[dict, str]:
 
 def _unavailable_reason(e: BaseException, dataset: str, data_dir: str | None) -> str:
   msg = " ".join(str(e).split())
-  if dataset == "tzanetakis":
-    return (f"no tzanetakis features here ({msg}); put tzanetakis.npz or tzanetakis.amat in "
-            "--data_dir")
+  data = config_lib.dataset_spec(dataset)
+  if data is not None and data.unavailable:
+    return data.unavailable.format(error=msg)
   return f"data not available ({msg})" + ("" if data_dir else "; pass --data_dir")
 
 

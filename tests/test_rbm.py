@@ -106,7 +106,7 @@ def test_rbm_step_draws_cd_steps_uniforms_from_its_key():
   key = jax.random.key(3)
   tx = pt.make_optimizer("sgd")
   state = pt.init_opt_state(tx, params, 0.1)
-  new, _, _ = spec.step(params, state, tx, key, x, jnp.float32(0.0))
+  new, _, _ = spec.step(params, state, tx, key, x)  # no corruption level: an RBM takes none
   grads, _ = rbm.cd_gradients(params, x, jax.random.uniform(key, (3, 6, 4), jnp.float32))
   for name in params:
     np.testing.assert_allclose(new[name], params[name] - 0.1 * grads[name], rtol=1e-6,

@@ -167,10 +167,7 @@ def layer_codes(group, chosen: dict[str, Any], group_dir: str, data_source: str 
   if cfg.n_train:
     splits = dict(splits, train=tuple(a[:cfg.n_train] for a in splits["train"]))
   d = np.asarray(splits["train"][0]).shape[1]
-  objectives = pt.layer_objectives(cfg.pretraining, d, tuple(cfg.hidden),
-                                   corruption=cfg.corruption, tied=cfg.tied,
-                                   activation=cfg.activation, loss=cfg.loss,
-                                   cd_steps=cfg.cd_steps)
+  objectives = pt.objectives_of(cfg, d)
   current = {s: (np.asarray(splits[s][0], np.float32), np.asarray(splits[s][1]))
              for s in ("train", "valid", "test")}
   out = []
