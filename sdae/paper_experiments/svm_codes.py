@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from sdae import distributed
 from sdae import paper as paper_lib
 from sdae import table as table_lib
 from sdae.paper_experiments import common
@@ -120,8 +121,10 @@ def _code_rows(plan_: common.Plan, trow: dict[str, Any], workdir: str,
                             trow["data_source"], trow.get("data_version"))
       log.info("%s: %s SVM on layer %d's codes (%d features)", ds, kind, k,
                codes[k - 1]["train"][0].shape[1])
-      os.makedirs(sub, exist_ok=True)
-      res = svm.select_and_test(codes[k - 1], grid, sub,
+      writer = distributed.is_writer()  # several processes fit alike; process 0 writes
+      if writer:
+        os.makedirs(sub, exist_ok=True)
+      res = svm.select_and_test(codes[k - 1], grid, sub if writer else None,
                                 record={"data_source": trow["data_source"],
                                         "codes_of": identity})
     if res is None:
