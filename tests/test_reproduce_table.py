@@ -163,7 +163,25 @@ def test_every_column_through_the_entry_point(tmp_path, toy_data, monkeypatch):
   for r in rows:
     assert r["test_error_pct"] < 20, r
     assert r["valid_error_pct"] == min(g["valid_error_pct"] for g in r["grid"]), r
-  assert rows[0]["chosen"].keys() >= {"C", "gamma"} and rows[0]["n_models"] == 2
+  assert rows[0]["chosen"].keys() >= {"C", "gamma"} and rows[0]["n_models"] >= 2
+  # The SVM row is libsvm's model at the chosen pair, refitted on train + valid: recomputed here.
+  from sklearn.svm import SVC
+  sp = toy_splits(seed=len("rectangles"))
+  model = SVC(C=rows[0]["chosen"]["C"], gamma=rows[0]["chosen"]["gamma"]).fit(
+      np.concatenate([sp["train"][0], sp["valid"][0]]).astype(np.float64),
+      np.concatenate([sp["train"][1], sp["valid"][1]]))
+  wrong = np.mean(model.predict(sp["test"][0].astype(np.float64)) != sp["test"][1])
+  assert rows[0]["test_error_pct"] == pytest.approx(100 * wrong, abs=1e-9)
+  # Each network row is its chosen member's own figures, as its group recorded them.
+  for r in rows[1:]:
+    group = json.loads((wd / "rectangles" / r["method"] / r["chosen"]["group"] /
+                        "results.json").read_text())
+    picked = [m for m in group["members"] if m["levels"][0] == r["chosen"]["level"]
+              and m["seed"] == r["chosen"]["seed"]
+              and m["finetune_lr"] == pytest.approx(r["chosen"]["finetune_lr"])
+              and m["pretrain_lr"] == pytest.approx(r["chosen"]["pretrain_lr"])]
+    assert len(picked) == 1, (r["method"], r["chosen"])
+    assert r["test_error_pct"] == pytest.approx(picked[0]["test_error_pct"], abs=1e-4)
   assert rows[1]["chosen"]["hidden"] == [16] and rows[1]["chosen"]["pretraining"] == "rbm"
   assert rows[3]["chosen"]["pretraining"] == "rbm" and rows[2]["chosen"]["level"] == 0.0
   assert rows[5]["chosen"]["pretraining"] == "none" and rows[5]["verdict"] == "unavailable"
