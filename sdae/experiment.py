@@ -45,7 +45,7 @@ from sdae.run_state import EVENTS, Members, Run, TrainState, _no_event  # noqa: 
 from sdae.pictures import write_pictures
 from sdae.run_data import (device_splits as _device_splits, load_data, n_classes_of, source_of,
                            version_of)
-from sdae.workdir import (MetricsLog, _identity, prepare_workdir, recorded_config,  # noqa: F401
+from sdae.workdir import (MetricsLog, prepare_workdir, recorded_config,  # noqa: F401
                           with_recorded_source)
 
 log = logging.getLogger("sdae")
@@ -86,7 +86,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
   else:
     data_source = source_of(splits, data_source)
   data_version = version_of(splits)
-  cfg_dict = _config_record(config, members, data_source, data_version)
+  cfg_dict = config_record(config, members, data_source, data_version)
   # Before anything touches a device (no backend logs, one line).
   config_lib.check_batches_fit(config, len(splits["train"][1][:config.n_train or None]))
   data = _device_splits(splits, config.n_train, mesh)
@@ -141,7 +141,7 @@ def _stop_if_asked(run: Run, state: TrainState, step: int, where: str) -> None:
       f"interrupted by {preemption.signal_name(signum)} at {where}; {saved}", signum)
 
 
-def _config_record(config: config_lib.TrainConfig, members: Members | None,
+def config_record(config: config_lib.TrainConfig, members: Members | None,
                    data_source: str | None, data_version: int | None = None) -> dict[str, Any]:
   """config.json: the settings, the members, and the source and data version actually read
   (part of the run's identity: a workdir trained on regenerated data is not resumed on the

@@ -32,6 +32,7 @@ from sdae import paper
 from sdae import runlock
 from sdae import sweep as sweep_lib
 from sdae import table_report
+from sdae import workdir as workdir_lib
 
 log = logging.getLogger("sdae")
 
@@ -236,14 +237,14 @@ def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
   if not isinstance(done, dict):
     return None
   # The record the run writes in config.json, less the source it read (checked below).
-  want = experiment._config_record(  # pylint: disable=protected-access
+  want = experiment.config_record(
       group.config, sweep_lib.members_of(group.config, group.points), None)
   want.pop("data_source_used")
   # The data source actually used is checked against this run's in ``reproduce``. The run's
   # identity is config.json's (results.json shows the settings resolved, for reading).
-  recorded = experiment.recorded_config(sub) or done.get("config", {})
+  recorded = workdir_lib.recorded_config(sub) or done.get("config", {})
   got = {k: v for k, v in recorded.items() if k not in ("data_source_used", "data_version_used")}
-  same = experiment._identity(got) == experiment._identity(want)  # pylint: disable=protected-access
+  same = workdir_lib.run_identity(got) == workdir_lib.run_identity(want)
   if same and len(done.get("members", [])) == len(group.points):
     return done
   return None

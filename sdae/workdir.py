@@ -77,7 +77,7 @@ _RUNTIME_ONLY = ("checkpoint_every_secs", "keep_checkpoints", "data_dir", "cache
                  "data_source", "data_version")
 
 
-def _identity(cfg: dict) -> dict:
+def run_identity(cfg: dict) -> dict:
   """The part of a config that defines the run (runtime-only settings may change on resume).
   A setting at None, or at its ``config.OPTIONAL_AT_DEFAULT`` value, counts as absent, so a
   field added since a workdir was written, whose value there is the old behaviour (e.g.
@@ -121,11 +121,11 @@ def prepare_workdir(workdir: str, config_dict: dict, overwrite: bool) -> None:
     if "data_version_used" not in old and old.get("data_source_used") == "regenerated":
       from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
       old = dict(old, data_version_used=regenerate.LEGACY_VERSION)  # written before versions
-    new = _identity(config_dict)
+    new = run_identity(config_dict)
     if "data_source_used" not in old:  # written before the source was recorded: not known
       new.pop("data_source_used", None)
       new.pop("data_version_used", None)
-    if _identity(old) != new:
+    if run_identity(old) != new:
       if not overwrite:
         diff = sorted(k for k in set(old) | set(config_dict)
                       if k not in _RUNTIME_ONLY and old.get(k) != config_dict.get(k))
