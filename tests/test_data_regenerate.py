@@ -65,14 +65,15 @@ def test_rectangles_images_labels_and_range():
 
 def test_rectangles_images_v4_boxes_keep_the_documented_limits():
   # Version 4 (rectangles.py docstring; the leads of dataset-facts.md): area in [196, 588],
-  # sides >= 10, |h - w| >= 5, labels tall = 1. Version 3 breaks each (sides down to 4).
+  # sides >= 10, |h - w| >= 4 (the leads' ~5, calibrated), labels tall = 1. Version 3 breaks
+  # the area and side limits (sides down to 4) and the gap (3).
   n = 3000
   x, y = rectangles.generate_images(regen.rng_for("rectangles_images", 0), n, version=4)
   top, left, h, w = rectangles.boxes_of(regen.rng_for("rectangles_images", 0), n, version=4)
   a = h * w
   assert a.min() >= rectangles.V4_MIN_AREA == 196 and a.max() <= rectangles.V4_MAX_AREA == 588
   assert np.minimum(h, w).min() >= rectangles.V4_MIN_SIDE == 10
-  assert np.maximum(h, w).max() <= 28 and np.abs(h - w).min() >= rectangles.V4_MIN_GAP == 5
+  assert np.maximum(h, w).max() <= 28 and np.abs(h - w).min() >= rectangles.V4_MIN_GAP == 4
   assert (top + h <= 28).all() and (left + w <= 28).all() and top.min() == left.min() == 0
   np.testing.assert_array_equal(y, (h > w).astype(np.int32))
   assert 0.46 < y.mean() < 0.54                                 # balanced classes
@@ -88,7 +89,7 @@ def test_rectangles_images_v4_boxes_keep_the_documented_limits():
   assert (fg_src != bg_src).all()
   np.testing.assert_array_equal(x.reshape(n, 28, 28), np.where(inside, fg, bg))
   _, _, h3, w3 = rectangles.boxes_of(regen.rng_for("rectangles_images", 0), n, version=3)
-  assert np.minimum(h3, w3).min() < 10 and (h3 * w3).min() < 196
+  assert np.minimum(h3, w3).min() < 10 and (h3 * w3).min() < 196 and np.abs(h3 - w3).min() == 3
 
 
 def test_rectangles_images_version_3_is_kept_byte_for_byte():

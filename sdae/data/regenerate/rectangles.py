@@ -15,14 +15,17 @@ Every free parameter, its value and why:
 - ``V4_MIN_SIDE = 10``: the shorter side is at least 10 pixels (the leads: "sides of at least
   ~10 pixels"; version 3 allowed 4-pixel slivers that are hard to tell from the background).
 - ``V4_MAX_SIDE = 28``: the longer side at most the image (as the outline set).
-- ``V4_MIN_GAP = 5``: |height - width| >= 5 (the leads: sides "that differ by at least ~5"),
-  so the class, tall or wide, is visible; no squares, no ties.
+- ``V4_MIN_GAP = 4``: |height - width| >= 4 (the leads: sides "that differ by at least ~5"),
+  so the class, tall or wide, is visible; no squares, no ties. The one parameter calibrated
+  (issue 27, on the SVM_rbf column; notes/data.md, "rect-img version 4"): at the leads' 5 the
+  SVM's test error was 22.90 % +- 0.37, easier than the paper's 24.04 +- 0.37; at 4 (9.6 % of
+  the examples have a gap of exactly 4) it is 24.10 % +- 0.37, within.
 - ``V4_MIN_AREA = 196``, ``V4_MAX_AREA = 588``: height x width (outer extent) in
   [784 / 4, 3 * 784 / 4], both ends included (the leads: "between about a quarter and three
   quarters of the image").
 - Side distribution: height and width independent uniform integers in 10..28, a pair breaking
-  the gap or area rule redrawn, so every allowed (height, width) pair is equally likely (190
-  pairs: area mean ~349, shorter side 10..21, longer 15..28); the leads say nothing of the
+  the gap or area rule redrawn, so every allowed (height, width) pair is equally likely (210
+  pairs: area mean ~352, shorter side 10..22, longer 17..28); the leads say nothing of the
   shape of the distribution, and this is the outline set's rule with the leads' bounds.
 - Position: top-left uniform among the positions where the rectangle fits (as the outline set).
 - Patches: the rectangle (border and inside) is one 28x28 patch, the rest another patch from a
@@ -43,7 +46,7 @@ import numpy as np
 from sdae.data.regenerate import images
 
 MIN_SIDE, MAX_SIDE, MIN_GAP = 4, 28, 3
-V4_MIN_SIDE, V4_MAX_SIDE, V4_MIN_GAP = 10, 28, 5
+V4_MIN_SIDE, V4_MAX_SIDE, V4_MIN_GAP = 10, 28, 4  # the gap: calibrated (docstring)
 V4_MIN_AREA, V4_MAX_AREA = 784 // 4, 3 * 784 // 4
 
 
