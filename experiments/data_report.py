@@ -1,7 +1,7 @@
 r"""Regenerated sets beside the published ones: each set's statistics next to the facts measured
 on the original files (../shared/reference/dataset-facts.md), and a preview.
 
-    python -m experiments.data_report --datasets=convex,rect --workdir=DIR \
+    python -m experiments.data_report --datasets=convex,rect,rect-img --workdir=DIR \
         [--data_source=regenerated|original] [--data_dir=DIR] [--n=6000]
 
 Prints one table per set (measure, published figure, ours, difference) and writes
@@ -18,7 +18,8 @@ from experiments import _cli
 # The global FLAGS when run as a program; a private FlagValues when imported (tests).
 FLAGS = flags.FLAGS if __name__ == "__main__" else flags.FlagValues()
 _d = dict(flag_values=FLAGS)
-flags.DEFINE_list("datasets", None, "Sets to report: convex, rect (rectangles).", **_d)
+flags.DEFINE_list("datasets", None, "Sets to report: convex, rect (rectangles), rect-img "
+                  "(rectangles_images: its rectangles' sizes beside the facts' leads).", **_d)
 flags.DEFINE_string("workdir", None, "Output folder.", **_d)
 flags.DEFINE_enum("data_source", "regenerated", ["regenerated", "original"],
                   "Which copy to measure (original: the published files in --data_dir).", **_d)
@@ -54,7 +55,8 @@ def main(argv):
                        seed=FLAGS.seed, cache_dir=FLAGS.cache_dir,
                        data_version=FLAGS.data_version)
     label = FLAGS.data_source + (f" v{splits.data_version}" if splits.data_version else "")
-    out = fidelity.write_report(FLAGS.workdir, name, splits, FLAGS.data_source, FLAGS.n)
+    out = fidelity.write_report(FLAGS.workdir, name, splits, FLAGS.data_source, FLAGS.n,
+                                  FLAGS.seed)
     print(fidelity.report(name, out["measures"], label=label)[0])
     print(f"-> {FLAGS.workdir}/data_report_{name}.md, .json, preview_{name}.png\n")
 

@@ -81,3 +81,43 @@ def test_entry_point_writes_the_report_and_refuses_sets_without_facts(tmp_path, 
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "'mnist'" in err[0] and "accepted: convex, rectangles" in err[0]
   assert not (tmp_path / "x").exists()
+
+
+def test_rect_img_box_measures_on_known_boxes():
+  h, w = np.array([10, 28, 14]), np.array([20, 21, 19])
+  m = fidelity.box_measures(h, w)
+  assert (m["all/area_min"], m["all/area_max"]) == (200, 588)
+  assert m["all/area_fraction_max"] == 0.75 and m["all/short_side_min"] == 10
+  assert (m["all/short_side_max"], m["all/long_side_max"]) == (21, 28)
+  assert m["all/abs_height_minus_width_min"] == 5
+  assert m["all/area_histogram"]["196-293"] == pytest.approx(2 / 3)   # 200 and 266
+  assert m["all/area_histogram"]["490-587"] == 0 and sum(m["all/area_histogram"].values()) == 1
+  assert m["all/short_side_histogram"] == {"10": pytest.approx(1 / 3), "14": pytest.approx(1 / 3),
+                                           "21": pytest.approx(1 / 3)}
+  # Without boxes (the published files): the pixel measures only, no sizes.
+  x = np.full((3, 784), 0.5, np.float32)
+  m = fidelity.rect_img_measures(x, np.array([0, 1, 1]))
+  assert m["all/pixel_mean"] == 0.5 and "all/area_min" not in m
+  table, _ = fidelity.report("rectangles_images", m)
+  assert "leads (unverified)" in table and "| all/short_side_min | 10 | - | - | - |" in table
+
+
+@pytest.mark.parametrize("version,meets_leads", [(4, True), (3, False)])
+def test_entry_point_reports_rect_img_sizes_beside_the_leads(tmp_path, version, meets_leads):
+  from experiments import data_report as entry
+  work = tmp_path / "r"
+  argv = ["--datasets=rect-img", f"--workdir={work}", "--n=2000", f"--data_version={version}",
+          f"--cache_dir={tmp_path / 'c'}"]
+  assert run_cli(entry, argv) == 0
+  out = json.loads((work / "data_report_rectangles_images.json").read_text())
+  assert out["data_version"] == version and out["n_measured"] == 2000
+  by = {r["measure"]: r for r in out["rows"]}
+  m = out["measures"]
+  # Version 4 meets the area and side leads (area in [1/4, 3/4], sides >= 10) and differs by
+  # one pixel from the gap's ~5 (calibrated to 4); version 3 meets none (sides 4, gap 3).
+  assert (m["all/area_fraction_min"] >= 0.25 and m["all/area_fraction_max"] <= 0.75) == meets_leads
+  assert (by["all/short_side_min"]["difference"] >= 0) == meets_leads
+  assert by["all/abs_height_minus_width_min"]["difference"] == (-1 if meets_leads else -2)
+  assert sum(m["all/area_histogram"].values()) == pytest.approx(1)
+  md = (work / "data_report_rectangles_images.md").read_text()
+  assert "leads (unverified)" in md and "| rectangles_images: area (px) |" in md

@@ -63,6 +63,56 @@ def test_rectangles_images_labels_and_range():
   assert 0.4 < y.mean() < 0.6
 
 
+def test_rectangles_images_v4_boxes_keep_the_documented_limits():
+  # Version 4 (rectangles.py docstring; the leads of dataset-facts.md): area in [196, 588],
+  # sides >= 10, |h - w| >= 4 (the leads' ~5, calibrated), labels tall = 1. Version 3 breaks
+  # the area and side limits (sides down to 4) and the gap (3).
+  n = 3000
+  x, y = rectangles.generate_images(regen.rng_for("rectangles_images", 0), n, version=4)
+  top, left, h, w = rectangles.boxes_of(regen.rng_for("rectangles_images", 0), n, version=4)
+  a = h * w
+  assert a.min() >= rectangles.V4_MIN_AREA == 196 and a.max() <= rectangles.V4_MAX_AREA == 588
+  assert np.minimum(h, w).min() >= rectangles.V4_MIN_SIDE == 10
+  assert np.maximum(h, w).max() <= 28 and np.abs(h - w).min() >= rectangles.V4_MIN_GAP == 4
+  assert (top + h <= 28).all() and (left + w <= 28).all() and top.min() == left.min() == 0
+  np.testing.assert_array_equal(y, (h > w).astype(np.int32))
+  assert 0.46 < y.mean() < 0.54                                 # balanced classes
+  assert a.min() < 230 and a.max() > 540 and 320 < a.mean() < 380  # the range is used
+  assert x.shape == (n, 784) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+  # The rectangle is one patch and the rest a patch of another photograph, and the boxes
+  # replayed from the seed are the images' own: the draws that follow the boxes rebuild x.
+  rng = regen.rng_for("rectangles_images", 0)
+  rectangles.boxes_of(rng, n, version=4)
+  fg, fg_src = images.sample_patches(rng, n)
+  bg, bg_src = images.sample_patches(rng, n, exclude=fg_src)
+  inside, _ = rectangles.box_masks(top, left, h, w)
+  assert (fg_src != bg_src).all()
+  np.testing.assert_array_equal(x.reshape(n, 28, 28), np.where(inside, fg, bg))
+  _, _, h3, w3 = rectangles.boxes_of(regen.rng_for("rectangles_images", 0), n, version=3)
+  assert np.minimum(h3, w3).min() < 10 and (h3 * w3).min() < 196 and np.abs(h3 - w3).min() == 3
+
+
+def test_rectangles_images_version_3_is_kept_byte_for_byte():
+  # The sha256 of a small version-3 set, computed before version 4 existed (commit fbaa956).
+  import hashlib
+  out = regen.regenerate("rect-img", 0, sizes=(20, 10, 10), version=3)
+  digest = hashlib.sha256(b"".join(out[s][0].tobytes() + out[s][1].tobytes()
+                                   for s in ("train", "valid", "test"))).hexdigest()
+  assert digest == "a4b930d2e59c9cb680d848e64e32ed84440b10d305ba59b7955a4b654a9eaf85"
+
+
+def test_rectangles_images_versions_differ_and_v4_is_the_deterministic_default():
+  assert regen.accepted("rect-img") == (3, 4) and regen.newest("rect-img") == 4
+  kw = dict(sizes=(60, 20, 20))
+  v3 = regen.regenerate("rect-img", 5, version=3, **kw)
+  a, b = regen.regenerate("rect-img", 5, version=4, **kw), regen.regenerate("rect-img", 5, **kw)
+  c = regen.regenerate("rect-img", 6, version=4, **kw)
+  for s in a:
+    assert a[s][0].tobytes() == b[s][0].tobytes() and a[s][1].tobytes() == b[s][1].tobytes()
+  assert any(a[s][0].tobytes() != v3[s][0].tobytes() for s in a)
+  assert any(a[s][0].tobytes() != c[s][0].tobytes() for s in a)
+
+
 # ---- convex ---------------------------------------------------------------------------
 
 _CENTRES = np.stack(np.meshgrid(np.arange(28), np.arange(28), indexing="ij"), -1) \

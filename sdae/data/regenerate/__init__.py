@@ -32,7 +32,7 @@ GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex", "natur
 #: before).
 VERSIONS: dict[str, tuple[int, ...]] = {
     **{name: (3,) for name in MNIST_DERIVED},
-    "rectangles": (3,), "rectangles_images": (3,), "convex": (3, 4),
+    "rectangles": (3,), "rectangles_images": (3, 4), "convex": (3, 4),
     "natural_patches": (1,),
 }
 #: The version that workdirs and cache entries written before versions were recorded used.
@@ -141,7 +141,7 @@ def regenerate(name: str, seed: int = 0, *, data_dir: Optional[str] = None,
     return _split(*rectangles.generate(rng, n), sizes)
   if name == "rectangles_images":
     from sdae.data.regenerate import rectangles  # pylint: disable=g-import-not-at-top
-    return _split(*rectangles.generate_images(rng, n), sizes)
+    return _split(*rectangles.generate_images(rng, n, version=v), sizes)
   # convex: exactly balanced in every split (odd sizes: one more convex).
   from sdae.data.regenerate import convex  # pylint: disable=g-import-not-at-top
   n1 = [s - s // 2 for s in sizes]
