@@ -71,16 +71,6 @@ def test_select_and_test_protocol_and_resume(tmp_path, monkeypatch):
   assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
 
 
-def test_an_interior_pick_does_not_grow(tmp_path):
-  splits = _blob_splits(3)
-  res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
-  assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
-  # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
-  res = svm.select_and_test(splits, svm.SVMGrid((1e-3, 1.0, 1e3), (0.01, 1.0, 100.0), grow=3))
-  assert sorted({r["gamma_factor"] for r in res["grid"]}) == [1e-4, 0.01, 1.0, 100.0]
-  assert len(res["grid"]) == 12 and res["chosen"]["gamma_factor"] == 0.01
-
-
 def test_no_validation_split_is_refused():
   s = toy_splits()
   s["valid"] = (s["valid"][0][:0], s["valid"][1][:0])
@@ -106,16 +96,6 @@ def test_without_retraining_the_chosen_fit_is_reused(tmp_path, monkeypatch):
   fits.clear()
   again = svm.select_and_test(splits, grid, str(tmp_path))
   assert len(fits) == 1 and again["test_error_pct"] == res["test_error_pct"]
-
-
-def test_an_interior_pick_does_not_grow(tmp_path):
-  splits = _blob_splits(3)
-  res = svm.select_and_test(splits, svm.SVMGrid((1e-2, 1.0, 100.0), (1.0,), grow=3))
-  assert len(res["grid"]) == 3 and res["chosen"]["C"] == 1.0
-  # gamma 0.01 wins at the grid's low edge: one more column (1e-4) makes it interior.
-  res = svm.select_and_test(splits, svm.SVMGrid((1e-3, 1.0, 1e3), (0.01, 1.0, 100.0), grow=3))
-  assert sorted({r["gamma_factor"] for r in res["grid"]}) == [1e-4, 0.01, 1.0, 100.0]
-  assert len(res["grid"]) == 12 and res["chosen"]["gamma_factor"] == 0.01
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
