@@ -138,11 +138,10 @@ def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
     hiddens = [hidden[:1] if method == "dbn1" else hidden]
   groups = []
   for hidden in hiddens:
-    cfg = config_lib.validate(base.replace(hidden=hidden, **overrides))
-    points = tuple(sweep_lib.grid(levels, seeds, plrs, flrs))
-    sweep_lib.validate_points(cfg, points)
-    name = f"hidden={'x'.join(map(str, hidden))}"
-    groups.append(table_lib.Group(name, cfg, points))
+    group = table_lib.network_group(base, hidden, sweep_lib.grid(levels, seeds, plrs, flrs),
+                                    overrides)
+    cfg, name = group.config, group.name
+    groups.append(group)
     short = _short_pretraining(method, budget, cfg, "pretrain_epochs" in overrides)
     if short:
       short_points = tuple(sweep_lib.grid(levels, seeds, plrs if budget == "paper"

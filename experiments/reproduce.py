@@ -91,14 +91,8 @@ def plan_from_flags():
     from experiments import presets
     kwargs["table_grid"] = presets.grid_for
   plan = module.plan(datasets, FLAGS.budget, overrides, FLAGS.grid_seeds, **kwargs)
-  from sdae import config as config_lib
-  from sdae.data import registry
-  for cell in plan.cells:  # a minibatch larger than a training split: refused now
-    n = registry.spec(cell.grid.dataset).n_train
-    for group in cell.grid.groups:
-      if n:
-        config_lib.check_batches_fit(group.config, min(n, group.config.n_train or n),
-                                     cell.grid.dataset)
+  from sdae import table as table_lib
+  table_lib.check_minibatches([cell.grid for cell in plan.cells])
   return module, plan
 
 

@@ -94,14 +94,7 @@ def grids_from_flags():
            for n in names for m in methods]
   # A minibatch larger than a set's training split is refused now, not after the sets before it
   # have trained (sizes of the published splits; tzanetakis' is the user's, checked when read).
-  from sdae import config as config_lib
-  from sdae.data import registry
-  for grid in grids:
-    n = registry.spec(grid.dataset).n_train
-    for group in grid.groups:
-      if n:
-        config_lib.check_batches_fit(group.config, min(n, group.config.n_train or n),
-                                     grid.dataset)
+  table_lib.check_minibatches(grids)
   return grids
 
 

@@ -157,6 +157,28 @@ class Group:
   points: tuple[sweep_lib.Point, ...]
 
 
+def network_group(base: config_lib.TrainConfig, hidden: Sequence[int],
+                  points: Sequence[sweep_lib.Point],
+                  overrides: dict[str, Any] | None = None) -> Group:
+  """The member group ``hidden=AxBxC`` of ``base`` at layer sizes ``hidden`` with ``overrides``
+  (flags given on the command line), its configuration and points validated."""
+  cfg = config_lib.validate(base.replace(hidden=tuple(hidden), **(overrides or {})))
+  sweep_lib.validate_points(cfg, points)
+  return Group(f"hidden={'x'.join(map(str, hidden))}", cfg, tuple(points))
+
+
+def check_minibatches(grids: Sequence["DatasetGrid"]) -> None:
+  """Refuses (``ConfigError``, one line) a minibatch larger than a grid's training split, before
+  anything trains: the published split sizes (a user's own set's is checked when read)."""
+  from sdae.data import registry  # pylint: disable=g-import-not-at-top
+  for grid in grids:
+    n = registry.spec(grid.dataset).n_train
+    for group in grid.groups:
+      if n:
+        config_lib.check_batches_fit(group.config, min(n, group.config.n_train or n),
+                                     grid.dataset)
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetGrid:
   """The grid of one (dataset, method) cell: member groups (e.g. one per hidden size) for a

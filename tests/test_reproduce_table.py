@@ -8,6 +8,7 @@ import pytest
 
 from sdae import data
 from sdae import experiment as E
+import helpers
 from helpers import count_epochs, run_cli, toy_splits
 
 
@@ -26,12 +27,7 @@ def toy_data(monkeypatch):
 
 def run_main(argv):
   from experiments import reproduce_table as entry
-  entry.FLAGS.unparse_flags()
-  try:
-    entry.FLAGS(["prog"] + argv)
-    return entry.main(["prog"])
-  finally:
-    entry.FLAGS.unparse_flags()
+  return helpers.run_main(entry, argv)
 
 
 def table(workdir):

@@ -85,12 +85,8 @@ def network_cell(dataset: str, label: str, base: config_lib.TrainConfig,
   overrides = dict(overrides or {})
   if "hidden" in overrides:
     hiddens = [tuple(overrides.pop("hidden"))]
-  groups = []
-  for hidden in hiddens:
-    cfg = config_lib.validate(base.replace(hidden=tuple(hidden), **overrides))
-    points = tuple(sweep_lib.grid(levels, seeds, pretrain_lrs, finetune_lrs))
-    sweep_lib.validate_points(cfg, points)
-    groups.append(table_lib.Group(f"hidden={'x'.join(map(str, hidden))}", cfg, points))
+  points = sweep_lib.grid(levels, seeds, pretrain_lrs, finetune_lrs)
+  groups = [table_lib.network_group(base, hidden, points, overrides) for hidden in hiddens]
   return Cell(table_lib.DatasetGrid(dataset, tuple(groups), label), dict(settings or {}), paper)
 
 
@@ -118,7 +114,7 @@ def row_from(cell: Cell, trow: dict[str, Any], experiment: str) -> dict[str, Any
          "chosen": trow.get("chosen", {}), "data_source": trow.get("data_source"),
          "data_version": trow.get("data_version"), "trials": trow.get("trials"),
          "on_edge": trow.get("on_edge", []), "seconds": trow.get("seconds")}
-  if trow.get("note") and trow["verdict"] == "unavailable" or trow.get("n_diverged"):
+  if (trow.get("note") and trow["verdict"] == "unavailable") or trow.get("n_diverged"):
     row["note"] = trow.get("note")
   return row
 

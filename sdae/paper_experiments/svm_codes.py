@@ -152,9 +152,8 @@ def layer_codes(group, chosen: dict[str, Any], group_dir: str, data_source: str 
   from sdae.experiment_errors import RunError  # pylint: disable=g-import-not-at-top
   cfg = group.config
   want = (chosen["level"], chosen["seed"], chosen["pretrain_lr"], chosen["finetune_lr"])
-  index = next(i for i, p in enumerate(group.points)
-               if (lambda q: (q.level, q.seed, q.pretrain_lr, q.finetune_lr))(p.resolved(cfg))
-               == want)
+  points = [p.resolved(cfg) for p in group.points]
+  index = [(p.level, p.seed, p.pretrain_lr, p.finetune_lr) for p in points].index(want)
   ckpt_dir = os.path.join(group_dir, "checkpoints")
   restored = (ckpt_lib.Checkpointer(ckpt_dir, keep=cfg.keep_checkpoints or 2).restore_latest()
               if os.path.isdir(ckpt_dir) else None)
