@@ -150,3 +150,39 @@ def test_an_interior_pick_does_not_grow(tmp_path):
   res = svm.select_and_test(splits, svm.SVMGrid((1e-3, 1.0, 1e3), (0.01, 1.0, 100.0), grow=3))
   assert sorted({r["gamma_factor"] for r in res["grid"]}) == [1e-4, 0.01, 1.0, 100.0]
   assert len(res["grid"]) == 12 and res["chosen"]["gamma_factor"] == 0.01
+
+
+@pytest.mark.parametrize("kernel, gammas", [("rbf", (0.5, 1.0, 2.0)), ("linear", (0.0,))])
+def test_grid_fitted_by_several_threads_equals_the_serial_one(tmp_path, kernel, gammas):
+  """Points are fitted at once but taken in grid order: every row, the pick and the test error
+  are the serial run's (timings aside), and the grid file is written in grid order."""
+  splits = _blob_splits(10)
+  grid = svm.SVMGrid((0.01, 0.1, 1.0), gammas, kernel=kernel, grow=1)
+  strip = lambda res: [{k: v for k, v in r.items() if not k.endswith("_seconds")}
+                       for r in res["grid"]]
+  serial = svm.select_and_test(splits, grid, str(tmp_path / "serial"), workers=1)
+  threads = svm.select_and_test(splits, grid, str(tmp_path / "threads"), workers=3)
+  assert (serial["workers"], threads["workers"]) == (1, 3)
+  assert strip(threads) == strip(serial)
+  assert len(serial["grid"]) > len(grid.points())  # the edge pick grew the grid: both paths ran
+  for key in ("test_error_pct", "valid_error_pct", "chosen", "n_support"):
+    assert threads[key] == serial[key], key
+  saved = json.loads((tmp_path / "threads" / "svm_grid.json").read_text())
+  assert [(r["C"], r["gamma_factor"]) for r in saved] == [(r["C"], r["gamma_factor"])
+                                                          for r in serial["grid"]]
+
+
+def test_two_workers_fit_two_points_at_once(monkeypatch):
+  """Each fit waits at a barrier for a second one: a serial grid would break the barrier."""
+  import threading  # pylint: disable=g-import-not-at-top
+  barrier = threading.Barrier(2, timeout=20)
+  real = svm.fit
+
+  def fit(*a, **k):
+    barrier.wait()
+    return real(*a, **k)
+
+  monkeypatch.setattr(svm, "fit", fit)
+  grid = svm.SVMGrid((0.1, 1.0), (1.0,), retrain_on_valid=False)
+  res = svm.select_and_test(_blob_splits(3), grid, workers=2)
+  assert len(res["grid"]) == 2 and res["test_error_pct"] < 50
