@@ -26,6 +26,7 @@ import time
 from absl import flags
 
 from experiments import _cli
+from sdae.cost import da_flops, finetune_flops  # the formulas every cost estimate uses
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("quick", False, "few steps and one timing round (for the tests; noisy)")
@@ -45,15 +46,6 @@ flags.DEFINE_integer("peak_n", 2048, "side of the square float32 matmul that mea
 NAMES = ("da_step", "finetune_step", "sweep_step")
 # The default run's wall time, measured (BUILD_NOTES.md, issue 30): 269 s at load 4-8.
 EXPECTED = "4.5 minutes on a 2-core CPU shared with other jobs"
-
-
-def da_flops(batch: int, n_in: int, hidden: int) -> float:
-  return 5 * 2.0 * batch * n_in * hidden
-
-
-def finetune_flops(batch: int, sizes: list[tuple[int, int]]) -> float:
-  total = sum(n * m for n, m in sizes)
-  return 2.0 * batch * (3 * total - sizes[0][0] * sizes[0][1])
 
 
 class Bench:

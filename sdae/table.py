@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
+from sdae import cost
 from sdae import distributed
 from sdae import fileio
 from sdae import objectives as objectives_lib
@@ -228,6 +229,10 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
           f"{c.patience}); {len(pts)} point{'s' * (len(pts) > 1)}: level {_values(p.level for p in pts)} x seed "
           f"{_values(p.seed for p in pts)} x pretrain_lr {_values(p.pretrain_lr for p in pts)} "
           f"x finetune_lr {_values(p.finetune_lr for p in pts)}")
+  work = cost.grid_flops(grids)
+  if work:
+    lines.append(f"network work: at most {cost.describe(work)} (every epoch of every member; "
+                 "sdae.cost)")
   lines.append(f"{total} trials in all")
   return "\n".join(lines)
 

@@ -56,15 +56,6 @@ def test_bad_flag_is_one_line():
   assert proc.stderr.strip().count("\n") == 0 and "--batch_sizes" in proc.stderr
 
 
-def test_flop_counts():
-  # Tied dA: 5 products of 2 B n_in h.
-  assert bench.da_flops(20, 784, 1000) == 5 * 2 * 20 * 784 * 1000
-  # SdA-3: 3 x (forward) minus the first layer's input gradient.
-  sizes = [(784, 1000), (1000, 1000), (1000, 1000), (1000, 10)]
-  s = 784 * 1000 + 2 * 1000 * 1000 + 1000 * 10
-  assert bench.finetune_flops(1, sizes) == 2 * (3 * s - 784 * 1000)
-
-
 def test_training_epochs_do_not_copy_kernels():
   """The fine-tuning epoch updates every kernel in place: no per-step copy of a hidden kernel in
   the compiled loop (XLA:CPU adds one for each kernel the backward pass reads after its gradient

@@ -224,6 +224,8 @@ def test_print_grid_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
   assert any(l.startswith("  hidden=1000x1000x1000: denoising pretraining (masking), 30 epochs")
              and "level {0.1, 0.25, 0.4, 0.6}" in l for l in lines), out
   assert lines[-1] == f"{56 + 12 + 4} trials in all"
+  # The networks' work, summed by sdae.cost over the groups printed above (tests/test_cost.py).
+  assert lines[-2].startswith("network work: at most ") and lines[-2].split()[5] == "TFLOP"
 
 
 @pytest.mark.slow
