@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from sdae import config as config_lib
-from sdae import presets as registry
+from sdae.configs import sda as registry
 from sdae import sweep as sweep_lib
 from sdae import table as table_lib
 

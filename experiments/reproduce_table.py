@@ -55,8 +55,8 @@ for _name in _NOT_HERE:  # defined with the shared training flags; refused here 
 def grids_from_flags():
   """The datasets' grids, validated before anything is read or compiled."""
   from sdae import data as data_lib
-  from sdae import presets as registry
   from sdae import table as table_lib
+  from sdae.configs import sda as sda_configs
   from experiments import presets
   if not FLAGS.datasets:
     raise _cli.UsageError("--datasets is required; accepted: 'all' or comma-separated names "
@@ -65,9 +65,9 @@ def grids_from_flags():
     if getattr(FLAGS, name) is not None:
       raise _cli.UsageError(f"--{name} does not apply to reproduce_table; the grid sets it "
                             "(use --datasets and --budget)")
-  if FLAGS.budget not in registry.BUDGETS + ("test",):
+  if FLAGS.budget not in sda_configs.BUDGETS + ("test",):
     raise _cli.UsageError(f"--budget={FLAGS.budget!r} is unknown; accepted: "
-                          + ", ".join(registry.BUDGETS))
+                          + ", ".join(sda_configs.BUDGETS))
   from sdae import paper
   accepted = paper.METHODS + paper.EXTRA_METHODS
   methods = [m.strip().lower() for m in FLAGS.methods or []]
@@ -107,11 +107,11 @@ def main(argv):
     return
   _cli.setup_jax(FLAGS.cpu_devices)
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
-  from sdae import presets as registry
   from sdae import table as table_lib
+  from sdae.configs import sda as sda_configs
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
                              data_dir=FLAGS.data_dir,
-                             title=registry.table_title(FLAGS.budget))
+                             title=sda_configs.table_title(FLAGS.budget))
   from sdae import paper
   for r in rows:
     ours = ("-" if r["test_error_pct"] is None

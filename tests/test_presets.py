@@ -1,11 +1,11 @@
-"""The named configurations (sdae.presets) and the grids of experiments.reproduce_table built on
-them."""
+"""The named configurations (sdae.configs.sda) and the grids of experiments.reproduce_table
+built on them."""
 
 import pytest
 
 from experiments import presets
 from sdae import config as C
-from sdae import presets as registry
+from sdae.configs import sda as registry
 from sdae import table as table_lib
 
 
@@ -84,12 +84,12 @@ def test_cpu_grid_weighs_the_papers_levels(dataset):
   elif dataset == "mnist":
     assert levels == [0.25]
   else:
-    expected = {0.10, 0.25, 0.40, C.preset(dataset).level}
+    expected = {0.10, 0.25, 0.40, registry.for_dataset(dataset).level}
     assert table_lib.PAPER[dataset].level in levels
     assert levels == sorted(expected) and len(levels) in (3, 4)
   cfg = grp.config
   assert cfg.hidden == (1000, 1000, 1000)
-  preset = C.preset(dataset)
+  preset = registry.for_dataset(dataset)
   # Pretraining is the preset's; the fine-tuning minibatch grows only where the preset is slow.
   assert (cfg.batch_size, cfg.pretrain_epochs, cfg.pretrain_lr) == (
       preset.batch_size, preset.pretrain_epochs, preset.pretrain_lr)
@@ -128,12 +128,12 @@ def test_tutorial_filters_preset_is_the_theano_da_tutorial():
 
 
 def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
-  assert C.preset("rect") == C.preset("rectangles") == C.preset("RECT")
-  assert C.preset("rect").dataset == "rectangles" and C.preset("rect").level == 0.6
-  assert C.preset("bg-rand") == C.preset("mnist_bg_rand")
+  assert registry.for_dataset("rect") == registry.for_dataset("rectangles") == registry.for_dataset("RECT")
+  assert registry.for_dataset("rect").dataset == "rectangles" and registry.for_dataset("rect").level == 0.6
+  assert registry.for_dataset("bg-rand") == registry.for_dataset("mnist_bg_rand")
   for bad in ("svhn", "toy", ""):
     with pytest.raises(C.ConfigError) as e:
-      C.preset(bad)
+      registry.for_dataset(bad)
     assert "\n" not in str(e.value) and "accepted names" in str(e.value)
     assert "rectangles (rect)" in str(e.value)
 

@@ -1,0 +1,1 @@
+"""Every named configuration, as code: one module per experiment kind (see its docstring)."""
