@@ -128,8 +128,9 @@ def test_tutorial_filters_preset_is_the_theano_da_tutorial():
 
 
 def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
-  assert registry.for_dataset("rect") == registry.for_dataset("rectangles") == registry.for_dataset("RECT")
-  assert registry.for_dataset("rect").dataset == "rectangles" and registry.for_dataset("rect").level == 0.6
+  for_dataset = registry.for_dataset
+  assert for_dataset("rect") == for_dataset("rectangles") == for_dataset("RECT")
+  assert for_dataset("rect").dataset == "rectangles" and for_dataset("rect").level == 0.6
   assert registry.for_dataset("bg-rand") == registry.for_dataset("mnist_bg_rand")
   for bad in ("svhn", "toy", ""):
     with pytest.raises(C.ConfigError) as e:
