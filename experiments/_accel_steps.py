@@ -229,9 +229,9 @@ def _tiny(config):
 
 def mnist(opts: Options) -> dict:
   """The MNIST SdA-3 preset end to end (original IDX files), at ``opts.precision``."""
-  from sdae import config as config_lib  # pylint: disable=g-import-not-at-top
+  from sdae.configs import sda as sda_configs  # pylint: disable=g-import-not-at-top
   from sdae import experiment  # pylint: disable=g-import-not-at-top
-  config = config_lib.preset("mnist").replace(
+  config = sda_configs.for_dataset("mnist").replace(
       data_source="original", data_dir=opts.data_dir, cache_dir=opts.cache_dir,
       precision=opts.precision)
   if opts.tiny:
@@ -267,11 +267,11 @@ def mnist(opts: Options) -> dict:
 def sweep(opts: Options, write: Callable[[dict], None] = lambda r: None) -> dict:
   """16 masking members (4 levels x 4 seeds) on mnist_basic as one program, then members
   ``ALONE`` trained one by one: wall times, throughputs, and their errors compared."""
-  from sdae import config as config_lib  # pylint: disable=g-import-not-at-top
+  from sdae.configs import sda as sda_configs  # pylint: disable=g-import-not-at-top
   from sdae import experiment  # pylint: disable=g-import-not-at-top
   from sdae import sharding  # pylint: disable=g-import-not-at-top
   from sdae import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.preset("mnist_basic").replace(
+  config = sda_configs.for_dataset("mnist_basic").replace(
       data_source="regenerated", data_dir=opts.data_dir, cache_dir=opts.cache_dir,
       member_loop=opts.member_loop)
   if opts.tiny:

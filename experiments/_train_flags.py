@@ -3,8 +3,8 @@
 Defined once here, into a given ``FlagValues``: the global ``flags.FLAGS`` when an entry point
 runs as a program, a private ``FlagValues`` when it is imported (tests), so entry points imported
 into one process never clash over ``--workdir`` or ``--hidden``. ``config_from_flags`` turns
-them into a validated ``TrainConfig``: a named preset (``sdae.presets``: the dataset's defaults, or
-one of its TRAIN_PRESETS) overridden by every flag given on the command line.
+them into a validated ``TrainConfig``: a named preset (``sdae.configs.sda``: the dataset's
+defaults, or one of its TRAIN_PRESETS) overridden by every flag given on the command line.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                       "convex, ...).", **d)
   flags.DEFINE_string("workdir", None, "Required: output folder; rerun with the same one to "
                       "resume.", **d)
-  flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see sdae/presets.py "
-                      "(a dataset's name or alias, or <dataset>_quick|_cpu|_paper such as "
+  flags.DEFINE_string("preset", None, "Named preset (default: the dataset's); see "
+                      "sdae/configs/sda.py (a dataset's name or alias, or <dataset>_quick|_cpu|_paper such as "
                       "rect_quick, mnist_tutorial_filters).", **d)
   flags.DEFINE_string("pretraining", None, "Greedy layer objective: denoising (stacked dAs; "
                       "level 0: plain autoencoders), rbm (a deep belief network, CD-k), none.",
@@ -132,15 +132,15 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
   """The preset (the dataset's unless --preset) with every given flag applied, validated."""
   from sdae import config as config_lib
   from sdae import data as data_lib
-  from sdae import presets
+  from sdae.configs import sda as sda_configs
   preset_name = None
   if fv.preset:
-    preset_name = presets.resolve(fv.preset)
+    preset_name = sda_configs.resolve(fv.preset)
     if preset_name is None:
       raise _cli.UsageError(f"--preset={fv.preset!r} is unknown; accepted: "
-                            + ", ".join(presets.names())
+                            + ", ".join(sda_configs.names())
                             + " (a dataset part takes the paper's aliases, e.g. rect_quick)")
-  named = presets.TRAIN_PRESETS.get(preset_name) if preset_name else None
+  named = sda_configs.TRAIN_PRESETS.get(preset_name) if preset_name else None
   if fv.dataset:
     dataset = data_lib.resolve_name(fv.dataset)
     if data_lib.DATASETS[dataset].n_classes == 0:
@@ -159,7 +159,8 @@ def base_config(fv: flags.FlagValues, exclude: tuple[str, ...] = ()):
     config = config_lib.TrainConfig(**dict(named, dataset=dataset))
   else:
     preset = preset_name or dataset
-    config = presets.for_dataset(preset, fv.pretraining or "denoising").replace(dataset=dataset)
+    config = sda_configs.for_dataset(preset, fv.pretraining or "denoising").replace(
+        dataset=dataset)
   return config_lib.validate(config.replace(**overrides(fv, exclude)))
 
 

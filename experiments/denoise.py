@@ -13,7 +13,7 @@ Train (writes DIR/denoise.json, DIR/restored.npz, DIR/denoise.png and the traine
         [--seed=0] [--train_size=N] [--test_size=N] [--data_dir=DIR] \
         [--data_source=original|regenerated]
 
-With no model or training flag, a run uses its corruption's preset (``sdae.denoise_presets``:
+With no model or training flag, a run uses its corruption's preset (``sdae.configs.denoise``:
 erasure, blur, block, gaussian; noise2noise and superres by mode): the model and training
 length that meet its documented accuracy on restored digits. ``--preset=course`` is the course's
 convolutional autoencoder. Flags given explicitly override the preset's values.
@@ -97,7 +97,8 @@ _FIELDS = {
 
 def _config(f):
   """(config, preset name or None): the preset's fields, overridden by every flag given."""
-  from sdae import denoise_presets
+  from sdae.configs import denoise as denoise_configs
+  from sdae.denoise_config import DenoiseConfig
   for name in ("train_size", "test_size"):
     if getattr(f, name).value < 0:
       raise _cli.UsageError(f"--{name}={getattr(f, name).value} is not accepted; accepted: "
@@ -112,13 +113,13 @@ def _config(f):
     if holder.present:
       given[field] = v
   try:
-    preset = (denoise_presets.get(f.preset.value) if f.preset.value is not None
-              else denoise_presets.preset_for(values["mode"], values["corruption"]))
+    preset = (denoise_configs.get(f.preset.value) if f.preset.value is not None
+              else denoise_configs.preset_for(values["mode"], values["corruption"]))
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   if preset is None:
-    return denoise_presets.DenoiseConfig(**values), None
-  return denoise_presets.apply(preset, given), preset.name
+    return DenoiseConfig(**values), None
+  return DenoiseConfig(**denoise_configs.settings(preset, given)), preset.name
 
 
 def main(argv, f=None):

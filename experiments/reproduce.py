@@ -86,11 +86,7 @@ def plan_from_flags():
       if name not in datasets:
         datasets.append(name)
   overrides = _train_flags.overrides(FLAGS, exclude=_NOT_HERE)
-  kwargs = {}
-  if FLAGS.experiment.strip().lower() == "svm_codes":
-    from experiments import presets
-    kwargs["table_grid"] = presets.grid_for
-  plan = module.plan(datasets, FLAGS.budget, overrides, FLAGS.grid_seeds, **kwargs)
+  plan = module.plan(datasets, FLAGS.budget, overrides, FLAGS.grid_seeds)
   from sdae import table as table_lib
   table_lib.check_minibatches([cell.grid for cell in plan.cells])
   return module, plan

@@ -10,7 +10,7 @@ Reproduces Table 3 of Vincent et al. (2010): all five columns, each selected on 
         --methods=svm_rbf,dbn1,sae3,dbn3,sda3 --data_dir=data
 
 For each dataset and method (svm_rbf, dbn1, sae3, dbn3, sda3; mlp3 on request), the budget's
-grid (experiments/presets.py) is trained, network grid points sharing shapes together as one
+grid (sdae/configs/table.py) is trained, network grid points sharing shapes together as one
 vmapped program (a member group, in DIR/<dataset>/<method>/<group>/); the model with the lowest
 validation error is chosen (ties: lower validation cross-entropy, or the SVM's larger margin)
 and its test error reported with a 95% interval next to the paper's figure for that column.
@@ -55,9 +55,9 @@ for _name in _NOT_HERE:  # defined with the shared training flags; refused here 
 def grids_from_flags():
   """The datasets' grids, validated before anything is read or compiled."""
   from sdae import data as data_lib
-  from sdae import presets as registry
   from sdae import table as table_lib
-  from experiments import presets
+  from sdae.configs import sda as sda_configs
+  from sdae.configs import table as table_configs
   if not FLAGS.datasets:
     raise _cli.UsageError("--datasets is required; accepted: 'all' or comma-separated names "
                           "among " + ", ".join(r.alias for r in table_lib.PAPER.values()))
@@ -65,9 +65,9 @@ def grids_from_flags():
     if getattr(FLAGS, name) is not None:
       raise _cli.UsageError(f"--{name} does not apply to reproduce_table; the grid sets it "
                             "(use --datasets and --budget)")
-  if FLAGS.budget not in registry.BUDGETS + ("test",):
+  if FLAGS.budget not in sda_configs.BUDGETS + ("test",):
     raise _cli.UsageError(f"--budget={FLAGS.budget!r} is unknown; accepted: "
-                          + ", ".join(registry.BUDGETS))
+                          + ", ".join(sda_configs.BUDGETS))
   from sdae import paper
   accepted = paper.METHODS + paper.EXTRA_METHODS
   methods = [m.strip().lower() for m in FLAGS.methods or []]
@@ -90,7 +90,7 @@ def grids_from_flags():
       if name not in names:
         names.append(name)
   overrides = _train_flags.overrides(FLAGS, exclude=_NOT_HERE)
-  grids = [presets.grid_for(n, FLAGS.budget, overrides, FLAGS.grid_seeds, method=m)
+  grids = [table_configs.grid_for(n, FLAGS.budget, overrides, FLAGS.grid_seeds, method=m)
            for n in names for m in methods]
   # A minibatch larger than a set's training split is refused now, not after the sets before it
   # have trained (sizes of the published splits; tzanetakis' is the user's, checked when read).
@@ -107,11 +107,11 @@ def main(argv):
     return
   _cli.setup_jax(FLAGS.cpu_devices)
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
-  from sdae import presets as registry
   from sdae import table as table_lib
+  from sdae.configs import sda as sda_configs
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
                              data_dir=FLAGS.data_dir,
-                             title=registry.table_title(FLAGS.budget))
+                             title=sda_configs.table_title(FLAGS.budget))
   from sdae import paper
   for r in rows:
     ours = ("-" if r["test_error_pct"] is None

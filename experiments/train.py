@@ -9,8 +9,8 @@ Trains and evaluates a stacked denoising autoencoder. More examples:
     python -m experiments.train --dataset=mnist --pretraining=rbm --workdir=runs/dbn3 --data_dir=...
     python -m experiments.train --preset=mnist_tutorial_filters --workdir=runs/filters --data_dir=...
 
-Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/presets.py, the one
-registry of named configurations: SdA-3 of 1000 units, masking noise at the paper's level; with
+Every flag but --dataset and --workdir defaults to the dataset's preset (sdae/configs/sda.py,
+the SdA configurations: SdA-3 of 1000 units, masking noise at the paper's level; with
 --pretraining, that objective's settings over it, e.g. MNIST's DBN fine-tunes 50 epochs) or to
 --preset (a dataset's name or alias, <dataset>_quick|_cpu|_paper, mnist_tutorial_filters).
 Writes DIR/results.json, filters.png, reconstructions.png (each with a PDF beside it), metrics.jsonl and

@@ -1,7 +1,8 @@
 """Training configuration and validation at the boundary.
 
-``TrainConfig`` holds every setting of an SdA run. ``preset(dataset)`` gives the defaults for a
-dataset (from ``sdae.presets``, where every named configuration lives); users override any field.
+``TrainConfig`` holds every setting of an SdA run; its field defaults are the library's. A
+dataset's defaults over them (and every other named configuration) are in ``sdae.configs``:
+``sdae.configs.sda.for_dataset("rect")``; users override any field.
 ``validate`` checks everything before any data is read or anything compiled, and raises
 ``ConfigError`` with one line naming the value and what is accepted.
 """
@@ -95,13 +96,6 @@ class TrainConfig:
 #: the field existed still matches (``sdae.experiment.prepare_workdir``).
 OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1,
                                        "emphasis": "none"}
-
-
-def preset(dataset: str) -> TrainConfig:
-  """Default configuration for ``dataset`` (``sdae.presets.for_dataset``, the registry of every named
-  configuration): a canonical name or a paper alias (``"rect"``); ``ConfigError`` otherwise."""
-  from sdae import presets  # pylint: disable=g-import-not-at-top  # it imports this module
-  return presets.for_dataset(dataset)
 
 
 def _positive_int(name: str, value, allow_zero: bool = False) -> None:

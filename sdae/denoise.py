@@ -3,7 +3,8 @@ that make it, so ``from sdae import denoise`` reaches them all.
 
 * ``sdae.denoise_models``: ``DenseDenoiser``, ``ConvDenoiser``, ``ModelConfig``.
 * ``sdae.denoise_config``: ``DenoiseConfig`` and ``validate`` (at the boundary).
-* ``sdae.denoise_presets``: the named presets (per corruption, noise2noise, superres, course).
+* ``sdae.configs.denoise``: the named presets (per corruption, noise2noise, superres, course)
+  and each corruption's default level.
 * ``sdae.denoise_train``: pairs per mode (``make_pair_fn``), losses, ``fit``, ``train_denoiser``.
 * ``sdae.denoise_eval``: MSE/PSNR, ``predict``, ``evaluate``.
 * ``sdae.denoise_report``: reference-classifier accuracies, mean-image baseline,
@@ -26,9 +27,8 @@ import numpy as np
 
 from sdae import fileio
 # Re-exported: callers (toy2d, experiments.denoise, tests) use ``denoise.NAME``.
-from sdae.denoise_config import (DEFAULT_LEVELS, LOSSES, MODES,  # noqa: F401
-                                 NOISE2NOISE_CORRUPTIONS, SCHEDULES, SUPERRES_FACTOR,
-                                 DenoiseConfig, validate)
+from sdae.denoise_config import (LOSSES, MODES, NOISE2NOISE_CORRUPTIONS,  # noqa: F401
+                                 SCHEDULES, SUPERRES_FACTOR, DenoiseConfig, validate)
 from sdae.denoise_eval import (as_images, eval_key, evaluate, mse, predict,  # noqa: F401
                                psnr, psnr_from_mse)
 from sdae.denoise_io import (CONFIG_FILE, PARAMS_FILE, load_denoiser, npy_bytes,  # noqa: F401

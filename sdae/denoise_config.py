@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sdae import corruption as corruption_lib
+from sdae.configs import denoise as denoise_configs
 from sdae.denoise_models import MODELS, NORMS, OUTPUTS, ModelConfig, conv_output_side
 from sdae.denoise_models import default_hidden
 
@@ -24,17 +25,13 @@ SCHEDULES = ("constant", "cosine")
 NOISE2NOISE_CORRUPTIONS = ("gaussian",)
 SUPERRES_FACTOR = 2
 
-# Course defaults (Fleuret 7.3) and a usual Gaussian level.
-DEFAULT_LEVELS = {"erasure": 0.9, "blur": 4.0, "block": 10 / 28, "gaussian": 0.5,
-                  "masking": 0.5, "salt_pepper": 0.5, "none": 0.0}
-
 @dataclasses.dataclass(frozen=True)
 class DenoiseConfig:
   """A denoising run: what corrupts, what the model is, how it trains."""
 
   mode: str = "clean"  # clean | noise2noise | superres
   corruption: str | None = "gaussian"  # None for superres
-  level: float | None = None  # None: DEFAULT_LEVELS[corruption]
+  level: float | None = None  # None: sdae.configs.denoise.DEFAULT_LEVELS[corruption]
   model: str = "conv"
   hidden: tuple[int, ...] | None = None  # None: default_hidden(model)
   kernels: tuple[int, ...] = (5, 5, 4, 3, 1)
@@ -54,8 +51,8 @@ class DenoiseConfig:
     c = self
     if c.mode == "superres":
       c = dataclasses.replace(c, corruption=None, level=None)
-    elif c.level is None and c.corruption in DEFAULT_LEVELS:
-      c = dataclasses.replace(c, level=DEFAULT_LEVELS[c.corruption])
+    elif c.level is None and c.corruption in denoise_configs.DEFAULT_LEVELS:
+      c = dataclasses.replace(c, level=denoise_configs.DEFAULT_LEVELS[c.corruption])
     if c.hidden is None:
       c = dataclasses.replace(c, hidden=default_hidden(c.model))
     return c

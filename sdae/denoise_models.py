@@ -49,7 +49,7 @@ class ConvDenoiser(nn.Module):
   -> 1 pixels, narrowing to ``channels[-1] = 8`` channels (an 8-number code), and back. Without
   normalization that stack collapsed to a constant output when tried; ``norm="group"`` (a
   one-group GroupNorm after every hidden layer but the code, per image, no batch statistics)
-  makes it train (the ``course`` preset, ``sdae.denoise_presets``). The default ends with a 1x1
+  makes it train (the ``course`` preset, ``sdae.configs.denoise``). The default ends with a 1x1
   convolution instead (28 -> 24 -> 20 -> 9 -> 4 -> 4: a 4x4x8 code). ``upsample > 1`` first
   replicates each input pixel (nearest neighbour), so a 14x14 input feeds the same 28x28
   network (super-resolution). Inputs are shifted by ``-center`` (0.5: pixels in [-0.5, 0.5])

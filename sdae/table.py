@@ -2,7 +2,7 @@
 validation, and the rows of ``table.json``.
 
 ``reproduce`` runs, per dataset, each method's grid (``DatasetGrid``, one per (dataset, method);
-``experiments/presets.py`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
+``sdae.configs.table`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
 ``dbn3``, ``mlp3``) member groups, points sharing shapes trained as one vmapped program each in
 ``workdir/<dataset>/<method>/<group>``; for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
 ``workdir/<dataset>/svm_rbf``. Each method's model is chosen on validation error (ties: lower

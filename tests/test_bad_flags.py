@@ -31,8 +31,10 @@ def test_image_corruption_of_codes_that_are_not_square_is_refused(tmp_path, caps
   assert run_cli(entry, argv + ["--hidden=8,8"]) == 2
   assert "layer 2 reads the 8 codes of layer 1" in capsys.readouterr().err
   from sdae import config as C
-  C.validate(C.preset("rect").replace(corruption="blur", level=1.0, hidden=(16, 8)))
-  C.validate(C.preset("rect").replace(corruption="blur", hidden=(8, 8), layer_levels=(1.0, 0.0)))
+  from sdae.configs import sda
+  C.validate(sda.for_dataset("rect").replace(corruption="blur", level=1.0, hidden=(16, 8)))
+  C.validate(sda.for_dataset("rect").replace(corruption="blur", hidden=(8, 8),
+                                             layer_levels=(1.0, 0.0)))
 
 
 def test_every_training_flag_has_a_bad_value_here():

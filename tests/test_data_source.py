@@ -19,6 +19,7 @@ import pytest
 from sdae import config as C
 from sdae import data
 from sdae import experiment as E
+from sdae.configs import sda
 from sdae.data import cache
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -62,14 +63,14 @@ def test_missing_data_dir_is_refused(tmp_path):
     data.load("rect", data_dir=missing, cache_dir=str(tmp_path / "cache"))
   assert not (tmp_path / "cache").exists()
   with pytest.raises(C.ConfigError, match="--data_dir=.*nonexistent is not a folder"):
-    C.validate(C.preset("rect").replace(data_dir=missing))
+    C.validate(sda.for_dataset("rect").replace(data_dir=missing))
   (tmp_path / "a_file").write_text("")
   with pytest.raises(data.DataError, match="is not a folder"):
     data.pick_source("rect", data_dir=str(tmp_path / "a_file"))
 
 
 def test_workdir_recorded_source_is_reused(tmp_path):
-  cfg = C.preset("rect")
+  cfg = sda.for_dataset("rect")
   assert E.with_recorded_source(cfg, str(tmp_path)) is cfg  # nothing recorded
   (tmp_path / "config.json").write_text(json.dumps(
       {"dataset": "rectangles", "data_source": None, "data_source_used": "original"}))
@@ -78,7 +79,7 @@ def test_workdir_recorded_source_is_reused(tmp_path):
   assert E.with_recorded_source(cfg.replace(data_source="regenerated"),
                                 str(tmp_path)).data_source == "regenerated"
   assert E.with_recorded_source(cfg, str(tmp_path), overwrite=True).data_source is None
-  assert E.with_recorded_source(C.preset("convex"), str(tmp_path)).data_source is None
+  assert E.with_recorded_source(sda.for_dataset("convex"), str(tmp_path)).data_source is None
 
 
 # --- end to end: python -m experiments.train ----------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from experiments import _cli
 from experiments import denoise as denoise_main
 from sdae import denoise
-from sdae import denoise_presets
+from sdae.configs import denoise as denoise_configs
 from sdae import reference_classifier as rc
 from tests.helpers import fake_labelled_mnist
 from tests.helpers import shapes
@@ -89,17 +89,19 @@ def test_run_writes_accuracies_and_restored_npz(labelled, tmp_path):
 
 
 def test_presets_fill_unset_flags_only():
-  p = denoise_presets.preset_for("clean", "erasure")
-  assert p.name == "erasure" and denoise_presets.preset_for("superres", None).name == "superres"
-  assert denoise_presets.preset_for("clean", "masking") is None
-  c = denoise_presets.apply(p, {})
+  def apply(preset, given):
+    return denoise.DenoiseConfig(**denoise_configs.settings(preset, given))
+
+  p = denoise_configs.preset_for("clean", "erasure")
+  assert p.name == "erasure" and denoise_configs.preset_for("superres", None).name == "superres"
+  assert denoise_configs.preset_for("clean", "masking") is None
+  c = apply(p, {})
   assert (c.corruption, c.level, c.model) == ("erasure", 0.9, "dense")
-  c = denoise_presets.apply(p, {"epochs": 1, "level": 0.5})
+  c = apply(p, {"epochs": 1, "level": 0.5})
   assert (c.epochs, c.level, c.hidden) == (1, 0.5, p.fields["hidden"])
-  conv = denoise.validate(denoise_presets.apply(p, {"model": "conv"}))  # not dense widths
+  conv = denoise.validate(apply(p, {"model": "conv"}))  # not dense widths
   assert conv.hidden == denoise.default_hidden("conv")
-  course = denoise.validate(denoise_presets.apply(denoise_presets.get("course"),
-                                                  {"corruption": "blur"}))
+  course = denoise.validate(apply(denoise_configs.get("course"), {"corruption": "blur"}))
   assert course.level == 4.0 and course.kernels == (5, 5, 4, 3, 4) and course.norm == "group"
   assert denoise.conv_output_side(28, course.kernels, course.strides) == (1, 28)  # 8 numbers
 

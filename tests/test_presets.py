@@ -1,22 +1,22 @@
-"""The named configurations (sdae.presets) and the grids of experiments.reproduce_table built on
-them."""
+"""The named configurations (sdae.configs.sda) and the grids of experiments.reproduce_table
+built on them."""
 
 import pytest
 
-from experiments import presets
+from sdae.configs import table as table_configs
 from sdae import config as C
-from sdae import presets as registry
+from sdae.configs import sda as registry
 from sdae import table as table_lib
 
 
 def test_paper_grid_is_the_protocols():
-  g = presets.grid_for("mnist_rot", "paper")
+  g = table_configs.grid_for("mnist_rot", "paper")
   assert [grp.config.hidden for grp in g.groups] == [(1000,) * 3, (2000,) * 3, (3000,) * 3]
   for grp in g.groups:
     assert len(grp.points) == 3 * 2 * 2  # non-zero levels x pretraining lr x fine-tuning lr
     assert sorted({p.level for p in grp.points}) == [0.10, 0.25, 0.40]
   # SAE-3: the same grid at level 0 only (a column of its own).
-  g = presets.grid_for("mnist_rot", "paper", method="sae3")
+  g = table_configs.grid_for("mnist_rot", "paper", method="sae3")
   assert [len(grp.points) for grp in g.groups] == [4] * 6  # each size: full and 5 epochs
   assert {p.level for grp in g.groups for p in grp.points} == {0.0}
 
@@ -26,14 +26,14 @@ def test_sae_also_tries_a_short_pretraining():
   layer size; not at the quick budget nor under --pretrain_epochs. On a small set (rect) the cpu
   budget also tries 500 units a layer and 3x the fine-tuning rate, and DBN-1 three sizes; the
   other methods keep one group per size."""
-  g = presets.grid_for("rectangles", "cpu", method="sae3")
+  g = table_configs.grid_for("rectangles", "cpu", method="sae3")
   assert [grp.name for grp in g.groups] == [
       "hidden=500x500x500", "hidden=500x500x500,pretrain_epochs=5",
       "hidden=1000x1000x1000", "hidden=1000x1000x1000,pretrain_epochs=5"]
   full, short = g.groups[2], g.groups[3]
   lr, epochs = full.config.pretrain_lr, full.config.pretrain_epochs
   flr = full.config.finetune_lr
-  assert (epochs, short.config.pretrain_epochs) == (30, presets.SAE_SHORT_EPOCHS)
+  assert (epochs, short.config.pretrain_epochs) == (30, table_configs.SAE_SHORT_EPOCHS)
   assert sorted({p.pretrain_lr for p in full.points}) == [lr / 2, lr]
   assert sorted({p.finetune_lr for p in full.points}) == [flr, 3 * flr]
   assert len(full.points) == 4 and len(short.points) == 2
@@ -41,26 +41,26 @@ def test_sae_also_tries_a_short_pretraining():
   assert short.config == full.config.replace(pretrain_epochs=5)
   assert [grp.config.hidden for grp in g.groups] == [(500,) * 3] * 2 + [(1000,) * 3] * 2
   # convex's 6000 training examples are not a small set: the preset's size and rate only.
-  c = presets.grid_for("convex", "cpu", method="sae3")
+  c = table_configs.grid_for("convex", "cpu", method="sae3")
   assert len(c.groups) == 2 and {p.finetune_lr for p in c.groups[0].points} == {None}
-  assert len(presets.grid_for("rectangles", "quick", method="sae3").groups) == 1
-  assert len(presets.grid_for("rectangles", "cpu", {"pretrain_epochs": 20},
+  assert len(table_configs.grid_for("rectangles", "quick", method="sae3").groups) == 1
+  assert len(table_configs.grid_for("rectangles", "cpu", {"pretrain_epochs": 20},
                               method="sae3").groups) == 2  # one group per size, none short
-  test = presets.grid_for("rectangles", "test", method="sae3")
+  test = table_configs.grid_for("rectangles", "test", method="sae3")
   assert [grp.config.pretrain_epochs for grp in test.groups] == [2, 1]
   for method in ("sda3", "dbn3"):
-    assert len(presets.grid_for("rectangles", "cpu", method=method).groups) == 1
-  dbn1 = presets.grid_for("rectangles", "cpu", method="dbn1")
+    assert len(table_configs.grid_for("rectangles", "cpu", method=method).groups) == 1
+  dbn1 = table_configs.grid_for("rectangles", "cpu", method="dbn1")
   assert [grp.config.hidden for grp in dbn1.groups] == [(1000,), (2000,), (3000,)]
-  assert len(presets.grid_for("convex", "cpu", method="dbn1").groups) == 1
-  none = presets.grid_for("rectangles", "cpu", {"pretraining": "none"}, method="sae3")
+  assert len(table_configs.grid_for("convex", "cpu", method="dbn1").groups) == 1
+  none = table_configs.grid_for("rectangles", "cpu", {"pretraining": "none"}, method="sae3")
   assert len(none.groups) == 2  # nothing to pretrain: no short group, one group per size
 
 
 @pytest.mark.parametrize("method", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"])
 def test_every_method_has_a_grid_of_its_own(method):
   for budget in ("test", "quick", "cpu", "paper"):
-    g = presets.grid_for("convex", budget, method=method)
+    g = table_configs.grid_for("convex", budget, method=method)
     assert g.method == method
     if method == "svm_rbf":
       assert not g.groups and len(g.svm.points()) >= 1
@@ -76,7 +76,7 @@ def test_every_method_has_a_grid_of_its_own(method):
 
 @pytest.mark.parametrize("dataset", list(table_lib.PAPER))
 def test_cpu_grid_weighs_the_papers_levels(dataset):
-  g = presets.grid_for(dataset, "cpu")
+  g = table_configs.grid_for(dataset, "cpu")
   (grp,) = g.groups
   levels = [p.level for p in grp.points]
   if dataset == "tzanetakis":
@@ -84,12 +84,12 @@ def test_cpu_grid_weighs_the_papers_levels(dataset):
   elif dataset == "mnist":
     assert levels == [0.25]
   else:
-    expected = {0.10, 0.25, 0.40, C.preset(dataset).level}
+    expected = {0.10, 0.25, 0.40, registry.for_dataset(dataset).level}
     assert table_lib.PAPER[dataset].level in levels
     assert levels == sorted(expected) and len(levels) in (3, 4)
   cfg = grp.config
   assert cfg.hidden == (1000, 1000, 1000)
-  preset = C.preset(dataset)
+  preset = registry.for_dataset(dataset)
   # Pretraining is the preset's; the fine-tuning minibatch grows only where the preset is slow.
   assert (cfg.batch_size, cfg.pretrain_epochs, cfg.pretrain_lr) == (
       preset.batch_size, preset.pretrain_epochs, preset.pretrain_lr)
@@ -101,7 +101,7 @@ def test_cpu_grid_weighs_the_papers_levels(dataset):
 
 
 def test_overrides_reach_every_point():
-  g = presets.grid_for("convex", "cpu", {"pretrain_epochs": 2, "hidden": (8, 8)})
+  g = table_configs.grid_for("convex", "cpu", {"pretrain_epochs": 2, "hidden": (8, 8)})
   (grp,) = g.groups
   assert grp.config.pretrain_epochs == 2 and grp.config.hidden == (8, 8)
 
@@ -128,12 +128,13 @@ def test_tutorial_filters_preset_is_the_theano_da_tutorial():
 
 
 def test_preset_accepts_paper_aliases_and_refuses_unknown_names():
-  assert C.preset("rect") == C.preset("rectangles") == C.preset("RECT")
-  assert C.preset("rect").dataset == "rectangles" and C.preset("rect").level == 0.6
-  assert C.preset("bg-rand") == C.preset("mnist_bg_rand")
+  for_dataset = registry.for_dataset
+  assert for_dataset("rect") == for_dataset("rectangles") == for_dataset("RECT")
+  assert for_dataset("rect").dataset == "rectangles" and for_dataset("rect").level == 0.6
+  assert registry.for_dataset("bg-rand") == registry.for_dataset("mnist_bg_rand")
   for bad in ("svhn", "toy", ""):
     with pytest.raises(C.ConfigError) as e:
-      C.preset(bad)
+      registry.for_dataset(bad)
     assert "\n" not in str(e.value) and "accepted names" in str(e.value)
     assert "rectangles (rect)" in str(e.value)
 
@@ -155,9 +156,9 @@ def test_objective_defaults_reach_the_entry_point_and_the_table(tmp_path):
   assert cfg("--pretraining=rbm").pretrain_epochs == cfg().pretrain_epochs  # only fine-tuning
   for budget, dbn3, dbn1 in (("cpu", 50, 90), ("paper", 90, 90), ("quick", 4, 4)):
     for method, epochs in (("dbn3", dbn3), ("dbn1", dbn1)):
-      g = presets.grid_for("mnist", budget, method=method)
+      g = table_configs.grid_for("mnist", budget, method=method)
       assert {grp.config.finetune_epochs for grp in g.groups} == {epochs}, (budget, method)
-  sda = presets.grid_for("mnist", "cpu", method="sda3")
+  sda = table_configs.grid_for("mnist", "cpu", method="sda3")
   assert {grp.config.finetune_epochs for grp in sda.groups} == {90}
   assert registry.for_dataset("rect", "rbm") == registry.for_dataset("rect").replace(
       pretraining="rbm")

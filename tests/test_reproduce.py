@@ -93,7 +93,7 @@ def test_svm_codes_fit_on_the_chosen_models_codes(tmp_path, toy_data, monkeypatc
   for r in out["rows"][1:]:
     assert r["chosen"]["kernel"] == r["svm"] and r["trials"] == 2
   # The codes are the chosen member's pretrained encoders applied to the clean data.
-  plan = svm_codes.plan(None, "test", {}, 1, table_grid=_grid_for())
+  plan = svm_codes.plan(None, "test", {}, 1)
   cell = plan.cell("rectangles", "sda3")
   group = cell.grid.groups[0]
   codes = svm_codes.layer_codes(group, sda["chosen"], str(work / "rectangles" / "sda3" /
@@ -113,11 +113,6 @@ def test_svm_codes_fit_on_the_chosen_models_codes(tmp_path, toy_data, monkeypatc
   run_main(["--experiment=svm_codes", "--budget=test", f"--workdir={work}"])
   assert output(work, "svm_codes") == out
   assert "finding: rect: every layer's codes beat raw pixels" in capsys.readouterr().out
-
-
-def _grid_for():
-  from experiments import presets
-  return presets.grid_for
 
 
 @pytest.mark.slow
@@ -220,15 +215,14 @@ def test_known_cells_carry_the_paper_figure_and_unknown_ones_none():
   assert figs[("mnist_bg_rand", "salt_pepper-full")][0] == 8.52
   assert sum(f is not None for f in figs.values()) == 2
   assert not any("gaussian-double" in c.label or "gaussian-full" in c.label for c in plan.cells)
-  sc = svm_codes.plan(None, "cpu", {}, table_grid=_grid_for())
+  sc = svm_codes.plan(None, "cpu", {})
   figs = {c.label: c.paper for c in sc.cells}
   assert figs["svm_rbf"] == (11.11, 0.28) and figs["svm_linear"][0] == 43.47
 
 
 def test_cpu_budgets_state_their_cuts():
   for mod in (noise_types, svm_codes, depth_width, masking_curve):
-    kwargs = {"table_grid": _grid_for()} if mod is svm_codes else {}
-    plan = mod.plan(None, "cpu", {}, **kwargs)
+    plan = mod.plan(None, "cpu", {})
     assert plan.cuts and plan.cuts in common.render_markdown(plan, [], [])
 
 

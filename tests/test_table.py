@@ -149,7 +149,7 @@ def test_table_md_marks_edge_picks_trials_and_the_data_version(tmp_path):
 def test_quick_budget_table_says_it_is_a_smoke_run(tmp_path, monkeypatch):
   # The quick budget's verdicts (4 of 5 "worse" on rect) are not a finding: table.md's heading
   # and paragraph, and table.png's title, say it is a smoke run not expected to match.
-  from sdae import presets
+  from sdae.configs import sda as presets
   from sdae import table_report
   rows = [T.result_row("rectangles", test_error_pct=5.0, test_ci95_pct=0.2,
                        valid_error_pct=4.0, chosen={"level": 0.1}, data_source="regenerated")]

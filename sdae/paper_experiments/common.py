@@ -18,13 +18,13 @@ from typing import Any, Callable, Sequence
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import paper as paper_lib
-from sdae import presets as registry
 from sdae import sweep as sweep_lib
 from sdae import table as table_lib
+from sdae.configs import sda as sda_configs
 
 log = logging.getLogger("sdae")
 
-BUDGETS = registry.BUDGETS  # and "test", for the tests
+BUDGETS = sda_configs.BUDGETS  # and "test", for the tests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +92,8 @@ def network_cell(dataset: str, label: str, base: config_lib.TrainConfig,
 
 def sda_base(dataset: str, budget: str):
   """(base config, layer sizes, noise levels, pretraining lrs, fine-tuning lrs) of the table's
-  SdA-3 grid under ``budget`` (``sdae.presets.sda_grid``): every experiment starts from it."""
-  return registry.sda_grid(dataset, budget)
+  SdA-3 grid under ``budget`` (``sdae.configs.sda.sda_grid``): every experiment starts from it."""
+  return sda_configs.sda_grid(dataset, budget)
 
 
 # --- rows --------------------------------------------------------------------------------------
@@ -172,8 +172,8 @@ def header(plan: Plan) -> list[str]:
   lines = [f"# {plan.title}, budget {plan.budget}", ""]
   if plan.cuts:
     lines += [f"Cut from the paper's design at this budget: {plan.cuts}.", ""]
-  if plan.budget in registry.BUDGET_CAVEATS:
-    lines += [registry.BUDGET_CAVEATS[plan.budget][1], ""]
+  if plan.budget in sda_configs.BUDGET_CAVEATS:
+    lines += [sda_configs.BUDGET_CAVEATS[plan.budget][1], ""]
   return lines
 
 

@@ -1,7 +1,7 @@
 """Table 5 of Vincent et al. (2010): linear and RBF SVMs on raw pixels and on each layer's codes
 of the chosen SdA-3.
 
-The SdA-3 is Table 3's column: the same grid (``experiments/presets.py``), trained in the same
+The SdA-3 is Table 3's column: the same grid (``sdae.configs.table.grid_for``), trained in the same
 place (``<workdir>/<dataset>/sda3``), so a table's workdir can be reused, and chosen on
 validation. Its codes are those of its *pretrained* encoders (the paper asks what unsupervised
 denoising pretraining alone learnt), read from the group's last checkpoint: layer k's code of x
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from sdae import distributed
 from sdae import paper as paper_lib
 from sdae import table as table_lib
+from sdae.configs import table as table_configs
 from sdae.paper_experiments import common
 
 log = logging.getLogger("sdae")
@@ -50,18 +51,15 @@ def _paper(ds: str, svm: str, rep: str):
 
 
 def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
-         seeds: int = 1, table_grid: Callable[..., table_lib.DatasetGrid] | None = None
-         ) -> common.Plan:
-  """``table_grid(dataset, budget, overrides, seeds, method=...)``: Table 3's grid of a column
-  (``experiments.presets.grid_for``), which the SdA-3 and the RBF SVM on pixels reuse."""
+         seeds: int = 1) -> common.Plan:
+  """The SdA-3 and the RBF SVM on pixels are Table 3's columns (``sdae.configs.table.grid_for``);
+  the linear SVM searches ``LINEAR_CS`` and grows as the RBF does."""
   from sdae import svm  # pylint: disable=g-import-not-at-top
-  if table_grid is None:
-    raise ValueError("svm_codes needs Table 3's grids (table_grid=experiments.presets.grid_for)")
   datasets = tuple(datasets or DATASETS[budget])
   cells = []
   for ds in datasets:
-    sda = table_grid(ds, budget, overrides, seeds, method="sda3")
-    rbf = table_grid(ds, budget, overrides, seeds, method="svm_rbf")
+    sda = table_configs.grid_for(ds, budget, overrides, seeds, method="sda3")
+    rbf = table_configs.grid_for(ds, budget, overrides, seeds, method="svm_rbf")
     linear = table_lib.DatasetGrid(ds, (), "svm_linear",
                                    svm.SVMGrid(LINEAR_CS[budget], kernel="linear",
                                                grow=rbf.svm.grow), rbf.config)

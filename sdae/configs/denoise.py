@@ -1,10 +1,17 @@
-"""Named denoising presets: the model and training length that meet each corruption's documented
-accuracy on restored digits (the reference classifier's, ``sdae.reference_classifier``).
+"""Denoising runs (``experiments.denoise``): every default beyond ``sdae.denoise_config``'s
+field defaults, top to bottom.
 
-``python -m experiments.denoise --dataset=mnist --corruption=erasure --workdir=DIR`` with no
-model or training flag uses the corruption's preset (``preset_for``); ``--preset=NAME`` picks
-one by name, and any flag given explicitly overrides the preset's value for it. Figures measured
-on the 10000 MNIST test digits are in notes/denoise.md.
+- ``DEFAULT_LEVELS``: the level of each corruption when ``--level`` is not given (and no preset
+  gives one): ``DenoiseConfig.resolved`` reads it.
+- ``PRESETS``: named runs, the model and training length that meet each corruption's documented
+  accuracy on restored digits (the reference classifier's, ``sdae.reference_classifier``).
+  ``python -m experiments.denoise --dataset=mnist --corruption=erasure --workdir=DIR`` with no
+  model or training flag uses the corruption's preset (``preset_for``); ``--preset=NAME`` picks
+  one by name (``get``), and any flag given explicitly overrides the preset's value for it
+  (``settings``: the ``DenoiseConfig`` fields of a preset and the flags given). Figures measured
+  on the 10000 MNIST test digits are in notes/denoise.md.
+
+Plain data and lookups: no JAX (``sdae.denoise_config`` imports this module, not the reverse).
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sdae.denoise_config import DenoiseConfig
+# Course defaults (Fleuret 7.3) and a usual Gaussian level.
+DEFAULT_LEVELS = {"erasure": 0.9, "blur": 4.0, "block": 10 / 28, "gaussian": 0.5,
+                  "masking": 0.5, "salt_pepper": 0.5, "none": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +89,9 @@ def preset_for(mode: str, corruption: str | None) -> Preset | None:
   return PRESETS.get(corruption) if corruption in PRESETS and corruption != "course" else None
 
 
-def apply(preset: Preset | None, given: dict[str, Any]) -> DenoiseConfig:
-  """A config from the preset's fields overridden by the fields the user ``given`` explicitly.
+def settings(preset: Preset | None, given: dict[str, Any]) -> dict[str, Any]:
+  """The ``DenoiseConfig`` fields of ``preset`` overridden by those the user ``given``
+  explicitly (``DenoiseConfig(**settings(preset, given))`` is the run).
 
   A preset's architecture (``ARCH_FIELDS``) is dropped when ``given`` names another model, so
   ``--model=conv`` under a dense preset gets the conv defaults, not dense widths.
@@ -92,4 +102,4 @@ def apply(preset: Preset | None, given: dict[str, Any]) -> DenoiseConfig:
       fields.pop(k, None)
   if "corruption" in given and preset and given["corruption"] != fields.get("corruption"):
     fields.pop("level", None)  # the level of another corruption means something else
-  return DenoiseConfig(**{**fields, **given})
+  return {**fields, **given}

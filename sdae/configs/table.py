@@ -1,9 +1,10 @@
 """Table 3's grids (``experiments.reproduce_table``): every column's grid under a budget.
 
-The budgets (``quick``, ``cpu``, ``paper``; ``test`` for the tests), their base configurations
-and SdA-3 grid axes are named in ``sdae.presets``, the one registry of named configurations (with
-the dataset defaults and the ``experiments.train --preset`` names); this module builds each
-column's grid on them.
+``grid_for(dataset, budget, overrides, seeds, method)`` is what ``--datasets=D --budget=B
+--methods=M`` trains (``--print_grid`` prints it). The budgets (``quick``, ``cpu``, ``paper``;
+``test`` for the tests), their base configurations and SdA-3 grid axes are in
+``sdae.configs.sda`` (with the dataset defaults and the ``experiments.train --preset`` names);
+every constant a column adds to them is below, and ``grid_for`` reads them.
 
 Each column of Table 3 (``--methods``) has a grid of its own, built on the budget's base
 configuration (same layer sizes, epochs, minibatches and fine-tuning):
@@ -14,12 +15,13 @@ configuration (same layer sizes, epochs, minibatches and fine-tuning):
   (``SAE_SHORT_EPOCHS``, at lr; the paper budget: its lr grid), so it is chosen on validation
   like the others.
 - ``dbn3`` / ``dbn1``: RBMs by CD-1 (``--pretraining=rbm``) with learning rates ``RBM_LRS`` and the
-  objective's own settings for DBN-3 at the cpu budget (``sdae.presets.OBJECTIVE_DEFAULTS``:
+  objective's own settings for DBN-3 at the cpu budget (``sdae.configs.sda.OBJECTIVE_DEFAULTS``:
   MNIST fine-tunes 50 epochs);
   DBN-1 is one layer of 1000 units (paper budget: 1000, 2000 or 3000).
 - ``mlp3`` (not in the paper's table): no pretraining, the preset's fine-tuning.
 - ``svm_rbf``: ``SVM_GRIDS``, C and gamma (as multiples of the data's scale) on a log grid,
-  retrained on train + valid; MNIST's cpu and quick budgets fit one pair on the training split;
+  retrained on train + valid; MNIST's cpu and quick budgets fit one pair on the training split
+  (``SVM_ONE_PAIR``);
   small training splits (rect) search ``SVM_WIDE`` (7 x 8) at the cpu and paper budgets; at
   those budgets an axis whose edge value wins grows past it (``SVM_GROW`` steps at most).
 """
@@ -29,9 +31,9 @@ from __future__ import annotations
 from typing import Any
 
 from sdae import config as config_lib
-from sdae import presets as registry
 from sdae import sweep as sweep_lib
 from sdae import table as table_lib
+from sdae.configs import sda as sda_configs
 
 # Deep belief networks: RBM pretraining learning rates (CD-1, plain SGD on minibatch means; the
 # 2006 and 2007 DBNs used 0.05-0.1) and the one-layer network's sizes.
@@ -52,6 +54,9 @@ SVM_GRIDS = {"paper": ((0.1, 1.0, 10.0, 100.0, 1000.0), (0.25, 0.5, 1.0, 2.0, 4.
              "cpu": ((1.0, 10.0, 100.0), (1.0, 2.0)),
              "quick": ((10.0,), (1.0,)),
              "test": ((1.0, 10.0), (1.0,))}
+# (dataset, budget) -> the one (C, gamma) pair it fits, on the training split only (no retraining
+# on train + valid) and without growing: MNIST's cpu and quick budgets.
+SVM_ONE_PAIR = {("mnist", "cpu"): (10.0, 1.0), ("mnist", "quick"): (10.0, 1.0)}
 SVM_WIDE = (tuple(10.0 ** k for k in range(-1, 6)), tuple(2.0 ** k for k in range(-4, 4)))
 # Log steps an SVM axis may grow past its edge when the pick sits there (``sdae.svm.SVMGrid.grow``:
 # a row or column of new fits per step), so that the chosen pair is interior: convex v4's cpu
@@ -77,8 +82,9 @@ def is_small(dataset: str) -> bool:
 
 def _svm_grid(dataset: str, budget: str):
   from sdae import svm  # pylint: disable=g-import-not-at-top
-  if dataset == "mnist" and budget in ("cpu", "quick"):
-    return svm.SVMGrid((10.0,), (1.0,), retrain_on_valid=False)
+  if (dataset, budget) in SVM_ONE_PAIR:
+    C, gamma = SVM_ONE_PAIR[(dataset, budget)]
+    return svm.SVMGrid((C,), (gamma,), retrain_on_valid=False)
   grow = SVM_GROW.get(budget, 0)
   if budget in ("cpu", "paper") and is_small(dataset):
     return svm.SVMGrid(*SVM_WIDE, grow=grow)
@@ -101,7 +107,7 @@ def _method_grid(method: str, dataset: str, budget: str, base, hiddens, levels, 
     return base, hiddens, (0.0,), sae_plrs, flrs
   if method in ("dbn1", "dbn3"):
     # The objective's settings were measured on the three-layer DBN only.
-    measured = registry.objective_settings(dataset, budget, "rbm") if method == "dbn3" else {}
+    measured = sda_configs.objective_settings(dataset, budget, "rbm") if method == "dbn3" else {}
     rbm = base.replace(pretraining="rbm", corruption="masking", **measured)
     dbn_hiddens = hiddens if method == "dbn3" else list(DBN1_HIDDEN[budget])
     if method == "dbn1" and budget == "test":
@@ -125,7 +131,7 @@ def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
   from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
   if "data_version" in overrides and not regenerate.accepted(dataset):
     overrides.pop("data_version")
-  base, hiddens, levels, plrs, flrs = registry.sda_grid(dataset, budget)
+  base, hiddens, levels, plrs, flrs = sda_configs.sda_grid(dataset, budget)
   if method == "svm_rbf":
     data_keys = ("data_source", "data_version", "data_dir", "cache_dir", "n_train")
     cfg = base.replace(**{k: v for k, v in overrides.items() if k in data_keys})

@@ -1,20 +1,26 @@
-"""Every named configuration, in one registry: a dataset's defaults, each budget's base
-configuration and SdA grid, and the single-model presets of ``experiments.train --preset=NAME``.
+"""SdA runs: every default of one SdA, top to bottom, and the ``--preset`` names.
 
-- ``for_dataset(name, pretraining)``: the defaults for a dataset (a canonical name or a paper
-  alias): SdA-3 of 1000 units, masking noise at the level the paper chose on validation (or ours,
-  where our regenerated data chose another), epochs and learning rates fitted to the time budgets
-  of BUILD_NOTES.md; ``OBJECTIVE_DEFAULTS`` over them for another layer objective (MNIST's DBN
-  fine-tunes 50 epochs), which ``objective_settings`` gives the cpu budget's DBN-3 column too.
-- ``sda_grid(dataset, budget)``: the base configuration and the SdA-3 grid axes of a budget of
-  ``experiments.reproduce_table --budget=NAME`` (``quick``, ``cpu``, ``paper``; ``test`` for the
-  tests); ``experiments/presets.py`` builds every Table 3 column's grid on it.
-- ``TRAIN_PRESETS``: ``<dataset>_quick``, ``<dataset>_cpu`` and ``<dataset>_paper`` (the base
-  configuration of that budget's grid at the paper's chosen level) and ``mnist_tutorial_filters``
+Read in order:
+
+- ``DATASET_DEFAULTS``: per dataset, what differs from ``sdae.config.TrainConfig``'s field
+  defaults (SdA-3 of 1000 units, masking noise, plain SGD...): the level the paper chose on
+  validation (or ours, where our regenerated data chose another), epochs and learning rates
+  fitted to the time budgets of BUILD_NOTES.md. ``OBJECTIVE_DEFAULTS`` over them for another
+  layer objective (MNIST's DBN fine-tunes 50 epochs). ``for_dataset(name, pretraining)`` reads
+  the two (a canonical name or a paper alias): the configuration ``experiments.train
+  --dataset=NAME`` trains, and the library's (``for_dataset("rect").replace(...)``).
+- Budgets (``BUDGETS``; ``test`` for the tests): each budget's constants (``PAPER_*``,
+  ``QUICK``, ``CPU_*``, ``TEST_*``), read by ``budget_config(dataset, budget)`` (the base
+  configuration) and ``sda_grid(dataset, budget)`` (the SdA-3 grid's axes);
+  ``objective_settings`` gives ``OBJECTIVE_DEFAULTS`` to the cpu budget's DBN-3 column.
+  ``sdae.configs.table`` builds every Table 3 column's grid on ``sda_grid``, and the paper's
+  other experiments (``sdae.paper_experiments``) start from it too.
+- ``TRAIN_PRESETS``: ``<dataset>_quick``, ``<dataset>_cpu`` and ``<dataset>_paper`` (the
+  ``budget_config`` of that budget, at the paper's chosen level) and ``mnist_tutorial_filters``
   (alias ``mnist_filters``), the Theano dA tutorial's one-layer run. These are fixed
   configurations: ``--pretraining`` given with one changes the objective only, not its epochs.
-- ``names()``: every name ``--preset=NAME`` accepts (a train preset, or a dataset's canonical
-  name for its defaults).
+  ``names()``: every name ``--preset=NAME`` accepts (a train preset, or a dataset's canonical
+  name for its defaults); ``resolve`` takes the paper's aliases in them.
 
 JAX-free (the entry points read it while parsing flags).
 
@@ -53,6 +59,8 @@ from typing import Any
 
 from sdae import config as config_lib
 from sdae import paper
+from sdae.data import registry as data_registry  # numpy only
+from sdae.data.errors import DataError
 
 # Per-dataset defaults. The paper's Table 3 level (chosen on validation) is used as the masking
 # level; epochs and learning rates are ours (the paper does not publish its grid), chosen so that a
@@ -104,10 +112,8 @@ def for_dataset(name: str, pretraining: str = "denoising") -> config_lib.TrainCo
 
   Raises ``ConfigError`` (one line, the accepted names) for a name that is neither.
   """
-  from sdae.data import registry  # pylint: disable=g-import-not-at-top  # numpy only
-  from sdae.data.errors import DataError  # pylint: disable=g-import-not-at-top
   try:
-    canonical = registry.resolve_name(name)
+    canonical = data_registry.resolve_name(name)
   except DataError as e:
     raise config_lib.ConfigError(str(e)) from None
   settings = DATASET_DEFAULTS.get(canonical, {}) | OBJECTIVE_DEFAULTS.get((canonical, pretraining),
@@ -116,92 +122,98 @@ def for_dataset(name: str, pretraining: str = "denoising") -> config_lib.TrainCo
 
 
 # --- budgets ------------------------------------------------------------------------------------
+# Each budget of ``experiments.reproduce_table --budget=NAME`` is a base configuration (the
+# dataset's defaults above, changed as its table says) and the axes of its SdA-3 grid. Every
+# base is at the paper's Table 3 level of the dataset (``sdae.paper.TABLE3``): the level the
+# ``<dataset>_<budget>`` presets train.
 
 BUDGETS = ("quick", "cpu", "paper")  # "test" is accepted too, for the tests
 
+# paper: the dataset's defaults; the grid's axes below, noise levels by the dataset's corruption.
 PAPER_HIDDEN = (1000, 2000, 3000)
-PAPER_MASKING = (0.0, 0.10, 0.25, 0.40)
-PAPER_GAUSSIAN = (0.05, 0.10, 0.15, 0.30, 0.50)
+PAPER_LEVELS: dict[str, tuple[float, ...]] = {
+    "masking": (0.0, 0.10, 0.25, 0.40),
+    "gaussian": (0.05, 0.10, 0.15, 0.30, 0.50),  # tzanetakis
+}
 PAPER_PRETRAIN_LRS = (0.01, 0.05)
 PAPER_FINETUNE_LRS = (0.05, 0.1)
 
-# Quick budget per dataset: (levels, pretrain epochs, finetune epochs).
-_QUICK: dict[str, tuple[tuple[float, ...], int, int]] = {
+# quick: SdA-3 of 1000 units; per dataset (levels, pretraining epochs, fine-tuning epochs, which
+# is the patience too); QUICK_DEFAULT for the others (the 10000-example MNIST variants, rect-img).
+QUICK_HIDDEN = (1000, 1000, 1000)
+QUICK: dict[str, tuple[tuple[float, ...], int, int]] = {
     "rectangles": ((0.0, 0.10, 0.25, 0.40), 10, 40),
     "convex": ((0.0, 0.10, 0.25), 3, 10),
     "mnist": ((0.0, 0.25), 1, 4),
     "tzanetakis": ((0.05, 0.10, 0.30), 10, 30),
 }
-_QUICK_DEFAULT = ((0.0, 0.10, 0.25), 3, 8)  # the 10000-example MNIST variants, rect-img
+QUICK_DEFAULT = ((0.0, 0.10, 0.25), 3, 8)
+
+# cpu: the dataset's defaults. Those of CPU_AS_PRESET fit the budget as they are (small training
+# sets, or tuned for time: mnist); the others fine-tune with CPU_FINETUNE and run all their
+# fine-tuning epochs (patience = the epoch count), keeping the best validation epoch.
+CPU_AS_PRESET = ("mnist", "rectangles", "convex")
+CPU_FINETUNE = dict(finetune_batch_size=100, finetune_lr=0.5)
+# The cpu grid's levels: the paper's masking levels and the defaults' level where our own
+# validation chose another (rectangles: 0.6), except where listed: mnist (50000 training
+# examples, ~10 min per model here) weighs only 0 against the paper's level 0.25; tzanetakis its
+# two smallest Gaussian levels.
+CPU_LEVELS: dict[str, tuple[float, ...]] = {
+    "mnist": (0.0, 0.25),
+    "tzanetakis": (0.05, 0.10),
+}
+
+# test (hidden; for the tests): 2 tiny layers, 2 levels, 2 + 3 epochs; the base's level and the
+# grid's levels by the dataset's corruption.
+TEST_SETTINGS = dict(hidden=(16, 8), pretrain_epochs=2, finetune_epochs=3, patience=3,
+                     batch_size=10, checkpoint_every_secs=0.0)
+TEST_LEVEL = {"masking": 0.0, "gaussian": 0.05}
+TEST_LEVELS = {"masking": (0.1, 0.3), "gaussian": (0.05, 0.3)}
 
 
-def _quick_config(dataset: str) -> config_lib.TrainConfig:
-  _, pre, fine = _QUICK.get(dataset, _QUICK_DEFAULT)
-  return for_dataset(dataset).replace(
-      hidden=(1000, 1000, 1000), pretrain_epochs=pre, finetune_epochs=fine, patience=fine,
-      level=paper.TABLE3[dataset].level)
-
-
-# Datasets whose presets already fit the cpu budget as they are (small training sets).
-_CPU_AS_PRESET = ("mnist", "rectangles", "convex")
-
-
-def _cpu_config(dataset: str) -> config_lib.TrainConfig:
+def budget_config(dataset: str, budget: str) -> config_lib.TrainConfig:
+  """The base configuration of ``budget`` (``quick``, ``cpu``, ``paper``, ``test``) on
+  ``dataset`` (a canonical name): every grid point of the budget's SdA-3 starts from it."""
+  if budget not in BUDGETS + ("test",):
+    raise ValueError(f"unknown budget {budget!r}")
   base = for_dataset(dataset)
-  if dataset not in _CPU_AS_PRESET:
-    base = base.replace(finetune_batch_size=100, finetune_lr=0.5, patience=base.finetune_epochs)
-  return base.replace(level=paper.TABLE3[dataset].level)
+  if budget == "paper":
+    return base.replace(level=paper.TABLE3[dataset].level)
+  if budget == "quick":
+    _, pre, fine = QUICK.get(dataset, QUICK_DEFAULT)
+    return base.replace(hidden=QUICK_HIDDEN, pretrain_epochs=pre, finetune_epochs=fine,
+                        patience=fine, level=paper.TABLE3[dataset].level)
+  if budget == "cpu":
+    if dataset not in CPU_AS_PRESET:
+      base = base.replace(**CPU_FINETUNE, patience=base.finetune_epochs)
+    return base.replace(level=paper.TABLE3[dataset].level)
+  return base.replace(**TEST_SETTINGS, level=TEST_LEVEL[base.corruption])  # test
 
 
 def objective_settings(dataset: str, budget: str, pretraining: str) -> dict[str, Any]:
   """``OBJECTIVE_DEFAULTS`` at the cpu budget where its base is the dataset's preset
-  (``_CPU_AS_PRESET``): the settings were measured on that preset. The paper budget's other
+  (``CPU_AS_PRESET``): the settings were measured on that preset. The paper budget's other
   learning rates and sizes, and the quick and test budgets' short schedules, keep their own."""
-  if budget == "cpu" and dataset in _CPU_AS_PRESET:
+  if budget == "cpu" and dataset in CPU_AS_PRESET:
     return dict(OBJECTIVE_DEFAULTS.get((dataset, pretraining), {}))
   return {}
-
-
-def _cpu_levels(dataset: str) -> tuple[float, ...]:
-  """The paper's masking levels and the preset's (where our own validation chose another).
-
-  mnist (50000 training examples, ~10 min per model here) weighs only 0 against the paper's
-  level; tzanetakis its two smallest Gaussian levels.
-  """
-  if dataset == "tzanetakis":
-    return (0.05, 0.10)
-  if dataset == "mnist":
-    return (0.0, paper.TABLE3[dataset].level)
-  return tuple(sorted({*PAPER_MASKING, for_dataset(dataset).level}))
-
-
-def _paper_config(dataset: str) -> config_lib.TrainConfig:
-  return for_dataset(dataset).replace(level=paper.TABLE3[dataset].level)
-
-
-def _test_config(dataset: str) -> config_lib.TrainConfig:
-  return for_dataset(dataset).replace(
-      hidden=(16, 8), pretrain_epochs=2, finetune_epochs=3, patience=3, batch_size=10,
-      checkpoint_every_secs=0.0, level=0.0 if dataset != "tzanetakis" else 0.05)
 
 
 def sda_grid(dataset: str, budget: str):
   """(base config, hidden sizes, levels, pretraining lrs, fine-tuning lrs or None for the base's)
   of the SdA-3 grid of ``budget`` on ``dataset`` (a canonical name)."""
-  gaussian = dataset == "tzanetakis"
+  base = budget_config(dataset, budget)
   if budget == "paper":
-    return (_paper_config(dataset), [(h, h, h) for h in PAPER_HIDDEN],
-            PAPER_GAUSSIAN if gaussian else PAPER_MASKING, PAPER_PRETRAIN_LRS, PAPER_FINETUNE_LRS)
+    return (base, [(h, h, h) for h in PAPER_HIDDEN], PAPER_LEVELS[base.corruption],
+            PAPER_PRETRAIN_LRS, PAPER_FINETUNE_LRS)
   if budget == "quick":
-    base = _quick_config(dataset)
-    return base, [base.hidden], _QUICK.get(dataset, _QUICK_DEFAULT)[0], None, None
-  if budget == "cpu":
-    base = _cpu_config(dataset)
-    return base, [base.hidden], _cpu_levels(dataset), None, None
-  if budget == "test":
-    base = _test_config(dataset)
-    return base, [base.hidden], (0.05, 0.3) if gaussian else (0.1, 0.3), None, None
-  raise ValueError(f"unknown budget {budget!r}")
+    levels = QUICK.get(dataset, QUICK_DEFAULT)[0]
+  elif budget == "cpu":
+    levels = CPU_LEVELS.get(dataset) or tuple(
+        sorted({*PAPER_LEVELS["masking"], for_dataset(dataset).level}))
+  else:  # test
+    levels = TEST_LEVELS[base.corruption]
+  return base, [base.hidden], levels, None, None
 
 
 #: What a budget's table can show, where it is not a comparison with the paper: (the heading's
@@ -233,9 +245,8 @@ def table_title(budget: str) -> str:
 def _train_presets() -> dict[str, dict[str, Any]]:
   out = {}
   for ds in paper.TABLE3:
-    for budget, make in (("quick", _quick_config), ("cpu", _cpu_config),
-                         ("paper", _paper_config)):
-      d = make(ds).to_dict()
+    for budget in BUDGETS:
+      d = budget_config(ds, budget).to_dict()
       d["hidden"] = tuple(d["hidden"])
       d.pop("layer_levels")
       out[f"{ds}_{budget}"] = d
@@ -269,14 +280,13 @@ def resolve(name: str) -> str | None:
 
   A dataset part takes the same names and paper aliases as ``--dataset``: ``rect_quick`` and
   ``rectangles_quick`` are one preset, ``rect`` the rectangles defaults."""
-  from sdae.data import registry  # JAX-free
   key = str(name).strip().lower()
   if key in TRAIN_PRESETS or key in DATASET_DEFAULTS:
     return key
   stem, _, budget = key.rpartition("_")
   for dataset, suffix in ((key, ""), (stem, f"_{budget}")):
     try:
-      canonical = registry.resolve_name(dataset) + suffix
+      canonical = data_registry.resolve_name(dataset) + suffix
     except ValueError:
       continue
     if canonical in TRAIN_PRESETS or canonical in DATASET_DEFAULTS:
