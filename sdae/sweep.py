@@ -7,7 +7,9 @@ corruption kinds is one sweep per kind. ``run`` trains them together through
 ``sdae.experiment.train_and_evaluate(members=...)``: every array carries a leading member axis
 and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoints of its workdir.
 ``run(..., one_by_one=True)`` trains the same models one at a time (for wall-time comparisons
-and as the reference the vmapped sweep must match).
+and as the reference the vmapped sweep must match). A members run in a folder of its own
+(``train_members``; ``finished`` reads a finished one back; ``member_rows`` its rows) is the
+sweep's ``workdir/members`` and each Table 3 group (``sdae.table``) alike.
 
 Equality with one-by-one training: both run the same per-model arithmetic with the same derived
 keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical. On CPU

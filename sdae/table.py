@@ -4,7 +4,8 @@ validation, and the rows of ``table.json``.
 ``reproduce`` runs, per dataset, each method's grid (``DatasetGrid``, one per (dataset, method);
 ``experiments/presets.py`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
 ``dbn3``, ``mlp3``) member groups, points sharing shapes trained as one vmapped program each in
-``workdir/<dataset>/<method>/<group>``; for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
+``workdir/<dataset>/<method>/<group>`` through the sweep's own functions
+(``sweep.train_members``, read back by ``sweep.finished``, rows by ``sweep.member_rows``); for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
 ``workdir/<dataset>/svm_rbf``. Each method's model is chosen on validation error (ties: lower
 validation cross-entropy, or for the SVM the larger validation margin; never grid order or the
 test set) and its test error reported with a 95% interval beside the paper's figure for that
