@@ -7,7 +7,9 @@ corruption kinds is one sweep per kind. ``run`` trains them together through
 ``sdae.experiment.train_and_evaluate(members=...)``: every array carries a leading member axis
 and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoints of its workdir.
 ``run(..., one_by_one=True)`` trains the same models one at a time (for wall-time comparisons
-and as the reference the vmapped sweep must match).
+and as the reference the vmapped sweep must match). A members run in a folder of its own
+(``train_members``; ``finished`` reads a finished one back; ``member_rows`` its rows) is the
+sweep's ``workdir/members`` and each Table 3 group (``sdae.table``) alike.
 
 Equality with one-by-one training: both run the same per-model arithmetic with the same derived
 keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical. On CPU
@@ -126,19 +128,70 @@ def rounded(value: float | None) -> float | None:
   return None if value is None else round(float(value), 4)
 
 
-def _row(point: Point, r: dict[str, Any], n_layers: int) -> dict[str, Any]:
-  """A ``sweep.json`` row from a member's results (``best_epoch``) or a model's results.json
-  (``finetune_best_epoch``, one_by_one); a diverged model (non-finite loss) has null errors."""
+def row(point: Point, r: dict[str, Any], n_layers: int, *,
+        round_xent: bool = True) -> dict[str, Any]:
+  """A ``sweep.json`` row (``ROW_KEYS`` and ``valid_xent``) of a resolved ``point`` from its
+  member's results (``best_epoch``) or a model's results.json (``finetune_best_epoch``,
+  one_by_one); a diverged model (non-finite loss) has null errors. Errors are ``rounded``; the
+  validation cross-entropy to 6 decimals, or as the run measured it with ``round_xent=False``
+  (the table's candidates, ``sdae.table``, have always kept it so)."""
   best = r["finetune_best_epoch"] if "finetune_best_epoch" in r else r["best_epoch"]
+  xent = r.get("valid_xent")
   return {"level": point.level, "seed": point.seed,
           "valid_error_pct": rounded(r["valid_error_pct"]),
           "test_error_pct": rounded(r["test_error_pct"]),
           "test_ci95_pct": rounded(r["test_ci95_pct"]),
           "best_epoch": int(best),
-          "valid_xent": None if r.get("valid_xent") is None else round(float(r["valid_xent"]), 6),
+          "valid_xent": None if xent is None else (round(float(xent), 6) if round_xent
+                                                   else float(xent)),
           "pretrain_lr": point.pretrain_lr, "finetune_lr": point.finetune_lr,
           "layer_levels": [point.level] * n_layers, "diverged": bool(r.get("diverged", False)),
           "emphasis": point.emphasis or "none"}
+
+
+def member_rows(config: config_lib.TrainConfig, points: Sequence[Point],
+                results: dict[str, Any], *, round_xent: bool = True) -> list[dict[str, Any]]:
+  """One ``row`` per point of a members run from its results (``train_members``'s, or its
+  results.json read back by ``finished``), in the order of ``points``."""
+  n_layers = len(config.hidden)
+  return [row(p.resolved(config), m, n_layers, round_xent=round_xent)
+          for p, m in zip(points, results["members"])]
+
+
+def train_members(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | None,
+                  *, splits: dict, data_source: str | None, overwrite: bool = False,
+                  write_images: bool = True, mesh: Any = None) -> dict[str, Any]:
+  """Trains ``points`` as one members run in ``workdir`` (the run's own folder: a sweep's
+  ``workdir/members``, a table group's ``<dataset>/<method>/<group>``), resuming from its
+  checkpoints; returns the driver's results (``member_rows`` makes the rows)."""
+  return experiment.train_and_evaluate(config, workdir, splits=splits, data_source=data_source,
+                                       members=members_of(config, points), overwrite=overwrite,
+                                       write_images=write_images, mesh=mesh)
+
+
+def finished(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str,
+             overwrite: bool = False) -> dict[str, Any] | None:
+  """The results.json of the members run of ``points`` in ``workdir`` when it finished with this
+  configuration and these members (whatever data source it read: the caller checks that), else
+  None (also with ``overwrite``). Reads nothing but the workdir's files: no data, no devices."""
+  from sdae import fileio  # pylint: disable=g-import-not-at-top
+  from sdae import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  path = os.path.join(workdir, "results.json")
+  if overwrite or not os.path.exists(path):
+    return None
+  done = fileio.read_json(path, if_damaged="recomputing it from the group's checkpoints")
+  if not isinstance(done, dict):
+    return None
+  # The record the run writes in config.json, less the source it read. The run's identity is
+  # config.json's (results.json shows the settings resolved, for reading).
+  want = experiment.config_record(config, members_of(config, points), None)
+  want.pop("data_source_used")
+  recorded = workdir_lib.recorded_config(workdir) or done.get("config", {})
+  got = {k: v for k, v in recorded.items() if k not in ("data_source_used", "data_version_used")}
+  same = workdir_lib.run_identity(got) == workdir_lib.run_identity(want)
+  if same and len(done.get("members", [])) == len(points):
+    return done
+  return None
 
 
 def model_dir(workdir: str, index: int, point: Point) -> str:
@@ -219,10 +272,9 @@ def _train(config, points, workdir, splits, data_source, one_by_one, overwrite, 
   t0 = time.monotonic()
   if not one_by_one:
     sub = None if workdir is None else os.path.join(workdir, "members")
-    res = experiment.train_and_evaluate(config, sub, splits=splits, data_source=data_source,
-                                        members=members_of(config, points), overwrite=overwrite,
-                                        write_images=write_images, mesh=mesh)
-    rows = [_row(p, m, n_layers) for p, m in zip(points, res["members"])]
+    res = train_members(config, points, sub, splits=splits, data_source=data_source,
+                        overwrite=overwrite, write_images=write_images, mesh=mesh)
+    rows = member_rows(config, points, res)
     training = res["seconds"]["training"]
   else:
     rows, training = [], 0.0
@@ -238,7 +290,7 @@ def _train(config, points, workdir, splits, data_source, one_by_one, overwrite, 
         log.warning("model %d/%d diverged: %s", i + 1, len(points), e)
         res = {"valid_error_pct": None, "test_error_pct": None, "test_ci95_pct": None,
                "best_epoch": -1, "diverged": True, "seconds": {"training": 0.0}}
-      rows.append(_row(p, res, n_layers))
+      rows.append(row(p, res, n_layers))
       training += res["seconds"]["training"]
   import jax  # pylint: disable=g-import-not-at-top
   return {"rows": rows, "seconds": round(time.monotonic() - t0, 2),

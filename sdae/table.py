@@ -4,7 +4,8 @@ validation, and the rows of ``table.json``.
 ``reproduce`` runs, per dataset, each method's grid (``DatasetGrid``, one per (dataset, method);
 ``sdae.configs.table`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
 ``dbn3``, ``mlp3``) member groups, points sharing shapes trained as one vmapped program each in
-``workdir/<dataset>/<method>/<group>``; for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
+``workdir/<dataset>/<method>/<group>`` through the sweep's own functions
+(``sweep.train_members``, read back by ``sweep.finished``, rows by ``sweep.member_rows``); for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
 ``workdir/<dataset>/svm_rbf``. Each method's model is chosen on validation error (ties: lower
 validation cross-entropy, or for the SVM the larger validation margin; never grid order or the
 test set) and its test error reported with a 95% interval beside the paper's figure for that
@@ -26,14 +27,12 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import cost
 from sdae import distributed
-from sdae import fileio
 from sdae import objectives as objectives_lib
 from sdae import experiment
 from sdae import paper
 from sdae import runlock
 from sdae import sweep as sweep_lib
 from sdae import table_report
-from sdae import workdir as workdir_lib
 
 log = logging.getLogger("sdae")
 
@@ -255,28 +254,6 @@ def _unavailable_reason(e: BaseException, dataset: str, data_dir: str | None) ->
   return f"data not available ({msg})" + ("" if data_dir else "; pass --data_dir")
 
 
-def _finished(group: Group, sub: str, overwrite: bool) -> dict[str, Any] | None:
-  """The group's results when it already finished with this configuration, else None."""
-  path = os.path.join(sub, "results.json")
-  if overwrite or not os.path.exists(path):
-    return None
-  done = fileio.read_json(path, if_damaged="recomputing it from the group's checkpoints")
-  if not isinstance(done, dict):
-    return None
-  # The record the run writes in config.json, less the source it read (checked below).
-  want = experiment.config_record(
-      group.config, sweep_lib.members_of(group.config, group.points), None)
-  want.pop("data_source_used")
-  # The data source actually used is checked against this run's in ``reproduce``. The run's
-  # identity is config.json's (results.json shows the settings resolved, for reading).
-  recorded = workdir_lib.recorded_config(sub) or done.get("config", {})
-  got = {k: v for k, v in recorded.items() if k not in ("data_source_used", "data_version_used")}
-  same = workdir_lib.run_identity(got) == workdir_lib.run_identity(want)
-  if same and len(done.get("members", [])) == len(group.points):
-    return done
-  return None
-
-
 def _source_to_use(config: config_lib.TrainConfig) -> str | None:
   """The source ``load`` would read for ``config`` (None when that cannot be told unloaded)."""
   try:
@@ -305,30 +282,18 @@ def _check_same_source(ds: str, finished: list[dict[str, Any]], source: str | No
 
 
 def _candidates(group: Group, res: dict[str, Any]) -> list[dict[str, Any]]:
-  """One selection candidate per member of a finished group run."""
-  out = []
-  for p, m in zip(group.points, res["members"]):
-    p = p.resolved(group.config)
-    valid = m.get("valid_error_pct")
-    out.append({
-        "level": p.level, "hidden": list(group.config.hidden), "pretrain_lr": p.pretrain_lr,
-        "finetune_lr": p.finetune_lr, "seed": p.seed,
-        "pretraining": group.config.pretraining,
-        "pretrain_epochs": group.config.pretrain_epochs,
-        "finetune_epochs": group.config.finetune_epochs,
-        "batch_size": group.config.batch_size,
-        "finetune_batch_size": group.config.ft_batch_size(),
-        "corruption": group.config.corruption,
-        "best_epoch": int(m["best_epoch"]), "group": group.name,
-        # Rounded: float32 artifacts (4.9999995) must not decide a tie on validation.
-        "valid_error_pct": None if valid is None else round(float(valid), 4),
-        "valid_xent": m.get("valid_xent"),
-        "diverged": bool(m.get("diverged", False)),
-        "test_error_pct": None if m.get("test_error_pct") is None
-                          else round(float(m["test_error_pct"]), 4),
-        "test_ci95_pct": None if m.get("test_ci95_pct") is None
-                         else round(float(m["test_ci95_pct"]), 4)})
-  return out
+  """One selection candidate per member of a finished group run: the member's sweep row
+  (``sweep.member_rows``; the cross-entropy as measured, as table.json has always kept it) with
+  the group's shared settings."""
+  c = group.config
+  return [{"level": r["level"], "hidden": list(c.hidden), "pretrain_lr": r["pretrain_lr"],
+           "finetune_lr": r["finetune_lr"], "seed": r["seed"], "pretraining": c.pretraining,
+           "pretrain_epochs": c.pretrain_epochs, "finetune_epochs": c.finetune_epochs,
+           "batch_size": c.batch_size, "finetune_batch_size": c.ft_batch_size(),
+           "corruption": c.corruption, "best_epoch": r["best_epoch"], "group": group.name,
+           **{k: r[k] for k in ("valid_error_pct", "valid_xent", "diverged", "test_error_pct",
+                                "test_ci95_pct")}}
+          for r in sweep_lib.member_rows(c, group.points, res, round_xent=False)]
 
 
 #: The axes a network method's grid may search (each one that takes several values is checked
@@ -348,10 +313,9 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
     if res is not None:
       log.info("group %s already finished: read from %s/results.json", group.name, sub)
     else:
-      res = experiment.train_and_evaluate(
-          group.config, sub, splits=splits, data_source=source,
-          members=sweep_lib.members_of(group.config, group.points), overwrite=overwrite,
-          mesh=meshes[len(group.points)])
+      res = sweep_lib.train_members(group.config, group.points, sub, splits=splits,
+                                    data_source=source, overwrite=overwrite,
+                                    mesh=meshes[len(group.points)])
     trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
     # A resumed group's total is its last session's only: its training over every session,
     # when larger, is nearer what the group cost.
@@ -414,7 +378,8 @@ def _finished_cell(grid: DatasetGrid, workdir: str, overwrite: bool):
     os.makedirs(root, exist_ok=True)
     return [root], [None if overwrite else svm.finished(root, grid.svm)]
   subs = [os.path.join(root, g.name) for g in grid.groups]
-  return subs, [_finished(g, sub, overwrite) for g, sub in zip(grid.groups, subs)]
+  return subs, [sweep_lib.finished(g.config, g.points, sub, overwrite)
+                for g, sub in zip(grid.groups, subs)]
 
 
 def _row_data(ds: str, state, data_cfg: config_lib.TrainConfig, workdir: str):

@@ -436,7 +436,7 @@ def test_diverged_member_is_marked_never_selected_and_the_others_train_on(tmp_pa
   again = E.train_and_evaluate(cfg, str(tmp_path), splits=toy_splits(), members=members,
                                write_images=False)  # restored from the final checkpoint
   assert [m["diverged"] for m in again["members"]] == [False, True]
-  rows = [S._row(S.Point(0.2, 0, lr, 0.1), m, 2) for lr, m in zip((0.05, 1e3), again["members"])]
+  rows = [S.row(S.Point(0.2, 0, lr, 0.1), m, 2) for lr, m in zip((0.05, 1e3), again["members"])]
   assert rows[1]["diverged"] and rows[1]["valid_error_pct"] is None
   assert S.select(rows) is rows[0] and S.summarize(rows)["valid"][0] == [rows[0]["valid_error_pct"]]
   with pytest.raises(ValueError, match="no row"):
