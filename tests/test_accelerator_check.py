@@ -91,6 +91,17 @@ def _shim(tmp_path):
   return env, log
 
 
+# FLOPs of one example through each benchmarked step, counted as docs/bench.md counts them:
+# the dA step's five products of n_in x hidden (encoder, decoder, and three for the gradient);
+# fine-tuning's forward (n_in -> hidden -> hidden -> hidden -> 10) and a backward pass of twice
+# that, less the input's gradient; a sweep member's step is a dA step.
+_FLOPS_PER_EXAMPLE = {
+    "da_step": lambda n_in, h: 5 * 2 * n_in * h,
+    "sweep_step": lambda n_in, h: 5 * 2 * n_in * h,
+    "finetune_step": lambda n_in, h: 2 * (3 * (n_in * h + 2 * h * h + h * 10) - n_in * h),
+}
+
+
 def _check(tmp_path, env, *args, timeout=900):
   return subprocess.run([sys.executable, "-m", "experiments.accelerator_check", *args],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -124,11 +135,21 @@ def test_tiny_check_without_tensorflow_datasets_or_network(tmp_path, mnist_idx):
   for precision in ("float32", "bfloat16"):
     rows = steps["bench"][precision]["rows"]
     assert {r["name"] for r in rows} == {"da_step", "finetune_step", "sweep_step"}
-    for r in rows:  # each fraction is the row's own GFLOP/s over the peak measured beside it
-      assert r["gflops"] > 0 and r["peak_gflops"] > 0
+    # The rows are the bench's own stdout (its .out file), as it printed them.
+    out = (work / steps["bench"][precision]["log"]).with_suffix(".out").read_text()
+    assert rows == [json.loads(l) for l in out.splitlines() if l.startswith('{"name"')]
+    for r in rows:
+      # GFLOP/s and examples/s come from the same timing: their ratio is the FLOPs of one
+      # example (docs/bench.md), whatever the machine's speed.
+      per_example = _FLOPS_PER_EXAMPLE[r["name"]](r["n_in"], r["hidden"])
+      assert r["gflops"] == pytest.approx(r["examples_per_s"] * per_example / 1e9, rel=2e-4), r
+      # Each fraction is the row's own GFLOP/s over the peak measured beside it; a tiny step
+      # is far below a 256 x 256 matmul's rate.
       assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / r["peak_gflops"], rel=2e-3)
-  assert sum(1 for l in lines if l.startswith('{"name"')) == len(
-      steps["bench"]["float32"]["rows"]) + len(steps["bench"]["bfloat16"]["rows"])
+      assert 0 < r["fraction_of_peak"] < 1, r
+  # The raw lines printed before the summary: the bench's rows, float32's then bfloat16's.
+  assert [json.loads(l) for l in lines if l.startswith('{"name"')] == (
+      steps["bench"]["float32"]["rows"] + steps["bench"]["bfloat16"]["rows"])
   # 2, 5. The MNIST preset (at toy sizes: barely trained) in float32 and bfloat16: original
   # files, the time split adding up to the run's wall time, errors on the whole test split.
   for name, precision in (("mnist", "float32"), ("bfloat16", "bfloat16")):
@@ -138,7 +159,15 @@ def test_tiny_check_without_tensorflow_datasets_or_network(tmp_path, mnist_idx):
     assert sum(m["split"].values()) == pytest.approx(m["train_and_evaluate_s"], abs=0.05)
     assert min(m["split"].values()) >= 0
     assert m["epochs"]["pretrain"]["epochs"] == 6 and m["epochs"]["finetune"]["epochs"] == 3
-    assert 0 <= m["test_error_pct"] <= 100 and m["n_test"] == 10000
+    # The figures are the run's own: its results.json and its metrics.jsonl.
+    res = json.loads((work / m["folder"] / "run" / "results.json").read_text())
+    for k in ("test_error_pct", "test_ci95_pct", "valid_error_pct", "n_test"):
+      assert m[k] == res[k], k
+    assert m["n_test"] == 10000 and m["best_epoch"] == res["finetune_best_epoch"]
+    assert m["epochs"] == steps_lib.epoch_summary(str(work / m["folder"] / "run" /
+                                                      "metrics.jsonl"))
+    wrong = m["test_error_pct"] * m["n_test"] / 100  # a whole number of test examples
+    assert wrong == pytest.approx(round(wrong), abs=0.01) and 0 < round(wrong) <= m["n_test"]
   against = summary["bfloat16"]["against_float32"]
   assert against["time_ratio"] == pytest.approx(
       steps["bfloat16"]["seconds"] / steps["mnist"]["seconds"], abs=1e-3)
@@ -149,6 +178,20 @@ def test_tiny_check_without_tensorflow_datasets_or_network(tmp_path, mnist_idx):
   assert sw["n_models"] == 16 and len(sw["members"]["rows"]) == 16
   assert sw["member_loop"] == "vmap" and sw["data_source"] == "regenerated"
   assert [(a["level"], a["seed"]) for a in sw["alone"]] == [(0.0, 0), (0.4, 3)]
+  # Each model trained alone: its own results.json, its member's row of the sweep, and their
+  # differences in examples (errors are percentages of n_valid and n_test) recomputed.
+  for a in sw["alone"]:
+    member = sw["members"]["rows"][a["index"]]
+    assert (member["level"], member["seed"]) == (a["level"], a["seed"])
+    [res_path] = (work / "sweep" / f"alone_{a['index']:02d}").glob("one_by_one/*/results.json")
+    res = json.loads(res_path.read_text())
+    for k in ("valid", "test"):
+      assert a[f"member_{k}_error_pct"] == member[f"{k}_error_pct"]
+      assert a[f"{k}_error_pct"] == res[f"{k}_error_pct"]
+      assert a[f"{k}_diff_examples"] == round(
+          abs(res[f"{k}_error_pct"] - member[f"{k}_error_pct"]) * res[f"n_{k}"] / 100), k
+  assert sw["equal_within_one_example"] is all(
+      a["valid_diff_examples"] <= 1 and a["test_diff_examples"] <= 1 for a in sw["alone"])
   assert sw["equal_within_one_example"] is True
   rate = lambda e: e["epochs"]["pretrain"]["examples_per_s"]
   alone_rates = [rate(a) for a in sw["alone"]]
