@@ -152,7 +152,7 @@ def main(argv, f=None):
     raise _cli.UsageError(str(e)) from None
   _cli.setup_jax()
   from sdae import data
-  from sdae.progress import Progress
+  from sdae.io.progress import Progress
   name = data.resolve_name(f.dataset.value)
   splits = data.load(name, source=f.data_source.value, data_dir=f.data_dir.value,
                      data_version=f.data_version.value)

@@ -25,7 +25,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from sdae import fileio
+from sdae.io import files as fileio
 # Re-exported: callers (toy2d, experiments.denoise, tests) use ``denoise.NAME``.
 from sdae.denoise_config import (LOSSES, MODES, NOISE2NOISE_CORRUPTIONS,  # noqa: F401
                                  SCHEDULES, SUPERRES_FACTOR, DenoiseConfig, validate)
@@ -109,7 +109,7 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
   classifier's ``accuracy_clean`` / ``accuracy_corrupted`` / ``accuracy_restored`` in [0, 1],
   the resolved config, timings). ``train_size`` / ``test_size`` > 0 keep the first examples
   only. ``classifier``: ``"auto"`` (``reference_classifier(splits)``), a trained one, or None.
-  ``progress`` (an ``sdae.progress.Progress``) gets a header, the training epochs and a closing
+  ``progress`` (an ``sdae.io.progress.Progress``) gets a header, the training epochs and a closing
   summary. Returns the results dict.
   """
   c = validate(config)
@@ -164,7 +164,7 @@ def summary_line(r: dict) -> str:
 
 
 def _summary(progress, results: dict, workdir: str, pictures: list, t_total: float) -> None:
-  from sdae.progress import format_seconds  # pylint: disable=g-import-not-at-top
+  from sdae.io.progress import format_seconds  # pylint: disable=g-import-not-at-top
   progress.summary(
       f"done in {format_seconds(t_total)}: {summary_line(results)}",
       {"results": [os.path.join(workdir, RESULTS_FILE), os.path.join(workdir, RESTORED_FILE)],

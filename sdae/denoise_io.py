@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sdae import fileio
 from sdae.denoise_eval import predict
 from sdae.denoise_models import ModelConfig
+from sdae.io import files as fileio
 
 CONFIG_FILE = "denoiser.json"
 PARAMS_FILE = "denoiser.msgpack"

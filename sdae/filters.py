@@ -330,7 +330,8 @@ def write_outputs(workdir: str, config: FigureConfig, results: dict[str, dict[st
   measures, plus the figure's data source and wall time), each atomically; returns the paths."""
   import io  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  from sdae import fileio, viz  # pylint: disable=g-import-not-at-top
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
   os.makedirs(workdir, exist_ok=True)
   npz = os.path.join(workdir, "filters.npz")
   buf = io.BytesIO()

@@ -42,7 +42,7 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import experiment
-from sdae import runlock
+from sdae.io import runlock
 
 log = logging.getLogger("sdae")
 
@@ -174,8 +174,8 @@ def finished(config: config_lib.TrainConfig, points: Sequence[Point], workdir: s
   """The results.json of the members run of ``points`` in ``workdir`` when it finished with this
   configuration and these members (whatever data source it read: the caller checks that), else
   None (also with ``overwrite``). Reads nothing but the workdir's files: no data, no devices."""
-  from sdae import fileio  # pylint: disable=g-import-not-at-top
-  from sdae import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
+  from sdae.io import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "results.json")
   if overwrite or not os.path.exists(path):
     return None
@@ -505,7 +505,7 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
     meta["summary_by_emphasis"] = {e: summarize(rs) for e, rs in groups.items()}
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep_run.json"), meta)
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep.json"), outcome["rows"])
-  from sdae import progress  # pylint: disable=g-import-not-at-top
+  from sdae.io import progress  # pylint: disable=g-import-not-at-top
   best = select(outcome["rows"])
   progress.Progress().summary(
       f"sweep done: {len(points)} models ({outcome['mode']}) in "

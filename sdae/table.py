@@ -30,9 +30,9 @@ from sdae import distributed
 from sdae import objectives as objectives_lib
 from sdae import experiment
 from sdae import paper
-from sdae import runlock
 from sdae import sweep as sweep_lib
 from sdae import table_report
+from sdae.io import runlock
 
 log = logging.getLogger("sdae")
 

@@ -13,8 +13,8 @@ import pytest
 from sdae import config as C
 from sdae import data
 from sdae import experiment as E
-from sdae import fileio
-from sdae import results as R
+from sdae.io import files as fileio
+from sdae.io import results as R
 from helpers import toy_splits
 
 TINY = C.TrainConfig(dataset="toy", hidden=(16, 8), pretrain_epochs=2, finetune_epochs=3,

@@ -150,7 +150,7 @@ def test_preview_default_out_is_written(tmp_path, monkeypatch):
 def test_import_sdae_does_not_import_matplotlib():
   import subprocess
   import sys
-  code = ("import sys, sdae, sdae.viz, sdae.progress; "
+  code = ("import sys, sdae, sdae.viz, sdae.io.progress; "
           "sys.exit('matplotlib' in sys.modules)")
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
   assert r.returncode == 0, r.stderr

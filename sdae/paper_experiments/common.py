@@ -149,7 +149,7 @@ def run(plan: Plan, experiment_module, workdir: str, *, overwrite: bool = False,
   rows from the table rows; ``final``: the last call, where work after the selections, such as
   ``svm_codes``' SVMs on codes, happens), ``findings(rows)`` and ``plot(rows, plan, path)``.
   """
-  from sdae import runlock  # pylint: disable=g-import-not-at-top
+  from sdae.io import runlock  # pylint: disable=g-import-not-at-top
   os.makedirs(workdir, exist_ok=True)
 
   def write(trows):
@@ -234,7 +234,7 @@ def write_outputs(workdir: str, plan: Plan, rows: Sequence[dict[str, Any]],
   if not distributed.is_writer():
     return
   from sdae import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
-  from sdae import fileio  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
   name = plan.experiment
   ckpt_lib.write_json_atomic(os.path.join(workdir, f"{name}.json"), {
       "experiment": name, "budget": plan.budget, "cuts": plan.cuts,
