@@ -9,7 +9,7 @@ and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoint
 ``run(..., one_by_one=True)`` trains the same models one at a time (for wall-time comparisons
 and as the reference the vmapped sweep must match). A members run in a folder of its own
 (``train_members``; ``finished`` reads a finished one back; ``member_rows`` its rows) is the
-sweep's ``workdir/members`` and each Table 3 group (``sdae.table``) alike.
+sweep's ``workdir/members`` and each Table 3 group (``sdae.reproduce.table``) alike.
 
 Equality with one-by-one training: both run the same per-model arithmetic with the same derived
 keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical. On CPU
@@ -134,7 +134,7 @@ def row(point: Point, r: dict[str, Any], n_layers: int, *,
   member's results (``best_epoch``) or a model's results.json (``finetune_best_epoch``,
   one_by_one); a diverged model (non-finite loss) has null errors. Errors are ``rounded``; the
   validation cross-entropy to 6 decimals, or as the run measured it with ``round_xent=False``
-  (the table's candidates, ``sdae.table``, have always kept it so)."""
+  (the table's candidates, ``sdae.reproduce.table``, have always kept it so)."""
   best = r["finetune_best_epoch"] if "finetune_best_epoch" in r else r["best_epoch"]
   xent = r.get("valid_xent")
   return {"level": point.level, "seed": point.seed,

@@ -14,7 +14,7 @@ Which module answers which question:
   DBN, SAE-3 and SVM grids (``RBM_LRS``, ``DBN1_HIDDEN``, ``SVM_GRIDS``, ``SVM_WIDE``,
   ``SVM_GROW``, ``SVM_ONE_PAIR``, the ``SMALL_*`` widening on small sets, SAE-3's short
   pretraining ``SAE_SHORT_EPOCHS``), built on ``sda.sda_grid``. The paper's other experiments
-  (``sdae.paper_experiments``) start from the same ``sda_grid`` and ``grid_for``.
+  (``sdae.reproduce.experiments``) start from the same ``sda_grid`` and ``grid_for``.
 - ``sdae.configs.denoise``: what ``experiments.denoise`` trains: ``PRESETS`` (per corruption,
   noise2noise, superres, course; ``preset_for``, ``get``, ``settings``) and each corruption's
   ``DEFAULT_LEVELS``, over ``sdae.denoise_config.DenoiseConfig``'s field defaults.

@@ -1,7 +1,7 @@
 """What the paper's experiments share: plans of cells, the run through the table's driver, rows,
 findings and the ``.md`` / ``.json`` / ``.png`` outputs.
 
-A ``Cell`` is one model selection: a ``sdae.table.DatasetGrid`` (its member groups, or an SVM
+A ``Cell`` is one model selection: a ``sdae.reproduce.table.DatasetGrid`` (its member groups, or an SVM
 grid) whose ``method`` is the condition's label, unique within its dataset (e.g.
 ``salt_pepper-full``). Its groups train in ``workdir/<dataset>/<label>/<group>`` exactly as a
 table's do, so a rerun reads back the finished groups and resumes the unfinished one, and a cell
@@ -17,10 +17,10 @@ from typing import Any, Callable, Sequence
 
 from sdae import config as config_lib
 from sdae import distributed
-from sdae import paper as paper_lib
 from sdae import sweep as sweep_lib
-from sdae import table as table_lib
 from sdae.configs import sda as sda_configs
+from sdae.reproduce import paper as paper_lib
+from sdae.reproduce import table as table_lib
 
 log = logging.getLogger("sdae")
 
@@ -60,7 +60,7 @@ class Plan:
     raise KeyError((dataset, label))
 
   def describe(self) -> str:
-    """The cells' grids (``sdae.table.describe``), headed by the experiment and its cuts."""
+    """The cells' grids (``sdae.reproduce.table.describe``), headed by the experiment and its cuts."""
     head = f"{self.experiment}, budget {self.budget}" + (f": {self.cuts}" if self.cuts else "")
     return head + "\n" + table_lib.describe([c.grid for c in self.cells])
 
