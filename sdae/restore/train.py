@@ -22,8 +22,8 @@ import optax
 from sdae import corruption as corruption_lib
 from sdae import epoch as epoch_lib
 from sdae import model as model_lib
-from sdae.denoise_config import MODES, LOSSES, SUPERRES_FACTOR, DenoiseConfig, validate
-from sdae.denoise_models import _activate
+from sdae.restore.config import MODES, LOSSES, SUPERRES_FACTOR, DenoiseConfig, validate
+from sdae.restore.models import _activate
 
 Array = jax.Array
 
