@@ -1,5 +1,5 @@
-"""sdae.reproduce.table and sdae.reproduce.paper: the paper's five columns, verdicts at their boundaries, the
-table's files."""
+"""sdae.reproduce.table and sdae.reproduce.paper: the paper's five columns, verdicts at their
+boundaries, the table's files."""
 
 import json
 import pathlib

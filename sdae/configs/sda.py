@@ -124,8 +124,8 @@ def for_dataset(name: str, pretraining: str = "denoising") -> config_lib.TrainCo
 # --- budgets ------------------------------------------------------------------------------------
 # Each budget of ``experiments.reproduce_table --budget=NAME`` is a base configuration (the
 # dataset's defaults above, changed as its table says) and the axes of its SdA-3 grid. Every
-# base is at the paper's Table 3 level of the dataset (``sdae.reproduce.paper.TABLE3``): the level the
-# ``<dataset>_<budget>`` presets train.
+# base is at the paper's Table 3 level of the dataset (``sdae.reproduce.paper.TABLE3``): the level
+# the ``<dataset>_<budget>`` presets train.
 
 BUDGETS = ("quick", "cpu", "paper")  # "test" is accepted too, for the tests
 

@@ -249,7 +249,8 @@ def run(config: FigureConfig, x: np.ndarray, x_valid: np.ndarray,
 
   Returns ``{key: {"filters": float32 [n_hidden, h, w], "settings": {...},
   "train_loss", "valid_reconstruction_error", "train_seconds", "measures": {...}}}`` in the
-  figure's order (``measures``: ``sdae.reproduce.gabor.summarize``; absent when ``config.measure`` is off).
+  figure's order (``measures``: ``sdae.reproduce.gabor.summarize``; absent when ``config.measure``
+  is off).
   """
   validate(config)
   conditions = config.conditions()

@@ -5,14 +5,14 @@ validation, and the rows of ``table.json``.
 ``sdae.configs.table`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
 ``dbn3``, ``mlp3``) member groups, points sharing shapes trained as one vmapped program each in
 ``workdir/<dataset>/<method>/<group>`` through the sweep's own functions
-(``sweep.train_members``, read back by ``sweep.finished``, rows by ``sweep.member_rows``); for ``svm_rbf`` a (C, gamma) grid (``sdae.reproduce.svm``) in
-``workdir/<dataset>/svm_rbf``. Each method's model is chosen on validation error (ties: lower
-validation cross-entropy, or for the SVM the larger validation margin; never grid order or the
-test set) and its test error reported with a 95% interval beside the paper's figure for that
-column (``sdae.reproduce.paper``). ``table.md``, ``table.json`` and ``table.png`` are rewritten after
-every dataset (``sdae.reproduce.table_report``), so an interrupted run shows the rows finished so far and a
-rerun resumes: a finished group or SVM grid is read back, an unfinished group resumes from its
-checkpoint.
+(``sweep.train_members``, read back by ``sweep.finished``, rows by ``sweep.member_rows``); for
+``svm_rbf`` a (C, gamma) grid (``sdae.reproduce.svm``) in ``workdir/<dataset>/svm_rbf``. Each
+method's model is chosen on validation error (ties: lower validation cross-entropy, or for the SVM
+the larger validation margin; never grid order or the test set) and its test error reported with a
+95% interval beside the paper's figure for that column (``sdae.reproduce.paper``). ``table.md``,
+``table.json`` and ``table.png`` are rewritten after every dataset
+(``sdae.reproduce.table_report``), so an interrupted run shows the rows finished so far and a rerun
+resumes: a finished group or SVM grid is read back, an unfinished group resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -182,8 +182,8 @@ def check_minibatches(grids: Sequence["DatasetGrid"]) -> None:
 @dataclasses.dataclass(frozen=True)
 class DatasetGrid:
   """The grid of one (dataset, method) cell: member groups (e.g. one per hidden size) for a
-  network, or ``svm`` (an ``sdae.reproduce.svm.SVMGrid``) for ``svm_rbf``; ``config`` then carries the
-  data settings (dataset, source, folders)."""
+  network, or ``svm`` (an ``sdae.reproduce.svm.SVMGrid``) for ``svm_rbf``; ``config`` then carries
+  the data settings (dataset, source, folders)."""
 
   dataset: str
   groups: tuple[Group, ...]

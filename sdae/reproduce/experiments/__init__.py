@@ -15,11 +15,11 @@ where the paper gives one (``null`` where it does not: never a guessed one).
 ==================  =====================================================================
 
 Each module builds a ``Plan`` (``sdae.reproduce.experiments.common``): the cells to select, one
-``sdae.reproduce.table.DatasetGrid`` each, whose ``method`` names the condition. ``common.run`` trains them
-through ``sdae.reproduce.table.reproduce`` (the same groups, workdir layout, resume and selection as the
-table) and writes ``<experiment>.md``, ``<experiment>.json`` (``{"rows": [...], "findings":
-[{"claim", "holds", ...}]}``) and ``<experiment>.png``. The paper's qualitative findings are
-checked by each module's ``findings`` and printed as verdict lines.
+``sdae.reproduce.table.DatasetGrid`` each, whose ``method`` names the condition. ``common.run``
+trains them through ``sdae.reproduce.table.reproduce`` (the same groups, workdir layout, resume and
+selection as the table) and writes ``<experiment>.md``, ``<experiment>.json`` (``{"rows": [...],
+"findings": [{"claim", "holds", ...}]}``) and ``<experiment>.png``. The paper's qualitative findings
+are checked by each module's ``findings`` and printed as verdict lines.
 """
 
 from __future__ import annotations

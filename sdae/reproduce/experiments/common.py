@@ -1,8 +1,8 @@
 """What the paper's experiments share: plans of cells, the run through the table's driver, rows,
 findings and the ``.md`` / ``.json`` / ``.png`` outputs.
 
-A ``Cell`` is one model selection: a ``sdae.reproduce.table.DatasetGrid`` (its member groups, or an SVM
-grid) whose ``method`` is the condition's label, unique within its dataset (e.g.
+A ``Cell`` is one model selection: a ``sdae.reproduce.table.DatasetGrid`` (its member groups, or an
+SVM grid) whose ``method`` is the condition's label, unique within its dataset (e.g.
 ``salt_pepper-full``). Its groups train in ``workdir/<dataset>/<label>/<group>`` exactly as a
 table's do, so a rerun reads back the finished groups and resumes the unfinished one, and a cell
 whose grid equals a table column's (``svm_codes``' SdA-3) can share that table's workdir.
@@ -60,7 +60,8 @@ class Plan:
     raise KeyError((dataset, label))
 
   def describe(self) -> str:
-    """The cells' grids (``sdae.reproduce.table.describe``), headed by the experiment and its cuts."""
+    """The cells' grids (``sdae.reproduce.table.describe``), headed by the experiment and its
+    cuts."""
     head = f"{self.experiment}, budget {self.budget}" + (f": {self.cuts}" if self.cuts else "")
     return head + "\n" + table_lib.describe([c.grid for c in self.cells])
 
