@@ -98,7 +98,7 @@ _FIELDS = {
 def _config(f):
   """(config, preset name or None): the preset's fields, overridden by every flag given."""
   from sdae.configs import denoise as denoise_configs
-  from sdae.denoise_config import DenoiseConfig
+  from sdae.restore.config import DenoiseConfig
   for name in ("train_size", "test_size"):
     if getattr(f, name).value < 0:
       raise _cli.UsageError(f"--{name}={getattr(f, name).value} is not accepted; accepted: "
@@ -125,7 +125,9 @@ def _config(f):
 def main(argv, f=None):
   del argv
   f = f or _F
-  from sdae import denoise
+  from sdae.restore.apply import restore_images
+  from sdae.restore.config import validate
+  from sdae.restore.run import check_splits, run, summary_line
   if not f.workdir.value:
     raise _cli.UsageError("--workdir is required")
   if f.apply.value:
@@ -133,7 +135,7 @@ def main(argv, f=None):
       raise _cli.UsageError("--apply needs --input=FOLDER_OR_FILE and --output=DIR")
     _cli.check_output_dir("output", f.output.value)
     try:
-      written = denoise.restore_images(f.workdir.value, f.input.value, f.output.value)
+      written = restore_images(f.workdir.value, f.input.value, f.output.value)
     except (ValueError, FileNotFoundError) as e:
       raise _cli.UsageError(str(e)) from None
     print(f"wrote {len(written)} file(s) to {f.output.value}")
@@ -147,27 +149,27 @@ def main(argv, f=None):
   _cli.check_output_dir("workdir", f.workdir.value)
   config, preset = _config(f)
   try:
-    config = denoise.validate(config)
+    config = validate(config)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   _cli.setup_jax()
   from sdae import data
-  from sdae.progress import Progress
+  from sdae.io.progress import Progress
   name = data.resolve_name(f.dataset.value)
   splits = data.load(name, source=f.data_source.value, data_dir=f.data_dir.value,
                      data_version=f.data_version.value)
   source = splits.source  # the source actually read, for denoise.json
   try:
-    denoise.check_splits(splits, config.side, name)
+    check_splits(splits, config.side, name)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
-  r = denoise.run(config, splits, f.workdir.value, data_source=source, dataset=name,
-                  data_version=splits.data_version,
-                  train_size=f.train_size.value, test_size=f.test_size.value, preset=preset,
-                  progress=Progress())
+  r = run(config, splits, f.workdir.value, data_source=source, dataset=name,
+          data_version=splits.data_version,
+          train_size=f.train_size.value, test_size=f.test_size.value, preset=preset,
+          progress=Progress())
   if not _cli.summary_on_stdout():  # on a terminal, the summary above says it once
     return
-  print(f"{denoise.summary_line(r)}; wrote {f.workdir.value}/denoise.json, restored.npz, "
+  print(f"{summary_line(r)}; wrote {f.workdir.value}/denoise.json, restored.npz, "
         "denoise.png (+ .pdf)")
 
 

@@ -10,7 +10,7 @@ IMAGES.mat in --data_dir), 200 hidden units, affine decoder, squared error: keys
 ``masking_0.55``. ``mnist``: ``masking_0``, ``masking_0.25``, ``masking_0.5`` (--data_dir: the
 MNIST IDX files). Writes DIR/filters.npz (each key float32 [n_hidden, h, w]), DIR/filters.png
 (+ .pdf; one titled panel per key) and DIR/filters.json (settings, reconstruction errors and the
-Gabor-fit measures of ``sdae.gabor``), and prints the measures.
+Gabor-fit measures of ``sdae.reproduce.gabor``), and prints the measures.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ _F = None
 
 
 def _config(f):
-  from sdae import filters
+  from sdae.reproduce import filters
   figure = f.figure.value
   if not figure:
     raise _cli.UsageError(f"--figure is required; accepted: {', '.join(filters.FIGURES)}")
@@ -93,7 +93,7 @@ def main(argv, f=None):
   _cli.check_output_dir("workdir", f.workdir.value)
   t0 = time.perf_counter()
   _cli.setup_jax()
-  from sdae import filters
+  from sdae.reproduce import filters
   x, xv, shape, source, version = filters.load_data(config, f.data_dir.value,
                                                     f.cache_dir.value, with_version=True)
   results = filters.run(config, x, xv, shape)

@@ -52,9 +52,9 @@ for _name in _NOT_HERE:
 def plan_from_flags():
   """The experiment's module and plan, validated before anything is read or compiled."""
   from sdae import data as data_lib
-  from sdae import paper
-  from sdae import paper_experiments
-  from sdae.paper_experiments import common
+  from sdae.reproduce import paper
+  from sdae.reproduce import experiments as paper_experiments
+  from sdae.reproduce.experiments import common
   if not FLAGS.experiment:
     raise _cli.UsageError("--experiment is required; accepted: "
                           + ", ".join(paper_experiments.NAMES))
@@ -87,7 +87,7 @@ def plan_from_flags():
         datasets.append(name)
   overrides = _train_flags.overrides(FLAGS, exclude=_NOT_HERE)
   plan = module.plan(datasets, FLAGS.budget, overrides, FLAGS.grid_seeds)
-  from sdae import table as table_lib
+  from sdae.reproduce import table as table_lib
   table_lib.check_minibatches([cell.grid for cell in plan.cells])
   return module, plan
 
@@ -100,7 +100,7 @@ def main(argv):
     return
   _cli.setup_jax(FLAGS.cpu_devices)
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
-  from sdae.paper_experiments import common
+  from sdae.reproduce.experiments import common
   out = common.run(plan, module, FLAGS.workdir, overwrite=FLAGS.overwrite,
                    data_dir=FLAGS.data_dir)
   for r in out["rows"]:

@@ -55,9 +55,9 @@ for _name in _NOT_HERE:  # defined with the shared training flags; refused here 
 def grids_from_flags():
   """The datasets' grids, validated before anything is read or compiled."""
   from sdae import data as data_lib
-  from sdae import table as table_lib
   from sdae.configs import sda as sda_configs
   from sdae.configs import table as table_configs
+  from sdae.reproduce import table as table_lib
   if not FLAGS.datasets:
     raise _cli.UsageError("--datasets is required; accepted: 'all' or comma-separated names "
                           "among " + ", ".join(r.alias for r in table_lib.PAPER.values()))
@@ -68,7 +68,7 @@ def grids_from_flags():
   if FLAGS.budget not in sda_configs.BUDGETS + ("test",):
     raise _cli.UsageError(f"--budget={FLAGS.budget!r} is unknown; accepted: "
                           + ", ".join(sda_configs.BUDGETS))
-  from sdae import paper
+  from sdae.reproduce import paper
   accepted = paper.METHODS + paper.EXTRA_METHODS
   methods = [m.strip().lower() for m in FLAGS.methods or []]
   for m in methods:
@@ -102,17 +102,17 @@ def main(argv):
   del argv
   grids = grids_from_flags()
   if FLAGS.print_grid:
-    from sdae import table as table_lib
+    from sdae.reproduce import table as table_lib
     print(table_lib.describe(grids))
     return
   _cli.setup_jax(FLAGS.cpu_devices)
   _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
-  from sdae import table as table_lib
   from sdae.configs import sda as sda_configs
+  from sdae.reproduce import table as table_lib
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,
                              data_dir=FLAGS.data_dir,
                              title=sda_configs.table_title(FLAGS.budget))
-  from sdae import paper
+  from sdae.reproduce import paper
   for r in rows:
     ours = ("-" if r["test_error_pct"] is None
             else f"{r['test_error_pct']:.2f} +- {r['test_ci95_pct']:.2f}")

@@ -41,7 +41,7 @@ _F = None
 def main(argv, f=None):
   del argv
   f = f or _F
-  from sdae import toy2d
+  from sdae.restore import toy2d
   if not f.workdir.value:
     raise _cli.UsageError("--workdir is required: a folder for toy2d.png and toy2d.json")
   _cli.check_output_dir("workdir", f.workdir.value)  # a file there: one line, not a traceback

@@ -40,8 +40,8 @@ import jax
 import numpy as np
 
 from sdae import distributed
-from sdae import fileio
 from sdae.experiment_errors import RunError
+from sdae.io import files as fileio
 
 log = logging.getLogger("sdae")
 
@@ -167,7 +167,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self.directory,
         # A write that failed or was killed leaves a temporary folder; the next run removes it
-        # (one writer per workdir: sdae.runlock).
+        # (one writer per workdir: sdae.io.runlock).
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
                                              create=True, cleanup_tmp_directories=True))
 

@@ -34,19 +34,19 @@ from sdae import config as config_lib
 from sdae import distributed
 from sdae import emphasis as emphasis_lib
 from sdae import finetune as ft
-from sdae import preemption
 from sdae import pretrain as pt
-from sdae import progress as progress_lib
-from sdae import results as results_lib
-from sdae import runlock
+from sdae.io import preemption
+from sdae.io import progress as progress_lib
+from sdae.io import results as results_lib
+from sdae.io import runlock
 # Re-exported: the names callers and tests use for the run's pieces and errors.
 from sdae.experiment_errors import DivergenceError, RunError  # noqa: F401
-from sdae.run_state import EVENTS, Members, Run, TrainState, _no_event  # noqa: F401
+from sdae.io.workdir import (MetricsLog, prepare_workdir, recorded_config,  # noqa: F401
+                             with_recorded_source)
 from sdae.pictures import write_pictures
 from sdae.run_data import (device_splits as _device_splits, load_data, n_classes_of, source_of,
                            version_of)
-from sdae.workdir import (MetricsLog, prepare_workdir, recorded_config,  # noqa: F401
-                          with_recorded_source)
+from sdae.run_state import EVENTS, Members, Run, TrainState, _no_event  # noqa: F401
 
 log = logging.getLogger("sdae")
 
@@ -129,7 +129,7 @@ def _stop_if_signalled(workdir: str | None, where: str) -> None:
 
 
 def _stop_if_asked(run: Run, state: TrainState, step: int, where: str) -> None:
-  """At the end of an epoch: on a pending SIGTERM / SIGINT (``sdae.preemption``), a checkpoint
+  """At the end of an epoch: on a pending SIGTERM / SIGINT (``sdae.io.preemption``), a checkpoint
   of where the run stands, then ``Preempted`` (its one line says where and what to do)."""
   if not preemption.stop_now():
     return

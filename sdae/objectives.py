@@ -1,9 +1,9 @@
 """The layer objectives of greedy pretraining by name, with no JAX import.
 
 One entry per value of ``--pretraining``: what validation (``sdae.config``), the run header
-(``sdae.progress``), the pictures (``sdae.pictures``), the table's grid description
-(``sdae.table``) and the greedy driver (``sdae.pretrain``) need to know of an objective, so
-none of them compares objective names. Validation runs while flags are parsed, before JAX is
+(``sdae.io.progress``), the pictures (``sdae.pictures``), the table's grid description
+(``sdae.reproduce.table``) and the greedy driver (``sdae.pretrain``) need to know of an objective,
+so none of them compares objective names. Validation runs while flags are parsed, before JAX is
 imported, so the objectives' own modules (which import JAX) are named here as strings and
 imported only when a run builds its layers.
 

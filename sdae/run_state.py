@@ -169,7 +169,7 @@ class Run:
   module: Any           # the classifier (sdae.model.SdAClassifier)
   mesh: Any
   checkpointer: Any
-  metrics: Any         # sdae.workdir.MetricsLog
+  metrics: Any         # sdae.io.workdir.MetricsLog
   progress: Any
   emit: Callable[[str], None]
   # Where this process resumed: {"step", "phase", "layer" (1-based, pretraining), "epoch"}; None

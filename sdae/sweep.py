@@ -9,7 +9,7 @@ and each epoch is one ``jax.vmap``-ed XLA program, resumable from the checkpoint
 ``run(..., one_by_one=True)`` trains the same models one at a time (for wall-time comparisons
 and as the reference the vmapped sweep must match). A members run in a folder of its own
 (``train_members``; ``finished`` reads a finished one back; ``member_rows`` its rows) is the
-sweep's ``workdir/members`` and each Table 3 group (``sdae.table``) alike.
+sweep's ``workdir/members`` and each Table 3 group (``sdae.reproduce.table``) alike.
 
 Equality with one-by-one training: both run the same per-model arithmetic with the same derived
 keys (``fold_in(seed, layer, epoch)``), so shuffles and corruption masks are identical. On CPU
@@ -42,7 +42,7 @@ from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
 from sdae import experiment
-from sdae import runlock
+from sdae.io import runlock
 
 log = logging.getLogger("sdae")
 
@@ -134,7 +134,7 @@ def row(point: Point, r: dict[str, Any], n_layers: int, *,
   member's results (``best_epoch``) or a model's results.json (``finetune_best_epoch``,
   one_by_one); a diverged model (non-finite loss) has null errors. Errors are ``rounded``; the
   validation cross-entropy to 6 decimals, or as the run measured it with ``round_xent=False``
-  (the table's candidates, ``sdae.table``, have always kept it so)."""
+  (the table's candidates, ``sdae.reproduce.table``, have always kept it so)."""
   best = r["finetune_best_epoch"] if "finetune_best_epoch" in r else r["best_epoch"]
   xent = r.get("valid_xent")
   return {"level": point.level, "seed": point.seed,
@@ -174,8 +174,8 @@ def finished(config: config_lib.TrainConfig, points: Sequence[Point], workdir: s
   """The results.json of the members run of ``points`` in ``workdir`` when it finished with this
   configuration and these members (whatever data source it read: the caller checks that), else
   None (also with ``overwrite``). Reads nothing but the workdir's files: no data, no devices."""
-  from sdae import fileio  # pylint: disable=g-import-not-at-top
-  from sdae import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
+  from sdae.io import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "results.json")
   if overwrite or not os.path.exists(path):
     return None
@@ -505,7 +505,7 @@ def write_outputs(workdir: str, config: config_lib.TrainConfig, points: Sequence
     meta["summary_by_emphasis"] = {e: summarize(rs) for e, rs in groups.items()}
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep_run.json"), meta)
   ckpt_lib.write_json_atomic(os.path.join(workdir, "sweep.json"), outcome["rows"])
-  from sdae import progress  # pylint: disable=g-import-not-at-top
+  from sdae.io import progress  # pylint: disable=g-import-not-at-top
   best = select(outcome["rows"])
   progress.Progress().summary(
       f"sweep done: {len(points)} models ({outcome['mode']}) in "

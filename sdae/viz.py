@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from sdae import fileio
+from sdae.io import files as fileio
 
 # What the level of each corruption is, for axis labels (see sdae.corruption).
 LEVEL_MEANING = {

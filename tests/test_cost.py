@@ -7,9 +7,9 @@ import pytest
 from sdae import config as C
 from sdae import cost
 from sdae import sweep
-from sdae import table
 from sdae import tied
-from sdae import svm
+from sdae.reproduce import table
+from sdae.reproduce import svm
 
 
 def test_flop_counts():

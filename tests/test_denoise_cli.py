@@ -15,7 +15,7 @@ from PIL import Image
 
 from experiments import _cli
 from experiments import denoise as denoise_main
-from sdae import denoise
+from sdae.restore.apply import restore_images
 from tests.helpers import fake_labelled_mnist
 from tests.test_denoise import bars
 
@@ -102,7 +102,7 @@ def test_apply_round_trips_npy(trained, tmp_path, flat):
   arr = x if flat else x.reshape(4, 28, 28)
   np.save(tmp_path / "digits.npy", arr)
   out = tmp_path / "out"
-  written = denoise.restore_images(trained, str(tmp_path / "digits.npy"), str(out))
+  written = restore_images(trained, str(tmp_path / "digits.npy"), str(out))
   assert written == [str(out / "digits.npy")]
   y = np.load(out / "digits.npy")
   assert y.shape == arr.shape and y.dtype == np.float32

@@ -10,9 +10,14 @@ import pytest
 
 from experiments import _cli
 from experiments import denoise as denoise_main
-from sdae import denoise
 from sdae.configs import denoise as denoise_configs
-from sdae import reference_classifier as rc
+from sdae.restore import reference_classifier as rc
+from sdae.restore.config import DenoiseConfig, validate
+from sdae.restore.evaluate import eval_key, evaluate
+from sdae.restore.models import conv_output_side, default_hidden
+from sdae.restore.report import accuracy_metrics, mean_image_metrics
+from sdae.restore.run import reference_classifier
+from sdae.restore.train import train_denoiser
 from tests.helpers import fake_labelled_mnist
 from tests.helpers import shapes
 
@@ -43,16 +48,16 @@ def test_training_improves_the_classifiers_accuracy_on_restored_images(cache):
   x, y = shapes(1024, 0)
   x_test, y_test = shapes(200, 1)
   clf = rc.get(x, y)
-  cfg = denoise.validate(denoise.DenoiseConfig(
+  cfg = validate(DenoiseConfig(
       corruption="blur", level=3.0, model="dense", hidden=(128,), epochs=8, batch_size=32,
       lr=3e-3))
-  model, result = denoise.train_denoiser(cfg, x)
-  m = denoise.evaluate(model, result.params, cfg, x_test, denoise.eval_key(0))
-  acc = denoise.accuracy_metrics(clf, m["images"], y_test)
+  model, result = train_denoiser(cfg, x)
+  m = evaluate(model, result.params, cfg, x_test, eval_key(0))
+  acc = accuracy_metrics(clf, m["images"], y_test)
   assert acc["accuracy_clean"] > 0.95
   assert acc["accuracy_corrupted"] < 0.7, acc
   assert acc["accuracy_restored"] > acc["accuracy_corrupted"] + 0.25, acc
-  mean = denoise.mean_image_metrics(x, m["images"]["clean"])
+  mean = mean_image_metrics(x, m["images"]["clean"])
   assert m["psnr_restored_db"] > mean["psnr_mean_image_db"]
 
 
@@ -83,14 +88,14 @@ def test_run_writes_accuracies_and_restored_npz(labelled, tmp_path):
   np.testing.assert_array_equal(corrupted[:, 9:19, 9:19], 0.0)  # the block is background
   np.testing.assert_array_equal(corrupted[:, :9], clean[:, :9])
   # The restored images are the model's: the classifier's accuracy on them is the json's.
-  clf = denoise.reference_classifier(labelled)
+  clf = reference_classifier(labelled)
   assert clf.accuracy(restored, labels) == pytest.approx(r["accuracy_restored"])
   assert not [f for f in os.listdir(workdir) if f.startswith(".")]
 
 
 def test_presets_fill_unset_flags_only():
   def apply(preset, given):
-    return denoise.DenoiseConfig(**denoise_configs.settings(preset, given))
+    return DenoiseConfig(**denoise_configs.settings(preset, given))
 
   p = denoise_configs.preset_for("clean", "erasure")
   assert p.name == "erasure" and denoise_configs.preset_for("superres", None).name == "superres"
@@ -99,11 +104,11 @@ def test_presets_fill_unset_flags_only():
   assert (c.corruption, c.level, c.model) == ("erasure", 0.9, "dense")
   c = apply(p, {"epochs": 1, "level": 0.5})
   assert (c.epochs, c.level, c.hidden) == (1, 0.5, p.fields["hidden"])
-  conv = denoise.validate(apply(p, {"model": "conv"}))  # not dense widths
-  assert conv.hidden == denoise.default_hidden("conv")
-  course = denoise.validate(apply(denoise_configs.get("course"), {"corruption": "blur"}))
+  conv = validate(apply(p, {"model": "conv"}))  # not dense widths
+  assert conv.hidden == default_hidden("conv")
+  course = validate(apply(denoise_configs.get("course"), {"corruption": "blur"}))
   assert course.level == 4.0 and course.kernels == (5, 5, 4, 3, 4) and course.norm == "group"
-  assert denoise.conv_output_side(28, course.kernels, course.strides) == (1, 28)  # 8 numbers
+  assert conv_output_side(28, course.kernels, course.strides) == (1, 28)  # 8 numbers
 
 
 def test_unknown_preset_is_one_line(labelled, tmp_path):

@@ -1,5 +1,5 @@
 """The filter figures: affine decoder and weight decay of the dA objective, whitened natural
-patches, the Gabor measures and a tiny end-to-end run (``sdae.filters``)."""
+patches, the Gabor measures and a tiny end-to-end run (``sdae.reproduce.filters``)."""
 
 import json
 import math
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from sdae import data
-from sdae import filters
-from sdae import gabor
 from sdae import pretrain as pt
 from sdae.data import registry
 from sdae.data.regenerate import natural
+from sdae.reproduce import filters
+from sdae.reproduce import gabor
 
 
 def _one_over_f_image(rng, n=128):

@@ -19,12 +19,12 @@ from sdae import experiment as E
 from sdae import objectives
 from sdae import pictures
 from sdae import pretrain as pt
-from sdae import progress as P
 from sdae import rbm
-from sdae import table as T
 from sdae import viz
 from sdae.data import DataError
 from sdae.data import registry
+from sdae.io import progress as P
+from sdae.reproduce import table as T
 from helpers import toy_splits
 
 

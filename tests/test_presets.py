@@ -3,10 +3,10 @@ built on them."""
 
 import pytest
 
-from sdae.configs import table as table_configs
 from sdae import config as C
+from sdae.configs import table as table_configs
 from sdae.configs import sda as registry
-from sdae import table as table_lib
+from sdae.reproduce import table as table_lib
 
 
 def test_paper_grid_is_the_protocols():

@@ -1,4 +1,4 @@
-"""sdae.progress: the ETA leaves out each phase's first (compiling) epoch, log-file output stays
+"""sdae.io.progress: the ETA leaves out each phase's first (compiling) epoch, log-file output stays
 compact, a terminal gets one rewritten line per phase, fine-tuning says why it stopped, and the
 driver prints a header and a closing summary that names the pictures."""
 
@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from sdae import progress as P
+from sdae.io import progress as P
 from helpers import toy_splits
 
 

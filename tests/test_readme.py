@@ -5,8 +5,8 @@ published file with the checksum the code checks; reference parts live in docs/,
 import pathlib
 import re
 
-from sdae import progress
 from sdae.data import idx, published, registry
+from sdae.io import progress
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -9,7 +9,7 @@ import pytest
 
 from sdae import data
 from sdae import experiment as E
-from sdae.paper_experiments import common, depth_width, masking_curve, noise_types, svm_codes
+from sdae.reproduce.experiments import common, depth_width, masking_curve, noise_types, svm_codes
 import helpers
 from helpers import count_epochs, run_cli, toy_splits
 
@@ -107,7 +107,7 @@ def test_svm_codes_fit_on_the_chosen_models_codes(tmp_path, toy_data, monkeypatc
   np.testing.assert_allclose(codes[0]["valid"][0], 1 / (1 + np.exp(-(x @ w + b))), atol=1e-5)
   assert codes[1]["test"][0].shape == (200, 8)
   # A rerun reads every SVM back: nothing is fitted again.
-  from sdae import svm
+  from sdae.reproduce import svm
   monkeypatch.setattr(svm, "fit", lambda *a, **k: pytest.fail("refitted"))
   capsys.readouterr()
   run_main(["--experiment=svm_codes", "--budget=test", f"--workdir={work}"])

@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_to_the_same_table(tmp_path, toy_data, monkeypat
   assert calls["n"] == 0 and table(cut) == rows
 
   # The same workdir where the original files would now be read: refused, not mixed.
-  from sdae import table as table_lib
+  from sdae.reproduce import table as table_lib
   monkeypatch.setattr(table_lib, "_source_to_use", lambda config: "original")
   with pytest.raises(E.RunError, match="used regenerated data and this run would use original"):
     run_main(ARGS + [f"--workdir={cut}"])
@@ -204,7 +204,7 @@ def test_every_column_through_the_entry_point(tmp_path, toy_data, monkeypatch):
   md = (wd / "table.md").read_text()
   assert "| dataset | SVM_rbf | DBN-1 | SAE-3 | DBN-3 | SdA-3 | MLP-3 | data |" in md
   # A rerun reads every finished grid back, the SVM's too.
-  from sdae import svm
+  from sdae.reproduce import svm
   calls = count_epochs(monkeypatch)
   monkeypatch.setattr(svm, "fit", lambda *a, **k: pytest.fail("the SVM was fitted again"))
   run_main(ALL_COLUMNS + [f"--workdir={wd}"])

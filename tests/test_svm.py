@@ -1,11 +1,11 @@
-"""sdae.svm: libsvm's predictions from matrix products, the selection protocol, resume."""
+"""sdae.reproduce.svm: libsvm's predictions from matrix products, the selection protocol, resume."""
 
 import json
 
 import numpy as np
 import pytest
 
-from sdae import svm
+from sdae.reproduce import svm
 from helpers import toy_splits
 
 

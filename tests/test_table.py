@@ -1,5 +1,5 @@
-"""sdae.table and sdae.paper: the paper's five columns, verdicts at their boundaries, the
-table's files."""
+"""sdae.reproduce.table and sdae.reproduce.paper: the paper's five columns, verdicts at their
+boundaries, the table's files."""
 
 import json
 import pathlib
@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from sdae import finetune as ft
-from sdae import table as T
+from sdae.reproduce import table as T
 
 REFERENCE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference" / \
     "vincent2010-table3.md"
@@ -37,7 +37,7 @@ def test_verdict_bounds_of_every_paper_row_are_within():
 
 def test_paper_columns_match_reference_and_binomial_intervals():
   # The intervals are 1.96 sqrt(p(1-p)/n), n = 10000 for MNIST and 50000 for the others.
-  from sdae import paper
+  from sdae.reproduce import paper
   for r in T.PAPER.values():
     if r.dataset == "tzanetakis":
       continue
@@ -59,7 +59,7 @@ def test_paper_columns_match_reference_and_binomial_intervals():
 
 
 def test_difference_interval():
-  from sdae import paper
+  from sdae.reproduce import paper
   d, c = paper.difference(2.0, 0.3, 3.0, 0.4)
   assert d == pytest.approx(-1.0) and c == pytest.approx(0.5)
   assert paper.difference(None, None, 1.0, 0.1) is None
@@ -150,7 +150,7 @@ def test_quick_budget_table_says_it_is_a_smoke_run(tmp_path, monkeypatch):
   # The quick budget's verdicts (4 of 5 "worse" on rect) are not a finding: table.md's heading
   # and paragraph, and table.png's title, say it is a smoke run not expected to match.
   from sdae.configs import sda as presets
-  from sdae import table_report
+  from sdae.reproduce import table_report
   rows = [T.result_row("rectangles", test_error_pct=5.0, test_ci95_pct=0.2,
                        valid_error_pct=4.0, chosen={"level": 0.1}, data_source="regenerated")]
   titles = []

@@ -1,5 +1,5 @@
-"""sdae.toy2d / experiments.toy2d: the 2-D field is written as a PNG (and PDF) and points back to
-the data (mean distance to the curve decreases after phi)."""
+"""sdae.restore.toy2d / experiments.toy2d: the 2-D field is written as a PNG (and PDF) and points
+back to the data (mean distance to the curve decreases after phi)."""
 
 import json
 
@@ -9,7 +9,7 @@ from PIL import Image
 
 from experiments import _cli
 from experiments import toy2d as toy2d_main
-from sdae import toy2d
+from sdae.restore import toy2d
 
 
 def test_distance_to_curve():

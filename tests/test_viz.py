@@ -88,26 +88,27 @@ def test_level_text():
 
 
 def test_denoise_figure_title_has_level_psnr_and_optional_accuracy(tmp_path):
-  from sdae import denoise
-  c = denoise.DenoiseConfig(corruption="erasure", level=0.9, model="dense")
+  from sdae.restore.config import DenoiseConfig
+  from sdae.restore.report import figure_title, save_figure
+  c = DenoiseConfig(corruption="erasure", level=0.9, model="dense")
   m = {"psnr_corrupted_db": 9.5, "psnr_restored_db": 17.25, "n_test": 100}
-  title = denoise.figure_title(c, m, "mnist")
+  title = figure_title(c, m, "mnist")
   assert "erasure 90%" in title and "9.50 dB" in title and "17.25 dB" in title
   assert "accuracy" not in title
-  title = denoise.figure_title(c, {**m, "accuracy_clean": 0.99, "accuracy_restored": 0.9},
-                               "mnist")
+  title = figure_title(c, {**m, "accuracy_clean": 0.99, "accuracy_restored": 0.9},
+                       "mnist")
   assert "accuracy: clean 99.0%, restored 90.0%" in title
-  sr = denoise.DenoiseConfig(mode="superres", model="dense")
-  title = denoise.figure_title(sr, {**m, "psnr_baseline_db": 15.0, "baseline": "bilinear"})
+  sr = DenoiseConfig(mode="superres", model="dense")
+  title = figure_title(sr, {**m, "psnr_baseline_db": 15.0, "baseline": "bilinear"})
   assert "2x average pool" in title and "bilinear 15.00 dB" in title
   x = np.random.default_rng(0).random((36, 28, 28))
   images = {"clean": x, "corrupted": x, "restored": x}
   path = str(tmp_path / "denoise.png")
-  assert denoise.save_figure(c, images, m, path, "mnist") == [path, str(tmp_path / "denoise.pdf")]
+  assert save_figure(c, images, m, path, "mnist") == [path, str(tmp_path / "denoise.pdf")]
 
 
 def test_toy2d_figure_has_title_axes_and_legend():
-  from sdae import toy2d
+  from sdae.restore import toy2d
   c = toy2d.Toy2dConfig()
   pts = toy2d.sample("spiral", 50, 0)
   fig = toy2d.figure(c, pts, pts, pts * 0.9,
@@ -150,7 +151,7 @@ def test_preview_default_out_is_written(tmp_path, monkeypatch):
 def test_import_sdae_does_not_import_matplotlib():
   import subprocess
   import sys
-  code = ("import sys, sdae, sdae.viz, sdae.progress; "
+  code = ("import sys, sdae, sdae.viz, sdae.io.progress; "
           "sys.exit('matplotlib' in sys.modules)")
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
   assert r.returncode == 0, r.stderr

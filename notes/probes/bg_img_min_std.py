@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from sdae import svm
-from sdae.data.regenerate import images
 from sdae.data import regenerate
+from sdae.data.regenerate import images
+from sdae.reproduce import svm
 
 THRESHOLDS = [float(a) for a in sys.argv[1:]] or [0.05, 0.10, 0.15, 0.20]
 

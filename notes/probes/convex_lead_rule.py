@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from sdae import svm
 from sdae.data import fidelity
 from sdae.data.regenerate import convex as cv
+from sdae.reproduce import svm
 
 
 def lead_convex(rng: np.random.Generator, n: int, p: float = cv.P_CONVEX,

@@ -14,10 +14,10 @@ Which module answers which question:
   DBN, SAE-3 and SVM grids (``RBM_LRS``, ``DBN1_HIDDEN``, ``SVM_GRIDS``, ``SVM_WIDE``,
   ``SVM_GROW``, ``SVM_ONE_PAIR``, the ``SMALL_*`` widening on small sets, SAE-3's short
   pretraining ``SAE_SHORT_EPOCHS``), built on ``sda.sda_grid``. The paper's other experiments
-  (``sdae.paper_experiments``) start from the same ``sda_grid`` and ``grid_for``.
+  (``sdae.reproduce.experiments``) start from the same ``sda_grid`` and ``grid_for``.
 - ``sdae.configs.denoise``: what ``experiments.denoise`` trains: ``PRESETS`` (per corruption,
   noise2noise, superres, course; ``preset_for``, ``get``, ``settings``) and each corruption's
-  ``DEFAULT_LEVELS``, over ``sdae.denoise_config.DenoiseConfig``'s field defaults.
+  ``DEFAULT_LEVELS``, over ``sdae.restore.config.DenoiseConfig``'s field defaults.
 
 What a table would train, exactly, without training::
 
@@ -29,6 +29,6 @@ for the paper's other experiments.) Flags given on the command line then overrid
 point (``table.grid_for``'s ``overrides``).
 
 Dependencies run one way: ``sda`` and ``table`` import ``sdae.config`` (and ``table`` the
-table's driver), never the reverse; ``sdae.denoise_config`` imports ``denoise``, which imports
+table's driver), never the reverse; ``sdae.restore.config`` imports ``denoise``, which imports
 nothing of the library. A dataset's name appears in a condition only here and in ``sdae.data``.
 """

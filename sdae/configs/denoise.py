@@ -1,17 +1,17 @@
-"""Denoising runs (``experiments.denoise``): every default beyond ``sdae.denoise_config``'s
+"""Denoising runs (``experiments.denoise``): every default beyond ``sdae.restore.config``'s
 field defaults, top to bottom.
 
 - ``DEFAULT_LEVELS``: the level of each corruption when ``--level`` is not given (and no preset
   gives one): ``DenoiseConfig.resolved`` reads it.
 - ``PRESETS``: named runs, the model and training length that meet each corruption's documented
-  accuracy on restored digits (the reference classifier's, ``sdae.reference_classifier``).
+  accuracy on restored digits (the reference classifier's, ``sdae.restore.reference_classifier``).
   ``python -m experiments.denoise --dataset=mnist --corruption=erasure --workdir=DIR`` with no
   model or training flag uses the corruption's preset (``preset_for``); ``--preset=NAME`` picks
   one by name (``get``), and any flag given explicitly overrides the preset's value for it
   (``settings``: the ``DenoiseConfig`` fields of a preset and the flags given). Figures measured
   on the 10000 MNIST test digits are in notes/denoise.md.
 
-Plain data and lookups: no JAX (``sdae.denoise_config`` imports this module, not the reverse).
+Plain data and lookups: no JAX (``sdae.restore.config`` imports this module, not the reverse).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Read in order:
   configuration) and ``sda_grid(dataset, budget)`` (the SdA-3 grid's axes);
   ``objective_settings`` gives ``OBJECTIVE_DEFAULTS`` to the cpu budget's DBN-3 column.
   ``sdae.configs.table`` builds every Table 3 column's grid on ``sda_grid``, and the paper's
-  other experiments (``sdae.paper_experiments``) start from it too.
+  other experiments (``sdae.reproduce.experiments``) start from it too.
 - ``TRAIN_PRESETS``: ``<dataset>_quick``, ``<dataset>_cpu`` and ``<dataset>_paper`` (the
   ``budget_config`` of that budget, at the paper's chosen level) and ``mnist_tutorial_filters``
   (alias ``mnist_filters``), the Theano dA tutorial's one-layer run. These are fixed
@@ -58,9 +58,9 @@ from __future__ import annotations
 from typing import Any
 
 from sdae import config as config_lib
-from sdae import paper
 from sdae.data import registry as data_registry  # numpy only
 from sdae.data.errors import DataError
+from sdae.reproduce import paper
 
 # Per-dataset defaults. The paper's Table 3 level (chosen on validation) is used as the masking
 # level; epochs and learning rates are ours (the paper does not publish its grid), chosen so that a
@@ -124,8 +124,8 @@ def for_dataset(name: str, pretraining: str = "denoising") -> config_lib.TrainCo
 # --- budgets ------------------------------------------------------------------------------------
 # Each budget of ``experiments.reproduce_table --budget=NAME`` is a base configuration (the
 # dataset's defaults above, changed as its table says) and the axes of its SdA-3 grid. Every
-# base is at the paper's Table 3 level of the dataset (``sdae.paper.TABLE3``): the level the
-# ``<dataset>_<budget>`` presets train.
+# base is at the paper's Table 3 level of the dataset (``sdae.reproduce.paper.TABLE3``): the level
+# the ``<dataset>_<budget>`` presets train.
 
 BUDGETS = ("quick", "cpu", "paper")  # "test" is accepted too, for the tests
 

@@ -32,8 +32,8 @@ from typing import Any
 
 from sdae import config as config_lib
 from sdae import sweep as sweep_lib
-from sdae import table as table_lib
 from sdae.configs import sda as sda_configs
+from sdae.reproduce import table as table_lib
 
 # Deep belief networks: RBM pretraining learning rates (CD-1, plain SGD on minibatch means; the
 # 2006 and 2007 DBNs used 0.05-0.1) and the one-layer network's sizes.
@@ -58,9 +58,9 @@ SVM_GRIDS = {"paper": ((0.1, 1.0, 10.0, 100.0, 1000.0), (0.25, 0.5, 1.0, 2.0, 4.
 # on train + valid) and without growing: MNIST's cpu and quick budgets.
 SVM_ONE_PAIR = {("mnist", "cpu"): (10.0, 1.0), ("mnist", "quick"): (10.0, 1.0)}
 SVM_WIDE = (tuple(10.0 ** k for k in range(-1, 6)), tuple(2.0 ** k for k in range(-4, 4)))
-# Log steps an SVM axis may grow past its edge when the pick sits there (``sdae.svm.SVMGrid.grow``:
-# a row or column of new fits per step), so that the chosen pair is interior: convex v4's cpu
-# grid chose gamma 2x, its largest.
+# Log steps an SVM axis may grow past its edge when the pick sits there
+# (``sdae.reproduce.svm.SVMGrid.grow``: a row or column of new fits per step), so that the chosen
+# pair is interior: convex v4's cpu grid chose gamma 2x, its largest.
 SVM_GROW = {"paper": 3, "cpu": 3}  # the test budget keeps its grid as given
 # Training examples up to which a set is "small" (rect's 1000): there a model trains in a minute
 # or two on a CPU, and the cpu budget gives the baselines wider grids (SVM_WIDE, SMALL_SAE_HIDDEN,
@@ -81,7 +81,7 @@ def is_small(dataset: str) -> bool:
 
 
 def _svm_grid(dataset: str, budget: str):
-  from sdae import svm  # pylint: disable=g-import-not-at-top
+  from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
   if (dataset, budget) in SVM_ONE_PAIR:
     C, gamma = SVM_ONE_PAIR[(dataset, budget)]
     return svm.SVMGrid((C,), (gamma,), retrain_on_valid=False)

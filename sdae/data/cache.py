@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from sdae import fileio
+from sdae.io import files as fileio
 
 SPLITS = ("train", "valid", "test")
 _SCALE = np.float32(255)

@@ -305,8 +305,8 @@ def write_report(workdir: str, name: str, splits: dict, source: str, n: int = 60
   examples and the mean image of each class). Returns the JSON's content (with the data
   version of a regenerated set, ``splits.data_version``)."""
   import os  # pylint: disable=g-import-not-at-top
-  from sdae import fileio  # pylint: disable=g-import-not-at-top
   from sdae import viz  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
   ours = measure(name, splits, n, seed)
   version = getattr(splits, "data_version", None)
   out = {"dataset": name, "data_source": source, "data_version": version,

@@ -1,6 +1,6 @@
 """``table.md``, ``table.json`` and ``table.png``: the reproduced Table 3 beside the paper's.
 
-Rows are ``table.json`` rows (``sdae.table.result_row``), one per (dataset, method).
+Rows are ``table.json`` rows (``sdae.reproduce.table.result_row``), one per (dataset, method).
 ``table.md`` has, in order: the five columns side by side (ours, the paper's figure under it, a
 verdict mark), the paper's finding as differences (SdA-3 minus SAE-3 and minus DBN-3, ours and
 the paper's, with 95% intervals), and one detail line per (dataset, method) with the chosen
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from sdae import paper
+from sdae.reproduce import paper
 
 MARKS = {"better": "▲", "within": "=", "worse": "▼", "unavailable": "·"}
 

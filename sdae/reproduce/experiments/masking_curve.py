@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sdae import sweep as sweep_lib
-from sdae.paper_experiments import common
+from sdae.reproduce.experiments import common
 
 TITLE = "Vincent et al. (2010), Figure 11: SdA-3 test error against the masking fraction"
 

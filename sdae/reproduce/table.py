@@ -5,14 +5,14 @@ validation, and the rows of ``table.json``.
 ``sdae.configs.table`` builds them): for the networks (``sda3``, ``sae3``, ``dbn1``,
 ``dbn3``, ``mlp3``) member groups, points sharing shapes trained as one vmapped program each in
 ``workdir/<dataset>/<method>/<group>`` through the sweep's own functions
-(``sweep.train_members``, read back by ``sweep.finished``, rows by ``sweep.member_rows``); for ``svm_rbf`` a (C, gamma) grid (``sdae.svm``) in
-``workdir/<dataset>/svm_rbf``. Each method's model is chosen on validation error (ties: lower
-validation cross-entropy, or for the SVM the larger validation margin; never grid order or the
-test set) and its test error reported with a 95% interval beside the paper's figure for that
-column (``sdae.paper``). ``table.md``, ``table.json`` and ``table.png`` are rewritten after
-every dataset (``sdae.table_report``), so an interrupted run shows the rows finished so far and a
-rerun resumes: a finished group or SVM grid is read back, an unfinished group resumes from its
-checkpoint.
+(``sweep.train_members``, read back by ``sweep.finished``, rows by ``sweep.member_rows``); for
+``svm_rbf`` a (C, gamma) grid (``sdae.reproduce.svm``) in ``workdir/<dataset>/svm_rbf``. Each
+method's model is chosen on validation error (ties: lower validation cross-entropy, or for the SVM
+the larger validation margin; never grid order or the test set) and its test error reported with a
+95% interval beside the paper's figure for that column (``sdae.reproduce.paper``). ``table.md``,
+``table.json`` and ``table.png`` are rewritten after every dataset
+(``sdae.reproduce.table_report``), so an interrupted run shows the rows finished so far and a rerun
+resumes: a finished group or SVM grid is read back, an unfinished group resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from sdae import cost
 from sdae import distributed
 from sdae import objectives as objectives_lib
 from sdae import experiment
-from sdae import paper
-from sdae import runlock
 from sdae import sweep as sweep_lib
-from sdae import table_report
+from sdae.io import runlock
+from sdae.reproduce import paper
+from sdae.reproduce import table_report
 
 log = logging.getLogger("sdae")
 
@@ -182,8 +182,8 @@ def check_minibatches(grids: Sequence["DatasetGrid"]) -> None:
 @dataclasses.dataclass(frozen=True)
 class DatasetGrid:
   """The grid of one (dataset, method) cell: member groups (e.g. one per hidden size) for a
-  network, or ``svm`` (an ``sdae.svm.SVMGrid``) for ``svm_rbf``; ``config`` then carries the
-  data settings (dataset, source, folders)."""
+  network, or ``svm`` (an ``sdae.reproduce.svm.SVMGrid``) for ``svm_rbf``; ``config`` then carries
+  the data settings (dataset, source, folders)."""
 
   dataset: str
   groups: tuple[Group, ...]
@@ -349,7 +349,7 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
 
 
 def _svm_row(grid: DatasetGrid, sub: str, res, splits, source) -> dict[str, Any]:
-  from sdae import svm  # pylint: disable=g-import-not-at-top
+  from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
   if res is None:
     n_train = grid.data_config().n_train
     if n_train:
@@ -374,7 +374,7 @@ def _finished_cell(grid: DatasetGrid, workdir: str, overwrite: bool):
   """(sub-workdirs, per-group or SVM results read back or None) of one (dataset, method)."""
   root = os.path.join(workdir, grid.dataset, grid.method)
   if grid.svm is not None:
-    from sdae import svm  # pylint: disable=g-import-not-at-top
+    from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
     os.makedirs(root, exist_ok=True)
     return [root], [None if overwrite else svm.finished(root, grid.svm)]
   subs = [os.path.join(root, g.name) for g in grid.groups]
@@ -428,7 +428,7 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
 
   ``write(rows)`` is called with the rows so far after every (dataset, method), on process 0
   only; the default writes ``table.md``, ``table.json`` and ``table.png`` (``write_table``). The
-  paper's other experiments (``sdae.paper_experiments``) pass their own: their cells are grids
+  paper's other experiments (``sdae.reproduce.experiments``) pass their own: their cells are grids
   whose ``method`` names a condition (e.g. ``salt_pepper-full``), selected the same way.
 
   Grids of one dataset share its data (loaded once, only if something is left to train).

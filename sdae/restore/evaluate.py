@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sdae.denoise_config import DenoiseConfig
-from sdae.denoise_train import make_pair_fn, upsample_bilinear, upsample_nearest
+from sdae.restore.config import DenoiseConfig
+from sdae.restore.train import make_pair_fn, upsample_bilinear, upsample_nearest
 
 Array = jax.Array
 

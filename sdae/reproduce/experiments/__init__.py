@@ -14,12 +14,12 @@ where the paper gives one (``null`` where it does not: never a guessed one).
                     of one program.
 ==================  =====================================================================
 
-Each module builds a ``Plan`` (``sdae.paper_experiments.common``): the cells to select, one
-``sdae.table.DatasetGrid`` each, whose ``method`` names the condition. ``common.run`` trains them
-through ``sdae.table.reproduce`` (the same groups, workdir layout, resume and selection as the
-table) and writes ``<experiment>.md``, ``<experiment>.json`` (``{"rows": [...], "findings":
-[{"claim", "holds", ...}]}``) and ``<experiment>.png``. The paper's qualitative findings are
-checked by each module's ``findings`` and printed as verdict lines.
+Each module builds a ``Plan`` (``sdae.reproduce.experiments.common``): the cells to select, one
+``sdae.reproduce.table.DatasetGrid`` each, whose ``method`` names the condition. ``common.run``
+trains them through ``sdae.reproduce.table.reproduce`` (the same groups, workdir layout, resume and
+selection as the table) and writes ``<experiment>.md``, ``<experiment>.json`` (``{"rows": [...],
+"findings": [{"claim", "holds", ...}]}``) and ``<experiment>.png``. The paper's qualitative findings
+are checked by each module's ``findings`` and printed as verdict lines.
 """
 
 from __future__ import annotations
@@ -34,4 +34,4 @@ def module(name: str):
   """The module of experiment ``name`` (ValueError naming the accepted ones otherwise)."""
   if name not in NAMES:
     raise ValueError(f"--experiment={name!r} is unknown; accepted: {', '.join(NAMES)}")
-  return importlib.import_module(f"sdae.paper_experiments.{name}")
+  return importlib.import_module(f"sdae.reproduce.experiments.{name}")

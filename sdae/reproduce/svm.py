@@ -25,8 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sdae import fileio
 from sdae.finetune import ci95_pct
+from sdae.io import files as fileio
 
 log = logging.getLogger("sdae")
 

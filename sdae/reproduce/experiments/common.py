@@ -1,8 +1,8 @@
 """What the paper's experiments share: plans of cells, the run through the table's driver, rows,
 findings and the ``.md`` / ``.json`` / ``.png`` outputs.
 
-A ``Cell`` is one model selection: a ``sdae.table.DatasetGrid`` (its member groups, or an SVM
-grid) whose ``method`` is the condition's label, unique within its dataset (e.g.
+A ``Cell`` is one model selection: a ``sdae.reproduce.table.DatasetGrid`` (its member groups, or an
+SVM grid) whose ``method`` is the condition's label, unique within its dataset (e.g.
 ``salt_pepper-full``). Its groups train in ``workdir/<dataset>/<label>/<group>`` exactly as a
 table's do, so a rerun reads back the finished groups and resumes the unfinished one, and a cell
 whose grid equals a table column's (``svm_codes``' SdA-3) can share that table's workdir.
@@ -17,10 +17,10 @@ from typing import Any, Callable, Sequence
 
 from sdae import config as config_lib
 from sdae import distributed
-from sdae import paper as paper_lib
 from sdae import sweep as sweep_lib
-from sdae import table as table_lib
 from sdae.configs import sda as sda_configs
+from sdae.reproduce import paper as paper_lib
+from sdae.reproduce import table as table_lib
 
 log = logging.getLogger("sdae")
 
@@ -60,7 +60,8 @@ class Plan:
     raise KeyError((dataset, label))
 
   def describe(self) -> str:
-    """The cells' grids (``sdae.table.describe``), headed by the experiment and its cuts."""
+    """The cells' grids (``sdae.reproduce.table.describe``), headed by the experiment and its
+    cuts."""
     head = f"{self.experiment}, budget {self.budget}" + (f": {self.cuts}" if self.cuts else "")
     return head + "\n" + table_lib.describe([c.grid for c in self.cells])
 
@@ -149,7 +150,7 @@ def run(plan: Plan, experiment_module, workdir: str, *, overwrite: bool = False,
   rows from the table rows; ``final``: the last call, where work after the selections, such as
   ``svm_codes``' SVMs on codes, happens), ``findings(rows)`` and ``plot(rows, plan, path)``.
   """
-  from sdae import runlock  # pylint: disable=g-import-not-at-top
+  from sdae.io import runlock  # pylint: disable=g-import-not-at-top
   os.makedirs(workdir, exist_ok=True)
 
   def write(trows):
@@ -234,7 +235,7 @@ def write_outputs(workdir: str, plan: Plan, rows: Sequence[dict[str, Any]],
   if not distributed.is_writer():
     return
   from sdae import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
-  from sdae import fileio  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
   name = plan.experiment
   ckpt_lib.write_json_atomic(os.path.join(workdir, f"{name}.json"), {
       "experiment": name, "budget": plan.budget, "cuts": plan.cuts,

@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sdae import fileio
 from sdae.data import cache as cache_lib
+from sdae.io import files as fileio
 
 Array = jax.Array
 CACHE_SUBDIR = "reference_classifier"

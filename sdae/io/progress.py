@@ -1,6 +1,6 @@
 """What a training run prints while it works: a header, one progress line per phase, a summary.
 
-``Progress`` is driven by the training loops (``sdae.experiment``, ``sdae.denoise``)::
+``Progress`` is driven by the training loops (``sdae.experiment``, ``sdae.restore.run``)::
 
     p = Progress()
     p.header({"dataset": "mnist (original files)", "model": "784-500 dA + softmax", ...})

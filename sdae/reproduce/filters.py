@@ -17,7 +17,7 @@ the plain autoencoders and the Gaussian dA are one program, salt-and-pepper and 
 
 ``run`` returns, per condition, its filters ``[n_hidden, h, w]`` (each hidden unit's input
 weights), its settings, the final epoch's mean training loss, the clean reconstruction error on
-the validation patches, and the shape measures of ``sdae.gabor.summarize``.
+the validation patches, and the shape measures of ``sdae.reproduce.gabor.summarize``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sdae import gabor
 from sdae import model as model_lib
 from sdae import pretrain as pt
+from sdae.reproduce import gabor
 
 log = logging.getLogger("sdae")
 
@@ -249,7 +249,8 @@ def run(config: FigureConfig, x: np.ndarray, x_valid: np.ndarray,
 
   Returns ``{key: {"filters": float32 [n_hidden, h, w], "settings": {...},
   "train_loss", "valid_reconstruction_error", "train_seconds", "measures": {...}}}`` in the
-  figure's order (``measures``: ``sdae.gabor.summarize``; absent when ``config.measure`` is off).
+  figure's order (``measures``: ``sdae.reproduce.gabor.summarize``; absent when ``config.measure``
+  is off).
   """
   validate(config)
   conditions = config.conditions()
@@ -330,7 +331,8 @@ def write_outputs(workdir: str, config: FigureConfig, results: dict[str, dict[st
   measures, plus the figure's data source and wall time), each atomically; returns the paths."""
   import io  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  from sdae import fileio, viz  # pylint: disable=g-import-not-at-top
+  from sdae import viz  # pylint: disable=g-import-not-at-top
+  from sdae.io import files as fileio  # pylint: disable=g-import-not-at-top
   os.makedirs(workdir, exist_ok=True)
   npz = os.path.join(workdir, "filters.npz")
   buf = io.BytesIO()

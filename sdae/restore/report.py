@@ -8,9 +8,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from sdae import fileio
-from sdae.denoise_config import SUPERRES_FACTOR, DenoiseConfig
-from sdae.denoise_eval import mse, psnr_from_mse
+from sdae.io import files as fileio
+from sdae.restore.config import SUPERRES_FACTOR, DenoiseConfig
+from sdae.restore.evaluate import mse, psnr_from_mse
 
 RESTORED_FILE = "restored.npz"
 N_SHOWN = 36

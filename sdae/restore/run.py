@@ -1,15 +1,16 @@
-"""Denoising autoencoders as image restorers: a whole run (``run``), and the names of the modules
-that make it, so ``from sdae import denoise`` reaches them all.
+"""Denoising autoencoders as image restorers: a whole run (``run``: train, score, write).
 
-* ``sdae.denoise_models``: ``DenseDenoiser``, ``ConvDenoiser``, ``ModelConfig``.
-* ``sdae.denoise_config``: ``DenoiseConfig`` and ``validate`` (at the boundary).
+The run is built from the package's other modules, each imported from where it is defined:
+
+* ``sdae.restore.models``: ``DenseDenoiser``, ``ConvDenoiser``, ``ModelConfig``.
+* ``sdae.restore.config``: ``DenoiseConfig`` and ``validate`` (at the boundary).
 * ``sdae.configs.denoise``: the named presets (per corruption, noise2noise, superres, course)
   and each corruption's default level.
-* ``sdae.denoise_train``: pairs per mode (``make_pair_fn``), losses, ``fit``, ``train_denoiser``.
-* ``sdae.denoise_eval``: MSE/PSNR, ``predict``, ``evaluate``.
-* ``sdae.denoise_report``: reference-classifier accuracies, mean-image baseline,
+* ``sdae.restore.train``: pairs per mode (``make_pair_fn``), losses, ``fit``, ``train_denoiser``.
+* ``sdae.restore.evaluate``: MSE/PSNR, ``predict``, ``evaluate``.
+* ``sdae.restore.report``: reference-classifier accuracies, mean-image baseline,
   ``restored.npz``, ``denoise.png``.
-* ``sdae.denoise_io``: ``save_denoiser`` / ``load_denoiser``, ``restore_images`` (``--apply``).
+* ``sdae.restore.apply``: ``save_denoiser`` / ``load_denoiser``, ``restore_images`` (``--apply``).
 
 Everything is a pure function of explicit arguments (parameters, optimizer state, PRNG key,
 data, level), so it composes with ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan``. Images are
@@ -25,33 +26,16 @@ from typing import Callable
 import jax
 import numpy as np
 
-from sdae import fileio
-# Re-exported: callers (toy2d, experiments.denoise, tests) use ``denoise.NAME``.
-from sdae.denoise_config import (LOSSES, MODES, NOISE2NOISE_CORRUPTIONS,  # noqa: F401
-                                 SCHEDULES, SUPERRES_FACTOR, DenoiseConfig, validate)
-from sdae.denoise_eval import (as_images, eval_key, evaluate, mse, predict,  # noqa: F401
-                               psnr, psnr_from_mse)
-from sdae.denoise_io import (CONFIG_FILE, PARAMS_FILE, load_denoiser, npy_bytes,  # noqa: F401
-                             read_images, restore_images, save_denoiser)
-from sdae.denoise_models import (MODELS, NORMS, OUTPUTS, ConvDenoiser,  # noqa: F401
-                                 DenseDenoiser, ModelConfig, conv_output_side, default_hidden)
-from sdae.denoise_report import (N_SHOWN, RESTORED_FILE, accuracy_metrics,  # noqa: F401
-                                 corruption_text, figure_title, header, mean_image_metrics,
+from sdae.io import files as fileio
+from sdae.restore.apply import CONFIG_FILE, PARAMS_FILE, save_denoiser
+from sdae.restore.config import DenoiseConfig, validate
+from sdae.restore.evaluate import eval_key, evaluate
+from sdae.restore.report import (RESTORED_FILE, accuracy_metrics, header, mean_image_metrics,
                                  save_figure, write_restored)
-from sdae.denoise_train import (PairFn, TrainResult, cosine_lr, downsample, fit,  # noqa: F401
-                                loss_fn, make_pair_fn, train_denoiser, upsample_bilinear,
-                                upsample_nearest)
+from sdae.restore.train import train_denoiser
 
 RESULTS_FILE = "denoise.json"
 FIGURE_FILE = "denoise.png"
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-  fileio.write_bytes(path, data)
-
-
-def atomic_write_json(path: str, obj) -> None:
-  fileio.write_json(path, obj, sort_keys=True)
 
 
 def check_splits(splits: dict, side: int, dataset: str = "dataset") -> None:
@@ -68,7 +52,7 @@ def reference_classifier(splits: dict, *, cache_dir: str | None = None, log=None
   """The fixed reference classifier of a dataset: trained (once, then cached) on all its clean
   labelled training images (``train`` and ``valid``, whatever ``--train_size`` the denoiser
   uses), or None when the data has no labels."""
-  from sdae import reference_classifier as rc  # pylint: disable=g-import-not-at-top
+  from sdae.restore import reference_classifier as rc  # pylint: disable=g-import-not-at-top
   parts = [splits[s] for s in ("train", "valid") if s in splits and splits[s][1] is not None]
   if not parts or splits["test"][1] is None:
     return None
@@ -109,7 +93,7 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
   classifier's ``accuracy_clean`` / ``accuracy_corrupted`` / ``accuracy_restored`` in [0, 1],
   the resolved config, timings). ``train_size`` / ``test_size`` > 0 keep the first examples
   only. ``classifier``: ``"auto"`` (``reference_classifier(splits)``), a trained one, or None.
-  ``progress`` (an ``sdae.progress.Progress``) gets a header, the training epochs and a closing
+  ``progress`` (an ``sdae.io.progress.Progress``) gets a header, the training epochs and a closing
   summary. Returns the results dict.
   """
   c = validate(config)
@@ -143,7 +127,7 @@ def run(config: DenoiseConfig, splits: dict, workdir: str, *, data_source: str =
       "seconds": {"train": round(t_train, 3), "total": round(t_total, 3)},
       "device": jax.devices()[0].platform,
   }
-  atomic_write_json(os.path.join(workdir, RESULTS_FILE), results)
+  fileio.write_json(os.path.join(workdir, RESULTS_FILE), results, sort_keys=True)
   if progress is not None:
     _summary(progress, results, workdir, pictures, t_total)
   return results
@@ -164,7 +148,7 @@ def summary_line(r: dict) -> str:
 
 
 def _summary(progress, results: dict, workdir: str, pictures: list, t_total: float) -> None:
-  from sdae.progress import format_seconds  # pylint: disable=g-import-not-at-top
+  from sdae.io.progress import format_seconds  # pylint: disable=g-import-not-at-top
   progress.summary(
       f"done in {format_seconds(t_total)}: {summary_line(results)}",
       {"results": [os.path.join(workdir, RESULTS_FILE), os.path.join(workdir, RESTORED_FILE)],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sdae.paper_experiments import common
+from sdae.reproduce.experiments import common
 
 TITLE = ("Vincent et al. (2010), Figure 10: test error against depth and width, by "
          "pretraining")

@@ -19,10 +19,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from sdae import distributed
-from sdae import paper as paper_lib
-from sdae import table as table_lib
 from sdae.configs import table as table_configs
-from sdae.paper_experiments import common
+from sdae.reproduce import paper as paper_lib
+from sdae.reproduce import table as table_lib
+from sdae.reproduce.experiments import common
 
 log = logging.getLogger("sdae")
 
@@ -54,7 +54,7 @@ def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
          seeds: int = 1) -> common.Plan:
   """The SdA-3 and the RBF SVM on pixels are Table 3's columns (``sdae.configs.table.grid_for``);
   the linear SVM searches ``LINEAR_CS`` and grows as the RBF does."""
-  from sdae import svm  # pylint: disable=g-import-not-at-top
+  from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
   datasets = tuple(datasets or DATASETS[budget])
   cells = []
   for ds in datasets:
@@ -95,7 +95,7 @@ def _grids(plan_: common.Plan, ds: str):
 
 def _code_rows(plan_: common.Plan, trow: dict[str, Any], workdir: str,
                final: bool) -> list[dict[str, Any]]:
-  from sdae import svm  # pylint: disable=g-import-not-at-top
+  from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
   ds = trow["dataset"]
   cell = plan_.cell(ds, "sda3")
   chosen = trow["chosen"]

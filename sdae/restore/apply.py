@@ -19,20 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sdae import fileio
-from sdae.denoise_eval import predict
-from sdae.denoise_models import ModelConfig
+from sdae.io import files as fileio
+from sdae.restore.evaluate import predict
+from sdae.restore.models import ModelConfig
 
 CONFIG_FILE = "denoiser.json"
 PARAMS_FILE = "denoiser.msgpack"
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-  fileio.write_bytes(path, data)
-
-
-def atomic_write_json(path: str, obj) -> None:
-  atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def save_denoiser(workdir: str, model_config: ModelConfig, params,
@@ -41,9 +33,9 @@ def save_denoiser(workdir: str, model_config: ModelConfig, params,
   plus ``extra``, e.g. the corruption it was trained for). Params first, so a config file
   always points at complete params."""
   params = jax.device_get(params)
-  atomic_write_bytes(os.path.join(workdir, PARAMS_FILE), flax.serialization.to_bytes(params))
-  atomic_write_json(os.path.join(workdir, CONFIG_FILE),
-                    {"model": model_config.to_dict(), **(extra or {})})
+  fileio.write_bytes(os.path.join(workdir, PARAMS_FILE), flax.serialization.to_bytes(params))
+  fileio.write_json(os.path.join(workdir, CONFIG_FILE),
+                    {"model": model_config.to_dict(), **(extra or {})}, sort_keys=True)
 
 
 def load_denoiser(workdir: str) -> tuple[ModelConfig, nn.Module, Any, dict]:
@@ -177,7 +169,7 @@ def restore_images(workdir: str, input_path: str, output_dir: str) -> list[str]:
     arr = restored.reshape(len(restored), -1) if kind == "npy_flat" else restored
     out = os.path.join(output_dir, names[0] + ".npy")
     buf = npy_bytes(arr.astype(np.float32))
-    atomic_write_bytes(out, buf)
+    fileio.write_bytes(out, buf)
     written.append(out)
   return written
 

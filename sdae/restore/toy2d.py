@@ -3,7 +3,7 @@ plus Gaussian noise back to the clean points; drawn as the arrow field x -> phi(
 
 Data lie on a curve (a spiral of 1.5 turns, or a circle); the corruption is isotropic Gaussian
 noise (sigma 0.1) and the target the clean point, so phi(x) estimates E[clean | x]: arrows point
-back towards the curve. Training reuses ``sdae.denoise.fit`` (pure jitted epochs, ``lax.scan``
+back towards the curve. Training reuses ``sdae.restore.train.fit`` (pure jitted epochs, ``lax.scan``
 over minibatches, keys ``fold_in(fold_in(key, epoch), step)``).
 """
 
@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from sdae import corruption as corruption_lib
-from sdae import denoise
+from sdae.io import files as fileio
+from sdae.restore.train import fit
 
 SHAPES = ("spiral", "circle")
 
@@ -91,9 +92,9 @@ def train(c: Toy2dConfig):
   x = sample(c.shape, c.n_points, c.seed)
   model = Toy2dMLP(c.hidden)
   pair = lambda key, x, level: (corruption_lib.gaussian(key, x, level), x)
-  result = denoise.fit(model, x, pair, lambda z, t: jnp.mean(jnp.sum(jnp.square(z - t), -1)),
-                       key=jax.random.key(c.seed), epochs=c.epochs, batch_size=c.batch_size,
-                       lr=c.lr, level=c.sigma)
+  result = fit(model, x, pair, lambda z, t: jnp.mean(jnp.sum(jnp.square(z - t), -1)),
+               key=jax.random.key(c.seed), epochs=c.epochs, batch_size=c.batch_size,
+               lr=c.lr, level=c.sigma)
   return model, result.params, x, result.losses
 
 
@@ -142,5 +143,5 @@ def run(c: Toy2dConfig, workdir: str, grid_n: int = 31, extent: float = 1.3,
   from sdae import viz  # pylint: disable=g-import-not-at-top
   viz.save_figure(figure(c, x, grid, phi(model, params, grid), extent, results),
                   os.path.join(workdir, "toy2d.png"))
-  denoise.atomic_write_json(os.path.join(workdir, "toy2d.json"), results)
+  fileio.write_json(os.path.join(workdir, "toy2d.json"), results, sort_keys=True)
   return results

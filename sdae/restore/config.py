@@ -15,8 +15,8 @@ import numpy as np
 
 from sdae import corruption as corruption_lib
 from sdae.configs import denoise as denoise_configs
-from sdae.denoise_models import MODELS, NORMS, OUTPUTS, ModelConfig, conv_output_side
-from sdae.denoise_models import default_hidden
+from sdae.restore.models import MODELS, NORMS, OUTPUTS, ModelConfig, conv_output_side
+from sdae.restore.models import default_hidden
 
 MODES = ("clean", "noise2noise", "superres")
 LOSSES = ("squared", "cross_entropy", "l1")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sdae.paper_experiments import common
+from sdae.reproduce.experiments import common
 
 TITLE = "Vincent et al. (2010), Table 4: noise types and emphasis (SdA-3)"
 CONDITIONS = (("masking", "none"), ("masking", "double"), ("masking", "full"),

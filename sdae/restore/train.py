@@ -22,8 +22,8 @@ import optax
 from sdae import corruption as corruption_lib
 from sdae import epoch as epoch_lib
 from sdae import model as model_lib
-from sdae.denoise_config import MODES, LOSSES, SUPERRES_FACTOR, DenoiseConfig, validate
-from sdae.denoise_models import _activate
+from sdae.restore.config import MODES, LOSSES, SUPERRES_FACTOR, DenoiseConfig, validate
+from sdae.restore.models import _activate
 
 Array = jax.Array
 
@@ -142,7 +142,7 @@ def fit(model: nn.Module, x_train, pair_fn: PairFn, loss: Callable[[Array, Array
   unrolling the scan makes compilation grow with the number of steps.
 
   ``lr`` is a float or an optax schedule (``step -> rate``, e.g. ``cosine_lr``).
-  ``log`` gets one line per epoch; ``progress`` (an ``sdae.progress.Progress``) shows the epochs
+  ``log`` gets one line per epoch; ``progress`` (an ``sdae.io.progress.Progress``) shows the epochs
   as one phase, with an ETA from the epochs after the first (which includes compilation).
   """
   x_train = jnp.asarray(x_train, jnp.float32)
