@@ -56,6 +56,9 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
                        **d)
   flags.DEFINE_string("optimizer", None, "sgd (the paper's), momentum or adam.", **d)
   flags.DEFINE_string("activation", None, "Hidden units: sigmoid, tanh, relu, linear.", **d)
+  flags.DEFINE_string("init", None, "Initial weights of the dA layers and unpretrained "
+                      "encoders: glorot (the Theano tutorials', U(+-4 sqrt(6/(n_in+n_out))) for "
+                      "sigmoid units; default) or fan_in (U(+-1/sqrt(n_in))).", **d)
   flags.DEFINE_boolean("tied", None, "Tied decoder weights W' = W^T.", **d)
   flags.DEFINE_string("loss", None, "Reconstruction loss: auto, cross_entropy, squared.", **d)
   flags.DEFINE_integer("patience", None, "Early-stopping patience in epochs.", **d)
@@ -103,7 +106,7 @@ def show_in_help(fv: flags.FlagValues) -> None:
 
 SCALARS = ("pretraining", "cd_steps", "corruption", "level", "emphasis", "pretrain_epochs",
            "finetune_epochs", "batch_size", "finetune_batch_size",
-           "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "tied", "loss",
+           "pretrain_lr", "finetune_lr", "seed", "optimizer", "activation", "init", "tied", "loss",
            "patience", "precision", "n_train", "data_source", "data_version", "data_dir", "cache_dir",
            "checkpoint_every_secs", "keep_checkpoints", "member_loop")
 

@@ -49,6 +49,10 @@ class TrainConfig:
   seed: int = 0
   optimizer: str = "sgd"
   activation: str = "sigmoid"
+  # Initial weights of the dA layers and of an unpretrained classifier's layers (INITS): "glorot"
+  # (the Theano tutorials: U(+-4 sqrt(6 / (n_in + n_out))) for sigmoid units) or "fan_in"
+  # (U(+-1 / sqrt(n_in)), the smaller pre-2010 default). RBMs keep their N(0, 0.01^2).
+  init: str = "glorot"
   tied: bool = True
   loss: str = "auto"  # auto | cross_entropy | squared
   patience: int = 10  # epochs (Theano SdA tutorial rule, see sdae.finetune)
@@ -95,7 +99,9 @@ class TrainConfig:
 #: Fields left out of a run's identity while at these values, so that a workdir written before
 #: the field existed still matches (``sdae.experiment.prepare_workdir``).
 OPTIONAL_AT_DEFAULT: dict[str, Any] = {"pretraining": "denoising", "cd_steps": 1,
-                                       "emphasis": "none"}
+                                       "emphasis": "none", "init": "glorot"}
+#: Weight initialisations by name (``sdae.model.uniform_init`` draws them).
+INITS = ("glorot", "fan_in")
 
 
 def _positive_int(name: str, value, allow_zero: bool = False) -> None:
@@ -210,6 +216,8 @@ def validate(config: TrainConfig) -> TrainConfig:
                       f"accepted: {', '.join(objectives_lib.names())}")
   _positive_int("cd_steps", config.cd_steps)
   check_emphasis(config)
+  if config.init not in INITS:
+    raise ConfigError(f"--init={config.init!r} is unknown; accepted: {', '.join(INITS)}")
   if objective.activations is not None and config.activation not in objective.activations:
     raise ConfigError(f"--activation={config.activation!r} with --pretraining={objective.name}; "
                       f"accepted: {', '.join(objective.activations)} ({objective.activations_why})")

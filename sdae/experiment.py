@@ -197,7 +197,8 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
       n_classes=n_classes, members=members, device=_device_text(mesh), workdir=workdir))
   return Run(config=config, members=members, data=data, n_classes=n_classes, hyper=hyper,
              objectives=objectives, tx=pt.make_optimizer(config.optimizer),
-             module=ft.classifier(config.hidden, n_classes, config.activation, compute_dtype),
+             module=ft.classifier(config.hidden, n_classes, config.activation, compute_dtype,
+                                  config.init),
              mesh=mesh, checkpointer=checkpointer, metrics=metrics, progress=prog,
              emit=on_event or _no_event)
 

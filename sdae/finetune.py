@@ -33,8 +33,8 @@ Array = jax.Array
 
 
 def classifier(hidden: Sequence[int], n_classes: int, activation: str = "sigmoid",
-               compute_dtype: Any = None) -> model_lib.SdAClassifier:
-  return model_lib.SdAClassifier(tuple(hidden), n_classes, activation, compute_dtype)
+               compute_dtype: Any = None, init: str = "glorot") -> model_lib.SdAClassifier:
+  return model_lib.SdAClassifier(tuple(hidden), n_classes, activation, compute_dtype, init)
 
 
 def init_head(seed: Array, n_in: int, n_classes: int):

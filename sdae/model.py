@@ -33,13 +33,19 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 LOSSES = ("cross_entropy", "squared")
 
 
-def uniform_init(n_in: int, n_out: int, activation: str) -> Callable:
-  """Weight initialiser of the Theano tutorials and Glorot & Bengio (2010).
+def uniform_init(n_in: int, n_out: int, activation: str, scheme: str = "glorot") -> Callable:
+  """A uniform weight initialiser ``U(-bound, bound)`` (``sdae.config.INITS``).
 
-  sigmoid: U(+-4 sqrt(6 / (n_in + n_out))); tanh and linear: U(+-sqrt(6 / (n_in + n_out)));
-  relu: U(+-sqrt(6 / n_in)) (He, uniform).
+  ``"glorot"``, the Theano tutorials' and Glorot & Bengio (2010)'s: sigmoid U(+-4 sqrt(6 /
+  (n_in + n_out))); tanh and linear U(+-sqrt(6 / (n_in + n_out))); relu U(+-sqrt(6 / n_in))
+  (He, uniform). ``"fan_in"``: U(+-1 / sqrt(n_in)) for every activation, the smaller default
+  of pre-2010 neural-network libraries (for 784 -> 1000 sigmoid units, 0.036 against 0.23).
   """
-  if activation == "sigmoid":
+  if scheme == "fan_in":
+    bound = 1.0 / math.sqrt(n_in)
+  elif scheme != "glorot":
+    raise ValueError(f"init {scheme!r} is unknown; accepted: glorot, fan_in")
+  elif activation == "sigmoid":
     bound = 4.0 * math.sqrt(6.0 / (n_in + n_out))
   elif activation == "relu":
     bound = math.sqrt(6.0 / n_in)
@@ -75,14 +81,15 @@ class DenoisingAutoencoder(nn.Module):
   decoder: str = "sigmoid"  # reconstruction units: sigmoid for [0, 1] inputs, linear otherwise
   dtype: Any = jnp.float32  # parameter dtype (float32); products may be lower via `compute_dtype`
   compute_dtype: Any = None  # e.g. jnp.bfloat16 for mixed-precision products
+  init_scheme: str = "glorot"  # uniform_init's scheme
 
   def setup(self):
-    init = uniform_init(self.n_in, self.n_hidden, self.activation)
+    init = uniform_init(self.n_in, self.n_hidden, self.activation, self.init_scheme)
     self.kernel = self.param("kernel", init, (self.n_in, self.n_hidden), self.dtype)
     self.bias = self.param("bias", nn.initializers.zeros, (self.n_hidden,), self.dtype)
     self.bias_visible = self.param("bias_visible", nn.initializers.zeros, (self.n_in,), self.dtype)
     if not self.tied:
-      dec_init = uniform_init(self.n_hidden, self.n_in, self.activation)
+      dec_init = uniform_init(self.n_hidden, self.n_in, self.activation, self.init_scheme)
       self.kernel_decoder = self.param("kernel_decoder", dec_init, (self.n_hidden, self.n_in),
                                        self.dtype)
 
@@ -136,13 +143,15 @@ class SdAClassifier(nn.Module):
   n_classes: int
   activation: str = "sigmoid"
   compute_dtype: Any = None
+  init_scheme: str = "glorot"  # the encoders' uniform_init scheme (unpretrained layers)
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     act = ACTIVATIONS[self.activation]
     n_in = x.shape[-1]
     for k, h in enumerate(self.hidden):
-      x = act(Dense(h, uniform_init(n_in, h, self.activation), self.compute_dtype,
+      x = act(Dense(h, uniform_init(n_in, h, self.activation, self.init_scheme),
+                    self.compute_dtype,
                     name=f"encoder_{k}")(x))
       n_in = h
     return Dense(self.n_classes, nn.initializers.zeros, self.compute_dtype, name="head")(x)

@@ -133,6 +133,7 @@ class LayerSpec:
   # The corruption's static options as (name, value) pairs, e.g. (("low", -1.0), ("high", 1.0))
   # for salt-and-pepper on real-valued inputs (its default min/max are MNIST's 0 and 1).
   corruption_args: tuple[tuple[str, Any], ...] = ()
+  init_scheme: str = "glorot"  # initial weights (sdae.model.uniform_init)
 
   def corrupt(self, key: Array, x: Array, level: Array) -> Array:
     """``x`` [B, n_in] corrupted by the spec's corruption at ``level`` (may be traced)."""
@@ -146,7 +147,7 @@ class LayerSpec:
   def module(self) -> model_lib.DenoisingAutoencoder:
     return model_lib.DenoisingAutoencoder(
         n_in=self.n_in, n_hidden=self.n_hidden, tied=self.tied, activation=self.activation,
-        decoder=self.decoder, compute_dtype=self.compute_dtype)
+        decoder=self.decoder, compute_dtype=self.compute_dtype, init_scheme=self.init_scheme)
 
   def init(self, key: Array):
     return self.module().init(key, jnp.zeros((1, self.n_in), jnp.float32))["params"]
@@ -170,7 +171,7 @@ class LayerSpec:
 
 def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking", tied: bool = True,
                 activation: str = "sigmoid", loss: str = "auto",
-                compute_dtype: Any = None) -> list[LayerSpec]:
+                compute_dtype: Any = None, init: str = "glorot") -> list[LayerSpec]:
   """Specs for a stack ``n_in -> hidden[0] -> ... -> hidden[-1]``.
 
   ``loss='auto'`` picks cross-entropy with a sigmoid decoder for inputs in [0, 1] (pixels, sigmoid
@@ -182,7 +183,8 @@ def layer_specs(n_in: int, hidden: tuple[int, ...], corruption: str = "masking",
       lo, dec = model_lib.default_loss(prev_act)
     else:
       lo, dec = loss, ("sigmoid" if loss == "cross_entropy" else "linear")
-    specs.append(LayerSpec(width, h, corruption, tied, activation, lo, dec, compute_dtype))
+    specs.append(LayerSpec(width, h, corruption, tied, activation, lo, dec, compute_dtype,
+                           init_scheme=init))
     prev_act, width = activation, h
   return specs
 
@@ -192,7 +194,7 @@ def denoising_layers(n_in: int, hidden: tuple[int, ...], config: Any,
   """A dA per layer (``layer_specs``) from a ``TrainConfig``; level 0 makes it a plain
   autoencoder. The ``layers`` of ``sdae.objectives.OBJECTIVES["denoising"]``."""
   return list(layer_specs(n_in, hidden, config.corruption, config.tied, config.activation,
-                          config.loss, compute_dtype))
+                          config.loss, compute_dtype, config.init))
 
 
 def objectives_of(config: Any, n_in: int, compute_dtype: Any = None) -> list[LayerObjective]:

@@ -20,6 +20,28 @@ def test_init_range_and_shapes():
   assert "kernel_decoder" not in p
 
 
+@pytest.mark.parametrize("init, bound", [("glorot", 4 * np.sqrt(6 / 250)),
+                                         ("fan_in", 1 / np.sqrt(100))])
+def test_init_schemes_draw_from_their_range(init, bound):
+  """Both the dA layers (from a config, as the driver builds them) and an unpretrained
+  classifier's encoders draw U(-bound, bound): the bound holds and the range is used; the
+  default config keeps the glorot draws bit for bit."""
+  from sdae import config as C  # pylint: disable=g-import-not-at-top
+  cfg = C.validate(C.TrainConfig(dataset="toy", hidden=(150, 40), init=init))
+  (first, _) = pt.objectives_of(cfg, 100)
+  w = np.asarray(pt.init_layer(first, 0, 0)["kernel"])
+  enc = np.asarray(M.SdAClassifier((150, 40), 3, init_scheme=init).init(
+      jax.random.key(0), jnp.zeros((1, 100)))["params"]["encoder_0"]["kernel"])
+  for k in (w, enc):
+    assert k.shape == (100, 150)
+    assert 0.97 * bound < np.abs(k).max() <= bound
+    assert abs(k.std() - bound / np.sqrt(3)) < 0.02 * bound  # uniform: std = bound / sqrt(3)
+  if init == "glorot":
+    default = pt.init_layer(pt.objectives_of(C.TrainConfig(dataset="toy", hidden=(150, 40)),
+                                             100)[0], 0, 0)["kernel"]
+    np.testing.assert_array_equal(np.asarray(default), w)
+
+
 def test_tied_weights_really_shared():
   """The decoder uses W^T: changing the single kernel changes the decoding, and the gradient of
   the one kernel collects both the encoder's and the decoder's contribution."""

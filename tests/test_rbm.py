@@ -205,6 +205,7 @@ def test_pretraining_objective_changes_the_starting_point():
     (dict(pretraining="boltzmann"), "--pretraining='boltzmann'"),
     (dict(pretraining="rbm", activation="relu"), "--activation='relu' with --pretraining=rbm"),
     (dict(cd_steps=0), "--cd_steps=0"),
+    (dict(init="xavier"), "--init='xavier' is unknown; accepted: glorot, fan_in"),
 ])
 def test_bad_pretraining_settings_are_one_line(bad, message):
   with pytest.raises(C.ConfigError, match=message.replace("(", r"\(")) as e:
