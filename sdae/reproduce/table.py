@@ -223,6 +223,7 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
       lines.append(
           f"  {group.name}: {c.pretraining} pretraining"
           + (f" ({c.corruption})" if objectives_lib.get(c.pretraining).uses_corruption else "")
+          + (f", {c.init} init" if c.init != "glorot" else "")
           + f", {c.pretrain_epochs} epochs a layer at minibatch {c.batch_size}; fine-tuning "
           f"{c.finetune_epochs} epochs at minibatch {c.ft_batch_size()} (patience "
           f"{c.patience}); {len(pts)} point{'s' * (len(pts) > 1)}: level {_values(p.level for p in pts)} x seed "
