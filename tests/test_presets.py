@@ -191,3 +191,22 @@ def test_unknown_preset_is_refused_naming_the_accepted(tmp_path, capsys):
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "--preset='rect_fast' is unknown" in err[0]
   assert "rectangles_quick" in err[0] and "rect_quick" in err[0]
+
+
+def test_autoencoder_columns_search_the_init_where_their_grid_is_wide():
+  """SAE-3 and SdA-3 twin every group at fan_in on a small set at the cpu budget and at the
+  paper budget; nowhere else, never for the DBNs, and not when --init is given."""
+  from sdae.configs import table as T  # pylint: disable=g-import-not-at-top
+  inits = lambda g: sorted(grp.config.init for grp in g.groups)
+  sae = T.grid_for("rectangles", "cpu", method="sae3")
+  assert inits(sae) == ["fan_in"] * 4 + ["glorot"] * 4
+  twins = {grp.name: grp for grp in sae.groups}
+  for grp in sae.groups:
+    if grp.config.init == "glorot":
+      twin = twins[f"{grp.name},init=fan_in"]
+      assert twin.points == grp.points and twin.config == grp.config.replace(init="fan_in")
+  assert inits(T.grid_for("rectangles", "paper", method="sda3")) == ["fan_in"] * 3 + ["glorot"] * 3
+  assert inits(T.grid_for("mnist_rot", "cpu", method="sda3")) == ["glorot"]
+  assert set(inits(T.grid_for("rectangles", "cpu", method="dbn1"))) == {"glorot"}
+  given = T.grid_for("rectangles", "cpu", {"init": "fan_in"}, method="sae3")
+  assert inits(given) == ["fan_in"] * 4 and not any("init=" in g.name for g in given.groups)
