@@ -123,66 +123,92 @@ def setup_jax(cpu_devices: int | None = None) -> None:
   log.propagate = False
 
 
-def _env_int(environ, name: str) -> int | None:
-  raw = environ.get(name, "").strip()
-  if not raw:
-    return None
+#: The multi-process settings: flag name -> the environment variable a launcher may set instead
+#: (docs/multihost.md). A flag given on the command line wins over its variable.
+DISTRIBUTED_FLAGS = {"coordinator": "SDAE_COORDINATOR", "num_processes": "SDAE_NUM_PROCESSES",
+                     "process_id": "SDAE_PROCESS_ID", "local_device_ids": "SDAE_LOCAL_DEVICE_IDS",
+                     "distributed": "SDAE_DISTRIBUTED"}
+
+
+def _setting(name: str, environ, given) -> tuple[str | None, str]:
+  """(the raw value of setting ``name``, how to name it in an error): the flag when given, else
+  its environment variable; None and both names when neither is set."""
+  value = (given or {}).get(name)
+  if value is not None:
+    if isinstance(value, (list, tuple)):
+      value = ",".join(map(str, value))
+    return str(value).strip() or None, f"--{name}"
+  var = DISTRIBUTED_FLAGS[name]
+  raw = environ.get(var, "").strip()
+  return (raw or None), (var if raw else f"--{name} (or {var})")
+
+
+def _int_setting(name: str, environ, given) -> tuple[int | None, str]:
+  raw, label = _setting(name, environ, given)
+  if raw is None:
+    return None, label
   try:
-    return int(raw)
+    return int(raw), label
   except ValueError:
-    raise UsageError(f"{name}={raw!r} is invalid; accepted: an integer") from None
+    raise UsageError(f"{label}={raw!r} is invalid; accepted: an integer") from None
 
 
-def distributed_settings(environ=None) -> dict:
-  """The arguments of ``sdae.distributed.maybe_initialize`` from the environment
-  (docs/multihost.md):
+def distributed_settings(environ=None, given: dict | None = None) -> dict:
+  """The arguments of ``sdae.distributed.maybe_initialize`` (docs/multihost.md) from the
+  entry point's flags (``given``: flag name -> value, None where not given), each falling back
+  to the environment variable a launcher sets (``DISTRIBUTED_FLAGS``):
 
-      SDAE_COORDINATOR=10.0.0.1:7777   address of process 0 (host:port, reachable by all)
-      SDAE_NUM_PROCESSES=2             how many processes
-      SDAE_PROCESS_ID=0                this process's index, 0 .. N-1
-      SDAE_LOCAL_DEVICE_IDS=0,1        optional: the local devices this process uses
+      --coordinator=10.0.0.1:7777   SDAE_COORDINATOR       address of process 0 (host:port)
+      --num_processes=2             SDAE_NUM_PROCESSES     how many processes
+      --process_id=0                SDAE_PROCESS_ID        this process's index, 0 .. N-1
+      --local_device_ids=0,1        SDAE_LOCAL_DEVICE_IDS  optional: this process's devices
 
-  ``SDAE_DISTRIBUTED=1`` (or JAX's own ``JAX_COORDINATOR_ADDRESS``) asks JAX to detect the
-  cluster itself (Slurm, Open MPI, Cloud TPU). Nothing set: ``{}`` (one process). Inconsistent
-  settings are a ``UsageError`` naming the variables.
+  ``--distributed`` (``SDAE_DISTRIBUTED=1``, or JAX's own ``JAX_COORDINATOR_ADDRESS``) asks JAX
+  to detect the cluster itself (Slurm, Open MPI, Cloud TPU). Nothing set: ``{}`` (one process).
+  Inconsistent settings are a ``UsageError`` naming the flags or variables they came from.
   """
   environ = os.environ if environ is None else environ
-  coordinator = environ.get("SDAE_COORDINATOR", "").strip() or None
-  n = _env_int(environ, "SDAE_NUM_PROCESSES")
-  pid = _env_int(environ, "SDAE_PROCESS_ID")
-  ids = environ.get("SDAE_LOCAL_DEVICE_IDS", "").strip()
-  auto = environ.get("SDAE_DISTRIBUTED") == "1" or bool(environ.get("JAX_COORDINATOR_ADDRESS"))
+  coordinator, c_label = _setting("coordinator", environ, given)
+  n, n_label = _int_setting("num_processes", environ, given)
+  pid, p_label = _int_setting("process_id", environ, given)
+  ids, ids_label = _setting("local_device_ids", environ, given)
+  auto_raw, _ = _setting("distributed", environ, given)
+  auto = (auto_raw or "").lower() in ("1", "true") or bool(environ.get("JAX_COORDINATOR_ADDRESS"))
   if coordinator is None and not auto:
     if n not in (None, 1) or pid not in (None, 0):
-      raise UsageError("SDAE_NUM_PROCESSES / SDAE_PROCESS_ID are set but SDAE_COORDINATOR is "
+      given_ = " and ".join(f"{lab}={v}" for lab, v in ((n_label, n), (p_label, pid))
+                            if v is not None)
+      raise UsageError(f"{given_} {'are' if ' and ' in given_ else 'is'} set but {c_label} is "
                        "not; accepted: all three (host:port of process 0, N, 0..N-1) or none")
     return {}
   if coordinator is not None:
     if n is None or pid is None:
-      raise UsageError(f"SDAE_COORDINATOR={coordinator} needs SDAE_NUM_PROCESSES and "
-                       "SDAE_PROCESS_ID as well")
+      raise UsageError(f"{c_label}={coordinator} needs {n_label} and {p_label} as well; "
+                       "accepted: all three (host:port of process 0, N, 0..N-1) or none")
     if not 0 <= pid < n:
-      raise UsageError(f"SDAE_PROCESS_ID={pid} is invalid; accepted: 0..{n - 1}")
+      raise UsageError(f"{p_label}={pid} is invalid; accepted: 0..{n - 1}")
   out: dict = {"coordinator": coordinator, "num_processes": n, "process_id": pid,
                "auto": coordinator is None}
   if ids:
     try:
       out["local_device_ids"] = [int(v) for v in ids.split(",")]
     except ValueError:
-      raise UsageError(f"SDAE_LOCAL_DEVICE_IDS={ids!r} is invalid; accepted: comma-separated "
+      raise UsageError(f"{ids_label}={ids!r} is invalid; accepted: comma-separated "
                        "integers, e.g. 0,1") from None
   return out
 
 
-def init_distributed() -> bool:
-  """``sdae.distributed.maybe_initialize`` with the ``distributed_settings`` of the environment,
-  and one-line errors: the one place where the entry points join several processes.
+def init_distributed(fv=None) -> bool:
+  """``sdae.distributed.maybe_initialize`` with the ``distributed_settings`` of the entry
+  point's flags ``fv`` (and the environment), and one-line errors: the one place where the
+  entry points join several processes.
 
   Call after the flags are validated and before any JAX computation. Bad settings exit with
   status 2; a coordinator that cannot be reached (``jax.distributed.initialize`` gives up after
   its timeout) with status 1. Returns whether this process is one of several.
   """
-  settings = distributed_settings()
+  given = None if fv is None else {k: getattr(fv, k, None) for k in DISTRIBUTED_FLAGS}
+  settings = distributed_settings(given=given)
   if not settings:
     return False
   from sdae import distributed

@@ -87,6 +87,17 @@ def define(fv: flags.FlagValues) -> flags.FlagValues:
   flags.DEFINE_integer("cpu_devices", None, "CPU devices XLA makes of this machine (default: one "
                        "per core, so a sweep splits its members over the cores); ignored on a "
                        "GPU or TPU, and when XLA_FLAGS sets the count.", **d)
+  # Several processes (docs/multihost.md): each flag falls back to the variable a launcher sets.
+  flags.DEFINE_string("coordinator", None, "host:port of process 0 when several processes "
+                      "train one sweep or table (default: $SDAE_COORDINATOR).", **d)
+  flags.DEFINE_integer("num_processes", None, "How many processes (default: "
+                       "$SDAE_NUM_PROCESSES).", **d)
+  flags.DEFINE_integer("process_id", None, "This process's index, 0..N-1 (default: "
+                       "$SDAE_PROCESS_ID).", **d)
+  flags.DEFINE_list("local_device_ids", None, "The local devices this process uses (default: "
+                    "$SDAE_LOCAL_DEVICE_IDS; all).", **d)
+  flags.DEFINE_boolean("distributed", None, "Let JAX detect the cluster itself (Slurm, Open "
+                       "MPI, Cloud TPU; default: $SDAE_DISTRIBUTED=1).", **d)
   if fv is flags.FLAGS:
     show_in_help(fv)
   return fv

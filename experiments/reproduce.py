@@ -99,7 +99,7 @@ def main(argv):
     print(plan.describe())
     return
   _cli.setup_jax(FLAGS.cpu_devices)
-  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
+  _cli.init_distributed(FLAGS)  # --coordinator etc.: one process of several (docs/multihost.md)
   from sdae.reproduce.experiments import common
   out = common.run(plan, module, FLAGS.workdir, overwrite=FLAGS.overwrite,
                    data_dir=FLAGS.data_dir)

@@ -106,7 +106,7 @@ def main(argv):
     print(table_lib.describe(grids))
     return
   _cli.setup_jax(FLAGS.cpu_devices)
-  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
+  _cli.init_distributed(FLAGS)  # --coordinator etc.: one process of several (docs/multihost.md)
   from sdae.configs import sda as sda_configs
   from sdae.reproduce import table as table_lib
   rows = table_lib.reproduce(grids, FLAGS.workdir, overwrite=FLAGS.overwrite,

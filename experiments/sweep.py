@@ -104,7 +104,7 @@ def main(argv):
   del argv
   config, points = sweep_from_flags()
   _cli.setup_jax(FLAGS.cpu_devices)  # settings and logging only: no computation yet
-  _cli.init_distributed()  # SDAE_COORDINATOR etc.: one process of several (docs/multihost.md)
+  _cli.init_distributed(FLAGS)  # --coordinator etc.: one process of several (docs/multihost.md)
   from sdae import sweep as sweep_lib
   outcome = sweep_lib.run(config, points, FLAGS.workdir, one_by_one=FLAGS.one_by_one,
                           overwrite=FLAGS.overwrite)

@@ -44,9 +44,9 @@ def main(argv):
   del argv
   config = config_from_flags()  # validated before anything is compiled
   _cli.setup_jax(FLAGS.cpu_devices)
-  # With SDAE_COORDINATOR etc. set, every process trains the same model (one model is not split
+  # With --coordinator etc. (or SDAE_COORDINATOR) set, every process trains the same model (one model is not split
   # over processes; a sweep is) and only process 0 writes.
-  several = _cli.init_distributed()
+  several = _cli.init_distributed(FLAGS)
   if FLAGS.data_parallel and several:
     raise _cli.UsageError("--data_parallel splits one model's minibatches over this process's "
                           "devices; with several processes, run a sweep (experiments.sweep)")

@@ -68,7 +68,10 @@ CASES = [
                           "--cpu_devices=0"], ["--cpu_devices=0", "positive integer"]),
     ("distributed_env_incomplete", ["ENV:SDAE_NUM_PROCESSES=2", "experiments.sweep",
                                     "--dataset=rect", "--levels=0,0.1"],
-     ["SDAE_COORDINATOR is not"]),
+     ["SDAE_NUM_PROCESSES=2 is set but --coordinator (or SDAE_COORDINATOR) is not"]),
+    ("distributed_flags_incomplete", ["experiments.sweep", "--dataset=rect", "--levels=0,0.1",
+                                      "--coordinator=localhost:1", "--num_processes=2"],
+     ["--coordinator=localhost:1 needs --num_processes and --process_id (or SDAE_PROCESS_ID)"]),
     # Data errors: found when the data is read, before the workdir is created.
     ("batch_larger_than_data", ["--dataset=rect", "--data_source=regenerated", "--n_train=100",
                                 "--batch_size=200", "--hidden=8"],

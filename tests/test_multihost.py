@@ -124,14 +124,37 @@ def test_entry_points_read_the_distributed_settings_from_the_environment():
       "local_device_ids": [0, 1]}
   assert _cli.distributed_settings({"SDAE_DISTRIBUTED": "1"})["auto"] is True
   assert _cli.distributed_settings({"JAX_COORDINATOR_ADDRESS": "h:1"})["auto"] is True
-  for env, match in (({"SDAE_NUM_PROCESSES": "2"}, "SDAE_COORDINATOR is not"),
+  for env, match in (({"SDAE_NUM_PROCESSES": "2"}, r"--coordinator \(or SDAE_COORDINATOR\) is not"),
                      ({"SDAE_COORDINATOR": "h:1", "SDAE_NUM_PROCESSES": "2"},
-                      "needs SDAE_NUM_PROCESSES and SDAE_PROCESS_ID"),
+                      r"needs SDAE_NUM_PROCESSES and --process_id \(or SDAE_PROCESS_ID\)"),
                      ({"SDAE_COORDINATOR": "h:1", "SDAE_NUM_PROCESSES": "2",
                        "SDAE_PROCESS_ID": "5"}, "SDAE_PROCESS_ID=5 is invalid"),
                      ({"SDAE_NUM_PROCESSES": "two"}, "SDAE_NUM_PROCESSES='two'")):
     with pytest.raises(_cli.UsageError, match=match):
       _cli.distributed_settings(env)
+
+
+def test_distributed_flags_win_over_the_launchers_variables():
+  """A flag given on the command line is used (and named in errors) in place of its variable;
+  the variables still serve where a launcher sets them and no flag is given."""
+  from experiments import _cli
+  env = {"SDAE_COORDINATOR": "h:1", "SDAE_NUM_PROCESSES": "4", "SDAE_PROCESS_ID": "3"}
+  given = {"coordinator": "g:2", "num_processes": 2, "process_id": None,
+           "local_device_ids": ["0", "1"], "distributed": None}
+  with pytest.raises(_cli.UsageError, match=r"SDAE_PROCESS_ID=3 is invalid; accepted: 0\.\.1"):
+    _cli.distributed_settings(env, given)  # --num_processes=2 beside the variable's id 3
+  given["process_id"] = 1
+  assert _cli.distributed_settings(env, given) == {
+      "coordinator": "g:2", "num_processes": 2, "process_id": 1, "auto": False,
+      "local_device_ids": [0, 1]}
+  assert _cli.distributed_settings({}, {"distributed": True})["auto"] is True
+  assert _cli.distributed_settings({"SDAE_DISTRIBUTED": "1"}, {"distributed": False}) == {}
+  with pytest.raises(_cli.UsageError, match="--process_id=-1 is invalid"):
+    _cli.distributed_settings({}, {"coordinator": "g:2", "num_processes": 2, "process_id": -1})
+  # Every entry point that can run as one of several processes defines the flags.
+  from experiments import reproduce, reproduce_table, sweep, train
+  for module in (train, sweep, reproduce_table, reproduce):
+    assert set(_cli.DISTRIBUTED_FLAGS) <= set(module.FLAGS), module.__name__
 
 
 # The entry point itself: `python -m experiments.sweep` in two processes on loopback. The
