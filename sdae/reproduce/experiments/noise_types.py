@@ -34,7 +34,8 @@ DATASETS = {"paper": ("mnist_rot", "mnist_bg_rand"), "cpu": ("mnist_rot", "mnist
 PAPER = {("mnist_rot", "salt_pepper", "full"): 8.76,
          ("mnist_bg_rand", "salt_pepper", "full"): 8.52}
 CUTS = {"cpu": "rows rot and bg-rand, layers of 1000 units, one learning-rate pair, one level "
-               "per noise (masking 0.25, salt-and-pepper 0.25, Gaussian 0.5), 30 pretraining epochs a layer on bg-rand (its preset: 60)",
+               "per noise (masking 0.25, salt-and-pepper 0.25, Gaussian 0.5), 30 pretraining "
+               "epochs a layer on bg-rand (its preset: 60)",
         "quick": "one level per noise, a few epochs"}
 
 
