@@ -12,6 +12,7 @@ from helpers import run_cli
 BAD = {
     "pretraining": "boltzmann", "cd_steps": "0", "corruption": "smudge", "level": "1.5",
     "emphasis": "half",
+    "init": "xavier",
     "pretrain_epochs": "-1", "finetune_epochs": "0", "batch_size": "0",
     "finetune_batch_size": "-1", "pretrain_lr": "0", "finetune_lr": "-0.1", "seed": "-1",
     "optimizer": "lbfgs", "activation": "softplus", "loss": "hinge", "patience": "0",

@@ -11,13 +11,15 @@ from sdae.reproduce import table as table_lib
 
 def test_paper_grid_is_the_protocols():
   g = table_configs.grid_for("mnist_rot", "paper")
-  assert [grp.config.hidden for grp in g.groups] == [(1000,) * 3, (2000,) * 3, (3000,) * 3]
+  # Each size at the default initialisation, then its twin at fan_in.
+  assert [grp.config.hidden for grp in g.groups] == [(1000,) * 3, (2000,) * 3, (3000,) * 3] * 2
+  assert [grp.config.init for grp in g.groups] == ["glorot"] * 3 + ["fan_in"] * 3
   for grp in g.groups:
     assert len(grp.points) == 3 * 2 * 2  # non-zero levels x pretraining lr x fine-tuning lr
     assert sorted({p.level for p in grp.points}) == [0.10, 0.25, 0.40]
   # SAE-3: the same grid at level 0 only (a column of its own).
   g = table_configs.grid_for("mnist_rot", "paper", method="sae3")
-  assert [len(grp.points) for grp in g.groups] == [4] * 6  # each size: full and 5 epochs
+  assert [len(grp.points) for grp in g.groups] == [4] * 12  # each size: full and 5 epochs, x2 inits
   assert {p.level for grp in g.groups for p in grp.points} == {0.0}
 
 
@@ -27,9 +29,9 @@ def test_sae_also_tries_a_short_pretraining():
   budget also tries 500 units a layer and 3x the fine-tuning rate, and DBN-1 three sizes; the
   other methods keep one group per size."""
   g = table_configs.grid_for("rectangles", "cpu", method="sae3")
-  assert [grp.name for grp in g.groups] == [
-      "hidden=500x500x500", "hidden=500x500x500,pretrain_epochs=5",
-      "hidden=1000x1000x1000", "hidden=1000x1000x1000,pretrain_epochs=5"]
+  names = ["hidden=500x500x500", "hidden=500x500x500,pretrain_epochs=5",
+           "hidden=1000x1000x1000", "hidden=1000x1000x1000,pretrain_epochs=5"]
+  assert [grp.name for grp in g.groups] == names + [f"{n},init=fan_in" for n in names]
   full, short = g.groups[2], g.groups[3]
   lr, epochs = full.config.pretrain_lr, full.config.pretrain_epochs
   flr = full.config.finetune_lr
@@ -39,22 +41,22 @@ def test_sae_also_tries_a_short_pretraining():
   assert len(full.points) == 4 and len(short.points) == 2
   assert {p.pretrain_lr for p in short.points} == {lr}
   assert short.config == full.config.replace(pretrain_epochs=5)
-  assert [grp.config.hidden for grp in g.groups] == [(500,) * 3] * 2 + [(1000,) * 3] * 2
+  assert [grp.config.hidden for grp in g.groups] == ([(500,) * 3] * 2 + [(1000,) * 3] * 2) * 2
   # convex's 6000 training examples are not a small set: the preset's size and rate only.
   c = table_configs.grid_for("convex", "cpu", method="sae3")
   assert len(c.groups) == 2 and {p.finetune_lr for p in c.groups[0].points} == {None}
   assert len(table_configs.grid_for("rectangles", "quick", method="sae3").groups) == 1
   assert len(table_configs.grid_for("rectangles", "cpu", {"pretrain_epochs": 20},
-                              method="sae3").groups) == 2  # one group per size, none short
+                              method="sae3").groups) == 4  # one per size and init, none short
   test = table_configs.grid_for("rectangles", "test", method="sae3")
   assert [grp.config.pretrain_epochs for grp in test.groups] == [2, 1]
-  for method in ("sda3", "dbn3"):
-    assert len(table_configs.grid_for("rectangles", "cpu", method=method).groups) == 1
+  assert len(table_configs.grid_for("rectangles", "cpu", method="dbn3").groups) == 1
+  assert len(table_configs.grid_for("rectangles", "cpu", method="sda3").groups) == 2  # 2 inits
   dbn1 = table_configs.grid_for("rectangles", "cpu", method="dbn1")
   assert [grp.config.hidden for grp in dbn1.groups] == [(1000,), (2000,), (3000,)]
   assert len(table_configs.grid_for("convex", "cpu", method="dbn1").groups) == 1
   none = table_configs.grid_for("rectangles", "cpu", {"pretraining": "none"}, method="sae3")
-  assert len(none.groups) == 2  # nothing to pretrain: no short group, one group per size
+  assert len(none.groups) == 4  # nothing to pretrain: no short group; one per size and init
 
 
 @pytest.mark.parametrize("method", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3", "mlp3"])
@@ -77,7 +79,10 @@ def test_every_method_has_a_grid_of_its_own(method):
 @pytest.mark.parametrize("dataset", list(table_lib.PAPER))
 def test_cpu_grid_weighs_the_papers_levels(dataset):
   g = table_configs.grid_for(dataset, "cpu")
-  (grp,) = g.groups
+  grp = g.groups[0]
+  # A small set (rect) also searches fan_in initial weights: a twin of the one group.
+  assert [x.config.init for x in g.groups] == (
+      ["glorot", "fan_in"] if table_configs.is_small(dataset) else ["glorot"])
   levels = [p.level for p in grp.points]
   if dataset == "tzanetakis":
     assert levels == [0.05, 0.10]
