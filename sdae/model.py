@@ -44,7 +44,8 @@ def uniform_init(n_in: int, n_out: int, activation: str, scheme: str = "glorot")
   if scheme == "fan_in":
     bound = 1.0 / math.sqrt(n_in)
   elif scheme != "glorot":
-    raise ValueError(f"init {scheme!r} is unknown; accepted: glorot, fan_in")
+    from sdae.config import INITS  # pylint: disable=g-import-not-at-top
+    raise ValueError(f"init {scheme!r} is unknown; accepted: {', '.join(INITS)}")
   elif activation == "sigmoid":
     bound = 4.0 * math.sqrt(6.0 / (n_in + n_out))
   elif activation == "relu":

@@ -71,14 +71,14 @@ SMALL_TRAIN = 2000
 # the preset's rate and 3x it; on rect, 3x lowered SAE-3's validation error from 5.0-6.5% to
 # 3.0-4.0% in probes (BUILD_NOTES, "Baselines").
 SMALL_SAE_HIDDEN = (500, 500, 500)
+SMALL_DBN1_HIDDEN = ((1000,), (2000,), (3000,))
+SMALL_FINETUNE_LR_FACTORS = (1.0, 3.0)
 # The initial weights the autoencoder columns (SAE-3, SdA-3) are searched over
 # (``sdae.config.INITS``), where their grid is wide (a small set at the cpu budget) and at the
 # paper budget: each group gets a twin at the second init. On rect the smaller fan_in draws
 # took SAE-3 from 5.44% to 2.25% (paper 2.41 +- 0.13; notes/experiments.md, "Baselines on
 # rect"); the 2007 study's own initialisation is not in our sources.
 AUTOENCODER_INITS = ("glorot", "fan_in")
-SMALL_DBN1_HIDDEN = ((1000,), (2000,), (3000,))
-SMALL_FINETUNE_LR_FACTORS = (1.0, 3.0)
 
 
 def is_small(dataset: str) -> bool:
@@ -172,7 +172,7 @@ def _init_twins(method: str, dataset: str, budget: str, groups, init_given: bool
   if method not in ("sae3", "sda3") or not wide or init_given:
     return []
   return [table_lib.Group(f"{g.name},init={init}", g.config.replace(init=init), g.points)
-          for init in AUTOENCODER_INITS if init != config_lib.TrainConfig.init for g in groups]
+          for init in AUTOENCODER_INITS for g in groups if init != g.config.init]
 
 
 def _short_pretraining(method: str, budget: str, cfg, epochs_given: bool) -> int:
