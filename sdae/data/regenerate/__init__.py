@@ -32,6 +32,7 @@ GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex", "natur
 #: before).
 VERSIONS: dict[str, tuple[int, ...]] = {
     **{name: (3,) for name in MNIST_DERIVED},
+    "mnist_bg_img": (3, 4), "mnist_bg_img_rot": (3, 4),  # v4: calibrated background threshold
     "rectangles": (3,), "rectangles_images": (3, 4), "convex": (3, 4),
     "natural_patches": (1,),
 }
@@ -131,7 +132,7 @@ def regenerate(name: str, seed: int = 0, *, data_dir: Optional[str] = None,
       pool_x, pool_y = mnist()
     pick = rng.permutation(len(pool_x))[:n]
     digits = pool_x[pick].astype(np.float32) / np.float32(255)
-    x = mnist_variants.variant(name, rng, digits).reshape(n, 784)
+    x = mnist_variants.variant(name, rng, digits, v).reshape(n, 784)
     return _split(x, pool_y[pick].astype(np.int32), sizes)
   if name == "natural_patches":
     from sdae.data.regenerate import natural  # pylint: disable=g-import-not-at-top
