@@ -231,13 +231,16 @@ def test_print_grid_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
   out = capsys.readouterr().out
   assert not wd.exists()
   lines = out.splitlines()
-  # rect's small training split searches the wide SVM grid: 7 C x 8 gamma factors.
-  assert lines[0].startswith("rectangles svm_rbf: 56 fits: C {0.1, 1, 10, 100, 1000, 10000, "
-                             "100000} x gamma {0.0625, "), lines[0]
+  # rect's small training split searches the wide SVM grid: 7 C x 15 gamma factors (half
+  # octaves).
+  assert lines[0].startswith("rectangles svm_rbf: 105 fits: C {0.1, 1, 10, 100, 1000, 10000, "
+                             "100000} x gamma {0.0625, 0.0883883, "), lines[0]
   # rect is small: SAE-3 also tries 500 units a layer and 3x the fine-tuning rate, and SAE-3
   # and SdA-3 each group at both initialisations.
-  assert "rectangles sae3: 24 models in 8 groups" in lines
-  assert "rectangles sda3: 8 models in 2 groups" in lines
+  # ... and each network column grows past an edge pick, up to two steps.
+  grows = ", then up to 2 steps past an edge pick (one model per edge axis a step)"
+  assert "rectangles sae3: 24 models in 8 groups" + grows in lines
+  assert "rectangles sda3: 8 models in 2 groups" + grows in lines
   assert sum(l.startswith("  hidden=") and ",init=fan_in:" in l and "fan_in init" in l
              for l in lines) == 4 + 1
   assert any(l.startswith("  hidden=500x500x500,pretrain_epochs=5:")
@@ -245,7 +248,7 @@ def test_print_grid_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
              in l for l in lines), out
   assert any(l.startswith("  hidden=1000x1000x1000: denoising pretraining (masking), 30 epochs")
              and "level {0.1, 0.25, 0.4, 0.6}" in l for l in lines), out
-  assert lines[-1] == f"{56 + 24 + 8} trials in all"
+  assert lines[-1] == f"{105 + 24 + 8} trials in all"
   # The networks' work, summed by sdae.cost over the groups printed above (tests/test_cost.py).
   assert lines[-2].startswith("network work: at most ") and lines[-2].split()[5] == "TFLOP"
 

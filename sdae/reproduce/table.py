@@ -190,6 +190,8 @@ class DatasetGrid:
   method: str = "sda3"
   svm: Any = None
   config: config_lib.TrainConfig | None = None
+  # Steps a network grid may grow past an edge pick (``sdae.reproduce.grow``; 0: as given).
+  grow: int = 0
 
   def data_config(self) -> config_lib.TrainConfig:
     return self.config if self.config is not None else self.groups[0].config
@@ -216,7 +218,9 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
       continue
     total += g.n_models()
     lines.append(f"{g.dataset} {g.method}: {g.n_models()} models in {len(g.groups)} "
-                 f"group{'s' * (len(g.groups) > 1)}")
+                 f"group{'s' * (len(g.groups) > 1)}"
+                 + (f", then up to {g.grow} steps past an edge pick (one model per edge axis "
+                    "a step)" if g.grow else ""))
     for group in g.groups:
       c = group.config
       pts = [p.resolved(c) for p in group.points]
@@ -302,26 +306,82 @@ def _candidates(group: Group, res: dict[str, Any]) -> list[dict[str, Any]]:
 NETWORK_AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_lr")
 
 
-def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, source,
-                 overwrite: bool, meshes: dict) -> dict[str, Any]:
-  """Trains (or reads back) a network method's groups and selects its model."""
-  version = _data_version(source, splits, finished)
+def _train_groups(grid: DatasetGrid, groups, subs, finished, load, source, overwrite: bool,
+                  meshes: dict) -> tuple[list[dict[str, Any]], float, float]:
+  """Trains (or reads back) ``groups``: (their candidates, training seconds, total seconds)."""
   candidates = []
   trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
-  for group, sub, res in zip(grid.groups, subs, finished):
+  for group, sub, res in zip(groups, subs, finished):
     log.info("%s %s: group %s (%d models in one program)", grid.dataset, grid.method,
              group.name, len(group.points))
     if res is not None:
       log.info("group %s already finished: read from %s/results.json", group.name, sub)
     else:
-      res = sweep_lib.train_members(group.config, group.points, sub, splits=splits,
-                                    data_source=source, overwrite=overwrite,
-                                    mesh=meshes[len(group.points)])
+      n = len(group.points)
+      mesh = meshes[n] if n in meshes else sweep_lib.members_mesh(n)
+      res = sweep_lib.train_members(group.config, group.points, sub, splits=load(),
+                                    data_source=source, overwrite=overwrite, mesh=mesh)
     trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
     # A resumed group's total is its last session's only: its training over every session,
     # when larger, is nearer what the group cost.
     total_seconds += max(float(res["seconds"]["total"]), float(res["seconds"].get("training", 0)))
     candidates.extend(_candidates(group, res))
+  return candidates, trained_seconds, total_seconds
+
+
+def _chosen(best: dict[str, Any]) -> dict[str, Any]:
+  return {k: v for k, v in best.items()
+          if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
+
+
+def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workdir_of):
+  """Grows the grid past its edge picks (``sdae.reproduce.grow``): up to ``grid.grow`` steps,
+  each training one model per edge axis of the model chosen so far. Returns (the new
+  candidates, their training and total seconds, the grown groups' names)."""
+  from sdae.reproduce import grow  # pylint: disable=g-import-not-at-top
+  if distributed.process_count() > 1:
+    # A step's groups hold one or two models, which do not split over several processes.
+    log.warning("%s %s: the grid does not grow past an edge pick with several processes",
+                grid.dataset, grid.method)
+    return [], 0.0, 0.0, []
+  groups = {g.name: g for g in grid.groups}
+  new, trained, total, names = [], 0.0, 0.0, []
+  for step in range(1, grid.grow + 1):
+    pool = [c for c in candidates + new if not c["diverged"]]
+    if not pool:
+      break
+    best = _chosen(sweep_lib.select(pool))
+    added = grow.as_groups(grow.beyond_edge(candidates + new, best, groups, step), Group)
+    added = [g for g in added if g.name not in groups]
+    if not added:
+      break
+    log.info("%s %s: the pick is on an edge; step %d trains %d more model(s): %s", grid.dataset,
+             grid.method, step, sum(len(g.points) for g in added),
+             ", ".join(g.name for g in added))
+    subs = [workdir_of(g) for g in added]
+    fin = [sweep_lib.finished(g.config, g.points, sub, overwrite) for g, sub in zip(added, subs)]
+    cands, t, tt = _train_groups(grid, added, subs, fin, load, source, overwrite, meshes)
+    new += cands
+    trained, total = trained + t, total + tt
+    groups.update((g.name, g) for g in added)
+    names += [g.name for g in added]
+  return new, trained, total, names
+
+
+def _network_row(grid: DatasetGrid, subs: list[str], finished: list, load, source,
+                 overwrite: bool, meshes: dict, root: str) -> dict[str, Any]:
+  """Trains (or reads back) a network method's groups, grows the grid past an edge pick
+  (``grid.grow`` steps at most), and selects its model. ``load()`` gives the data (read only
+  when something is left to train)."""
+  candidates, trained_seconds, total_seconds = _train_groups(
+      grid, grid.groups, subs, finished, load, source, overwrite, meshes)
+  grown_names = []
+  if grid.grow:
+    new, t, tt, grown_names = _grown(grid, candidates, load, source, overwrite, meshes,
+                                     lambda g: os.path.join(root, g.name))
+    candidates += new
+    trained_seconds, total_seconds = trained_seconds + t, total_seconds + tt
+  version = _data_version(source, load.loaded(), finished)
   diverged = sum(c["diverged"] for c in candidates)
   extra = {"n_models": len(candidates), "n_diverged": diverged,
            "training_seconds": round(trained_seconds, 1), "seconds": round(total_seconds, 1),
@@ -330,6 +390,8 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
                                        "valid_error_pct", "valid_xent", "test_error_pct",
                                        "test_ci95_pct", "diverged", "group")}
                     for c in candidates]}
+  if grown_names:
+    extra["grown"] = grown_names
   note = (f"{diverged} of {len(candidates)} models diverged (non-finite loss) and were not "
           "candidates" if diverged else None)
   if diverged == len(candidates):
@@ -337,8 +399,7 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, splits, sou
     return unavailable_row(grid.dataset, f"{note}; try lower learning rates", source,
                            method=grid.method, **extra)
   best = sweep_lib.select(candidates)
-  chosen = {k: v for k, v in best.items()
-            if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
+  chosen = _chosen(best)
   extra["trials"] = len(candidates)
   extra["on_edge"] = on_edge({k: [c[k] for c in candidates] for k in NETWORK_AXES}, chosen)
   extra["data_version"] = version
@@ -454,6 +515,22 @@ def reproduce(grids: Sequence[DatasetGrid], workdir: str, *, overwrite: bool = F
     return _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row)
 
 
+class _Loader:
+  """A row's data: the splits already loaded, or loaded at the first call (a grid that grows
+  past an edge pick trains new groups after every finished one was read back)."""
+
+  def __init__(self, splits, data_cfg: config_lib.TrainConfig):
+    self._splits, self._cfg = splits, data_cfg
+
+  def __call__(self):
+    if self._splits is None:
+      self._splits = load_dataset(self._cfg)[0]
+    return self._splits
+
+  def loaded(self):
+    return self._splits
+
+
 def _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row) -> list[dict[str, Any]]:
   rows: list[dict[str, Any]] = []
   datasets = list(dict.fromkeys(g.dataset for g in grids))
@@ -487,11 +564,13 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row) -> li
       version = regenerate.resolve_version(ds, data_cfg.data_version)
     _check_same_source(ds, [f for _, fin in state for f in fin if f is not None], now, workdir,
                        version)
+    loader = _Loader(splits, data_cfg)
     for grid, (subs, fin) in zip(cells, state):
       if grid.svm is not None:
         row = _svm_row(grid, subs[0], fin[0], splits, source)
       else:
-        row = _network_row(grid, subs, fin, splits, source, overwrite, meshes)
+        row = _network_row(grid, subs, fin, loader, source, overwrite, meshes,
+                           os.path.join(workdir, grid.dataset, grid.method))
       rows.append(row)
       write(rows)
       if row["test_error_pct"] is not None:
@@ -501,5 +580,5 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row) -> li
                  f"{row['paper_error_pct']:.2f} +- {row['paper_ci95_pct']:.2f}", row["verdict"])
       if on_row:
         on_row(row)
-    del splits
+    del splits, loader
   return rows

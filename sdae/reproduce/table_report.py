@@ -36,6 +36,14 @@ def fmt_chosen(chosen: dict[str, Any]) -> str:
   return ", ".join(parts)
 
 
+def _trials(row) -> str:
+  """``N``, or ``N (+k grown)`` where k of the N models grew the grid past an edge pick."""
+  n = row.get("trials", row.get("n_models", "-"))
+  grown = set(row.get("grown") or ())
+  k = sum(g.get("group") in grown for g in row.get("grid") or ()) if grown else 0
+  return f"{n} (+{k} grown)" if k else str(n)
+
+
 def _minutes(seconds: float | None) -> str:
   return "-" if seconds is None else f"{float(seconds) / 60:.1f}"
 
@@ -129,12 +137,15 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
         f"| {_fmt_pct(r['test_error_pct'], r['test_ci95_pct'])} "
         f"| {'-' if r['valid_error_pct'] is None else format(r['valid_error_pct'], '.2f')} "
         f"| {_fmt_pct(r.get('paper_error_pct'), r.get('paper_ci95_pct'))} | {r['verdict']} "
-        f"| {fmt_chosen(r['chosen'])} | {r.get('trials', r.get('n_models', '-'))} "
+        f"| {fmt_chosen(r['chosen'])} | {_trials(r)} "
         f"| {', '.join(r.get('on_edge') or []) or '-'} | {_minutes(r.get('seconds'))} "
         f"| {_source(r)} |")
   lines += ["", "Intervals: 95%, 1.96 sqrt(p(1-p)/n) over the test set. Models are chosen on "
             "validation error (ties: lower validation cross-entropy; SVM: larger validation "
             "margin); the test set is used once, for the chosen model."]
+  if any(r.get("grown") for r in rows):
+    lines += ["", "Trials \"N (+k grown)\": k models trained after the grid, one step past the "
+              "edge value the pick had taken on an axis, one axis at a time (sdae.reproduce.grow)."]
   edges = [r for r in rows if r.get("on_edge")]
   if edges:
     lines += ["", f"On edge: {len(edges)} of {len(rows)} choices took the first or last value "

@@ -1,0 +1,125 @@
+"""A network grid that grows past an edge pick, one axis at a time (coordinate-wise, as the 2007
+study searched its baselines).
+
+When the model chosen on validation took the first or last value of a searched axis
+(``table.on_edge``), the best setting may lie beyond the grid. ``beyond_edge`` proposes, for each
+such axis, the chosen model with that one value moved one step further out: the step the grid
+itself took there (learning rates, layer sizes and epochs on a log scale: the ratio to the
+nearest other value; the corruption level on a linear one: the difference), within the limits
+below. The table trains the proposals as new groups, selects again over every model, and repeats
+while the pick is on an edge, up to a number of steps per budget (``sdae.configs.table``). The
+proposals depend only on validation results, so a resumed run grows the same groups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from sdae import config as config_lib
+from sdae import sweep as sweep_lib
+
+#: The largest layer a grown grid tries: the 2007 study's largest DBN layers (6000 units).
+MAX_HIDDEN = 6000
+#: Pretraining epochs a layer, the paper's range (5 to 300).
+EPOCHS_RANGE = (1, 300)
+#: Corruption levels stay inside (0, LEVEL_MAX]: the SdA-3 column's levels are non-zero, and a
+#: masking or salt-and-pepper level of 1 destroys the input.
+LEVEL_MAX = 0.9
+
+#: The axes that grow (``table.NETWORK_AXES``); ``seed`` never does.
+AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_lr")
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+  """One model past an edge: ``point`` trained at ``config`` in the group folder ``name``."""
+
+  name: str
+  config: config_lib.TrainConfig
+  point: sweep_lib.Point
+  axis: str
+  value: Any
+
+
+def _key(v):
+  return tuple(v) if isinstance(v, (list, tuple)) else v
+
+
+def _step_out(axis: str, value, values: Sequence[Any]):
+  """The value one grid step past ``value``, an edge of ``values`` (distinct, sorted); None when
+  the step leaves the axis's limits."""
+  upper = value == values[-1]
+  nearest = values[-2] if upper else values[1]
+  if axis == "level":
+    out = round(value + (value - nearest), 6)
+    return out if 0 < out <= LEVEL_MAX else None
+  if axis == "hidden":
+    layers = tuple(int(round(h * h / n)) for h, n in zip(value, nearest))
+    ok = all(1 <= h <= MAX_HIDDEN for h in layers) and layers != tuple(value)
+    return layers if ok else None
+  if axis == "pretrain_epochs":
+    out = int(round(value * value / nearest))
+    return out if EPOCHS_RANGE[0] <= out <= EPOCHS_RANGE[1] and out != value else None
+  return float(f"{value * value / nearest:.6g}")  # learning rates
+
+
+def _renamed(name: str, axis: str, old, new) -> str:
+  """The group name ``name`` with ``axis=old`` replaced by ``axis=new`` (appended when absent)."""
+  fmt = lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}"  # pylint: disable=unnecessary-lambda-assignment
+  parts = name.split(",")
+  for i, part in enumerate(parts):
+    if part == f"{axis}={fmt(old)}":
+      parts[i] = f"{axis}={fmt(new)}"
+      return ",".join(parts)
+  return f"{name},{axis}={fmt(new)}"
+
+
+def beyond_edge(candidates: Sequence[dict[str, Any]], chosen: dict[str, Any], groups,
+                step: int) -> list[Proposal]:
+  """The models one step past each axis on whose edge ``chosen`` sits.
+
+  ``candidates``: every model trained so far (``table._candidates`` rows: ``group`` names the
+  group it came from); ``chosen``: the selected one; ``groups``: ``table.Group`` s by name (every
+  group so far, grown ones included); ``step``: 1, 2, ... (names the learning-rate and level
+  groups). A proposal equal to a model already trained, or that the configuration refuses, is
+  left out.
+  """
+  group = groups[chosen["group"]]
+  base = sweep_lib.Point(chosen["level"], chosen["seed"], chosen["pretrain_lr"],
+                         chosen["finetune_lr"])
+  tried = {(c["group"], _key(c["level"]), c["seed"], c["pretrain_lr"], c["finetune_lr"])
+           for c in candidates}
+  out = []
+  for axis in AXES:
+    values = sorted({_key(c[axis]) for c in candidates})
+    value = _key(chosen[axis])
+    if len(values) < 2 or value not in (values[0], values[-1]):
+      continue
+    new = _step_out(axis, value, values)
+    if new is None:
+      continue
+    if axis in ("hidden", "pretrain_epochs"):
+      cfg = group.config.replace(**{axis: new})
+      name, point = _renamed(group.name, axis, value, new), base
+    else:
+      cfg, name = group.config, f"{group.name},grown{step}"
+      point = dataclasses.replace(base, **{axis: new})
+    if (name, point.level, point.seed, point.pretrain_lr, point.finetune_lr) in tried:
+      continue
+    try:
+      sweep_lib.validate_points(cfg, [point])
+    except config_lib.ConfigError:
+      continue
+    out.append(Proposal(name, config_lib.validate(cfg), point, axis, new))
+  return out
+
+
+def as_groups(proposals: Sequence[Proposal], group_type) -> list:
+  """The proposals as member groups (``group_type``: ``table.Group``): those sharing a folder
+  (the learning-rate and level steps of one group) train as one program."""
+  by_name: dict[str, list[Proposal]] = {}
+  for p in proposals:
+    by_name.setdefault(p.name, []).append(p)
+  return [group_type(name, ps[0].config, tuple(p.point for p in ps))
+          for name, ps in by_name.items()]

@@ -1,0 +1,108 @@
+"""A network grid grows past an edge pick (sdae.reproduce.grow): the proposals one step out on
+each edge axis, within the limits, and a toy table that grows, records it and reads it back."""
+
+import dataclasses
+import json
+
+import pytest
+
+from sdae import config as config_lib
+from sdae import experiment as E
+from sdae import sweep as sweep_lib
+from sdae.configs import table as table_configs
+from sdae.reproduce import grow
+from sdae.reproduce import table as table_lib
+
+from test_reproduce_table import toy_data  # pylint: disable=unused-import
+
+
+def _group(name, **kw):
+  cfg = config_lib.TrainConfig(dataset="rectangles", hidden=(1000, 1000, 1000), **kw)
+  return table_lib.Group(name, cfg, ())
+
+
+def _cand(group, level=0.0, hidden=(1000, 1000, 1000), plr=0.1, flr=0.1, epochs=30):
+  return {"group": group, "level": level, "hidden": list(hidden), "pretrain_lr": plr,
+          "finetune_lr": flr, "pretrain_epochs": epochs, "seed": 0, "diverged": False}
+
+
+def _by_axis(proposals):
+  return {p.axis: p for p in proposals}
+
+
+def test_learning_rates_step_out_by_the_grids_own_ratio_in_the_chosen_group():
+  g = {"hidden=1000x1000x1000": _group("hidden=1000x1000x1000")}
+  cands = [_cand("hidden=1000x1000x1000", plr=p, flr=f) for p in (0.05, 0.1) for f in (0.1, 0.3)]
+  chosen = _cand("hidden=1000x1000x1000", plr=0.05, flr=0.3)
+  out = _by_axis(grow.beyond_edge(cands, chosen, g, step=1))
+  assert sorted(out) == ["finetune_lr", "pretrain_lr"]
+  assert out["pretrain_lr"].point.pretrain_lr == pytest.approx(0.025)
+  assert out["pretrain_lr"].point.finetune_lr == 0.3           # one axis moves at a time
+  assert out["finetune_lr"].point.finetune_lr == pytest.approx(0.9)
+  assert {p.name for p in out.values()} == {"hidden=1000x1000x1000,grown1"}
+  (only,) = grow.as_groups(out.values(), table_lib.Group)     # one program for both
+  assert len(only.points) == 2
+  # An interior pick proposes nothing.
+  inner = [_cand("hidden=1000x1000x1000", flr=f) for f in (0.03, 0.1, 0.3)]
+  assert grow.beyond_edge(inner, inner[1], g, step=1) == []
+
+
+def test_levels_layers_and_epochs_respect_their_limits():
+  name = "hidden=1000x1000x1000"
+  g = {name: _group(name, corruption="masking"),
+       "hidden=500x500x500,pretrain_epochs=5": _group("hidden=500x500x500,pretrain_epochs=5")}
+  levels = [_cand(name, level=l) for l in (0.1, 0.25, 0.4, 0.6)]
+  (p,) = grow.beyond_edge(levels, levels[-1], g, step=2)
+  assert (p.axis, p.point.level, p.name) == ("level", 0.8, f"{name},grown2")
+  # 0.8 -> 1.0 is past LEVEL_MAX; 0.1 -> -0.05 below zero: no proposal either way.
+  assert grow.beyond_edge(levels + [_cand(name, level=0.8)], _cand(name, level=0.8), g, 3) == []
+  assert grow.beyond_edge(levels, levels[0], g, 1) == []
+  # Layers and epochs change the group's configuration: a group of their own, named for it.
+  sizes = [_cand(name), _cand("hidden=500x500x500,pretrain_epochs=5", hidden=(500,) * 3,
+                              epochs=5)]
+  out = _by_axis(grow.beyond_edge(sizes, sizes[0], g, 1))
+  assert out["hidden"].config.hidden == (2000, 2000, 2000)
+  assert out["hidden"].name == "hidden=2000x2000x2000"
+  assert out["pretrain_epochs"].config.pretrain_epochs == 180
+  assert out["pretrain_epochs"].name == f"{name},pretrain_epochs=180"
+  # 180 -> 1080 epochs and 4000 -> 16000 units pass the paper's range and the 2007 study's.
+  far = [_cand(name, epochs=30), _cand(name, epochs=180)]
+  assert grow.beyond_edge(far, far[1], g, 1) == []
+  big = [_cand(name, hidden=(1000,) * 3), _cand(name, hidden=(4000,) * 3)]
+  assert grow.beyond_edge(big, big[1], g, 1) == []
+
+
+def test_a_model_already_trained_is_not_proposed_again():
+  name = "hidden=1000x1000x1000"
+  g = {name: _group(name)}
+  cands = [_cand(name, flr=f) for f in (0.1, 0.3)] + [_cand(f"{name},grown1", flr=0.9)]
+  assert grow.beyond_edge(cands, _cand(name, flr=0.3), g, step=1) == []
+
+
+@pytest.mark.slow
+def test_a_toy_table_grows_past_its_edge_records_it_and_reads_it_back(tmp_path, toy_data,
+                                                                      monkeypatch):
+  # SAE-3's test grid searches pretrain_lr {0.05, 0.1}: whichever wins sits on that axis's
+  # edge, so one step trains the chosen group at 0.025 or 0.2.
+  grid = dataclasses.replace(table_configs.grid_for("rectangles", "test", method="sae3"), grow=1)
+  rows = table_lib.reproduce([grid], str(tmp_path))
+  (row,) = rows
+  assert row["grown"] and row["n_models"] == row["trials"] == grid.n_models() + len(
+      [g for g in row["grid"] if g["group"] in row["grown"]])
+  grown = [g for g in row["grid"] if g["group"] in row["grown"]]
+  tried = {g["pretrain_lr"] for g in row["grid"] if g["group"] not in row["grown"]}
+  assert any(g["pretrain_lr"] not in tried for g in grown)
+  assert all(min(tried) / 2 <= g["pretrain_lr"] <= max(tried) * 2 for g in grown)
+  for name in row["grown"]:
+    assert (tmp_path / "rectangles" / "sae3" / name / "results.json").exists()
+  assert row["valid_error_pct"] == min(g["valid_error_pct"] for g in row["grid"])
+  # A rerun reads every group back, the grown ones too: nothing trains, the same row.
+  monkeypatch.setattr(sweep_lib, "train_members",
+                      lambda *a, **k: pytest.fail("a finished group trained again"))
+  monkeypatch.setattr(E, "load_data", lambda c: pytest.fail("data read with nothing to train"))
+  again = table_lib.reproduce([grid], str(tmp_path))
+  drop = ("seconds", "training_seconds")
+  assert [{k: v for k, v in r.items() if k not in drop} for r in again] == \
+      [{k: v for k, v in r.items() if k not in drop} for r in rows]
+  assert json.loads((tmp_path / "table.json").read_text())["rows"][0]["grown"] == row["grown"]
+  assert f"| {row['trials']} (+{len(grown)} grown) |" in (tmp_path / "table.md").read_text()
