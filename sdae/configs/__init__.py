@@ -21,6 +21,11 @@ Which module answers which question:
   ``DEPTH_WIDTH_*`` (Figure 10: pretrainings, depths, the denoising noise),
   ``MASKING_CURVE_*`` (Figure 11: levels), each with its ``*_DATASETS`` per budget and
   ``*_CUTS`` (what a budget cuts from the paper's design, in the outputs' header). Plain data.
+- ``sdae.configs.filters``: what each filter figure trains (``experiments.filters
+  --figure=natural|mnist``; ``sdae.reproduce.filters`` trains and measures): ``FigureConfig``
+  (its field defaults: the ``natural`` figure's units, epochs, learning rates, weight decays and
+  noise levels; ``conditions()``: its panels), ``natural_config``, ``mnist_config``,
+  ``SALT_PEPPER_QUANTILE``, ``validate``. JAX-free.
 - ``sdae.configs.denoise``: what ``experiments.denoise`` trains: ``PRESETS`` (per corruption,
   noise2noise, superres, course; ``preset_for``, ``get``, ``settings``) and each corruption's
   ``DEFAULT_LEVELS``, over ``sdae.restore.config.DenoiseConfig``'s field defaults.
@@ -36,5 +41,7 @@ point (``table.grid_for``'s ``overrides``).
 
 Dependencies run one way: ``sda`` and ``table`` import ``sdae.config`` (and ``table`` the
 table's driver), never the reverse; ``sdae.restore.config`` imports ``denoise``, which imports
-nothing of the library. A dataset's name appears in a condition only here and in ``sdae.data``.
+nothing of the library; ``sdae.reproduce.experiments`` imports ``experiments`` and
+``sdae.reproduce.filters`` imports ``filters``, which import nothing of the library (``filters``'
+``validate`` reads ``sdae.data.regenerate`` when a data version is given). A dataset's name appears in a condition only here and in ``sdae.data``.
 """
