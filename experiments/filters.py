@@ -53,13 +53,13 @@ _F = None
 
 
 def _config(f):
-  from sdae.reproduce import filters
+  from sdae.configs import filters as filter_configs
   figure = f.figure.value
   if not figure:
-    raise _cli.UsageError(f"--figure is required; accepted: {', '.join(filters.FIGURES)}")
-  if figure not in filters.FIGURES:
+    raise _cli.UsageError(f"--figure is required; accepted: {', '.join(filter_configs.FIGURES)}")
+  if figure not in filter_configs.FIGURES:
     raise _cli.UsageError(f"--figure={figure!r} is unknown; accepted: "
-                          f"{', '.join(filters.FIGURES)}")
+                          f"{', '.join(filter_configs.FIGURES)}")
   kw = {"seed": f.seed.value}
   if f.epochs.value is not None:
     kw["epochs"] = f.epochs.value
@@ -76,9 +76,10 @@ def _config(f):
     kw["patch_size"] = f.patch_size.value
   if f.data_version.value is not None:
     kw["data_version"] = f.data_version.value
-  config = (filters.natural_config if figure == "natural" else filters.mnist_config)(**kw)
+  config = (filter_configs.natural_config if figure == "natural"
+            else filter_configs.mnist_config)(**kw)
   try:
-    filters.validate(config)
+    filter_configs.validate(config)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   return config

@@ -52,9 +52,9 @@ for _name in _NOT_HERE:
 def plan_from_flags():
   """The experiment's module and plan, validated before anything is read or compiled."""
   from sdae import data as data_lib
+  from sdae.configs import sda as sda_configs
   from sdae.reproduce import paper
   from sdae.reproduce import experiments as paper_experiments
-  from sdae.reproduce.experiments import common
   if not FLAGS.experiment:
     raise _cli.UsageError("--experiment is required; accepted: "
                           + ", ".join(paper_experiments.NAMES))
@@ -62,9 +62,9 @@ def plan_from_flags():
     module = paper_experiments.module(FLAGS.experiment.strip().lower())
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
-  if FLAGS.budget not in common.BUDGETS + ("test",):
+  if FLAGS.budget not in sda_configs.BUDGETS + ("test",):
     raise _cli.UsageError(f"--budget={FLAGS.budget!r} is unknown; accepted: "
-                          + ", ".join(common.BUDGETS))
+                          + ", ".join(sda_configs.BUDGETS))
   for name in _NOT_HERE:
     if getattr(FLAGS, name) is not None:
       raise _cli.UsageError(f"--{name} does not apply to reproduce; the experiment's grid sets "

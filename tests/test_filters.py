@@ -11,6 +11,7 @@ import pytest
 
 from sdae import data
 from sdae import pretrain as pt
+from sdae.configs import filters as filter_configs
 from sdae.data import registry
 from sdae.data.regenerate import natural
 from sdae.reproduce import filters
@@ -114,7 +115,7 @@ def test_affine_decoder_loss_falls_and_decay_shrinks_weights():
   """Members of one program: the plain autoencoder's squared error falls on whitened patches,
   and weight decay leaves smaller weights than none."""
   x = _patches(400)
-  config = filters.natural_config(n_hidden=16, epochs=6, decays=(0.0, 1.0), measure=False)
+  config = filter_configs.natural_config(n_hidden=16, epochs=6, decays=(0.0, 1.0), measure=False)
   conds = config.conditions()[:2]
   spec = filters._spec(config, 144, "gaussian", x)  # pylint: disable=protected-access
   first = filters.train_group(config.replace(epochs=1), spec, conds, x, x[:40])
@@ -228,7 +229,7 @@ def test_orientation_coverage_counts_bins():
 
 def test_tiny_figure_writes_its_files(tmp_path):
   x = _patches(300)
-  config = filters.natural_config(n_hidden=6, epochs=2, decays=(0.0, 1e-3))
+  config = filter_configs.natural_config(n_hidden=6, epochs=2, decays=(0.0, 1e-3))
   results = filters.run(config, x, x[:30], (12, 12))
   assert list(results) == ["ae_decay_0", "ae_decay_0.001", "gaussian_0.5", "salt_pepper_0.1",
                            "masking_0.55"]
@@ -252,8 +253,8 @@ def test_tiny_figure_writes_its_files(tmp_path):
 
 def test_bad_settings_are_refused():
   with pytest.raises(ValueError, match="accepted: natural, mnist"):
-    filters.validate(filters.FigureConfig(figure="fig9"))
+    filter_configs.validate(filter_configs.FigureConfig(figure="fig9"))
   with pytest.raises(ValueError, match=">= 0"):
-    filters.validate(filters.natural_config(decays=(0.0, -1e-3)))
+    filter_configs.validate(filter_configs.natural_config(decays=(0.0, -1e-3)))
   with pytest.raises(data.DataError, match="--patch_size=600"):
     natural.check_patch([np.zeros((300, 451))], 600)

@@ -9,6 +9,7 @@ import pytest
 
 from sdae import data
 from sdae import experiment as E
+from sdae.configs import experiments as exp_configs
 from sdae.reproduce.experiments import common, depth_width, masking_curve, noise_types, svm_codes
 import helpers
 from helpers import count_epochs, run_cli, toy_splits
@@ -48,7 +49,7 @@ def test_masking_curve_selects_each_level_and_resumes(tmp_path, toy_data, monkey
   ref = tmp_path / "ref"
   run_main(["--experiment=masking_curve", "--budget=test", f"--workdir={ref}"])
   out = output(ref, "masking_curve")
-  levels = masking_curve.LEVELS["test"]
+  levels = exp_configs.MASKING_CURVE_LEVELS["test"]
   assert len(levels) >= 8 and max(levels) > 0.5
   assert [r["level"] for r in out["rows"]] == list(levels)
   # One program: every level is a member of the one group.
@@ -121,7 +122,8 @@ def test_depth_width_trains_every_depth_and_pretraining(tmp_path, toy_data):
   run_main(["--experiment=depth_width", "--budget=test", f"--workdir={work}"])
   out = output(work, "depth_width")
   got = {(r["pretraining"], r["depth"]) for r in out["rows"]}
-  assert got == {(p, d) for p in depth_width.PRETRAININGS for d in depth_width.DEPTHS}
+  assert got == {(p, d) for p in exp_configs.DEPTH_WIDTH_PRETRAININGS
+                 for d in exp_configs.DEPTH_WIDTH_DEPTHS}
   for r in out["rows"]:
     assert len(r["chosen"]["hidden"]) == r["depth"]
     assert r["chosen"]["pretraining"] == ("none" if r["pretraining"] == "none" else "denoising")
@@ -134,14 +136,15 @@ def test_noise_types_trains_each_emphasis_and_reads_them_back(tmp_path, toy_data
   work = tmp_path / "w"
   run_main(["--experiment=noise_types", "--budget=test", f"--workdir={work}"])
   out = output(work, "noise_types")
-  assert [(r["corruption"], r["emphasis"]) for r in out["rows"]] == list(noise_types.CONDITIONS)
+  assert [(r["corruption"], r["emphasis"]) for r in out["rows"]] == list(
+      exp_configs.NOISE_TYPES_CONDITIONS)
   for r in out["rows"]:
     cfg = json.loads((work / "rectangles" / r["cell"] / "hidden=16x8" / "config.json").read_text())
     assert cfg["corruption"] == r["corruption"] and cfg["emphasis"] == r["emphasis"]
     alpha, beta = {"none": (1.0, 1.0), "double": (1.0, 0.5), "full": (1.0, 0.0)}[r["emphasis"]]
     assert cfg["members"].get("alpha", [1.0] * 2) == [alpha] * 2
     assert cfg["members"].get("beta", [1.0] * 2) == [beta] * 2
-    assert r["chosen"]["level"] in noise_types.LEVELS["test"][r["corruption"]]
+    assert r["chosen"]["level"] in exp_configs.NOISE_TYPES_LEVELS["test"][r["corruption"]]
   # Emphasis changes what is learnt: the rows are not one model's figures repeated.
   sp = {r["emphasis"]: r["valid_error_pct"] for r in out["rows"] if r["corruption"] == "salt_pepper"}
   group = lambda e: json.loads((work / "rectangles" / f"salt_pepper-{e}" / "hidden=16x8" /

@@ -6,10 +6,14 @@ and the same minibatch order (one seed), so that the panels differ only by their
 
 * ``natural``: 12x12 whitened natural-image patches (``sdae.data.load("natural_patches")``),
   200 hidden units, affine decoder and squared error; plain autoencoders (level 0) at each weight
-  decay of ``NaturalConfig.decays`` (``ae_decay_<d>``), Gaussian noise sigma 0.5, salt-and-pepper
+  decay of ``FigureConfig.decays`` (``ae_decay_<d>``), Gaussian noise sigma 0.5, salt-and-pepper
   10% (to the data's ``SALT_PEPPER_QUANTILE`` quantiles: the "minimum and maximum" of real-valued
   inputs) and zero-masking 55%;
 * ``mnist``: MNIST digits, cross-entropy with a sigmoid decoder, zero-masking 0%, 25%, 50%.
+
+Each figure's settings (``FigureConfig``, ``Condition``, ``natural_config``, ``mnist_config``,
+``SALT_PEPPER_QUANTILE``, ``validate``) are in ``sdae.configs.filters``; this module trains,
+measures and writes them.
 
 Conditions of one corruption kind differ only in traced numbers (level, decay), so they train
 as members of one compiled program (``sdae.pretrain.compiled_pretrain_epoch(members=True)``):
@@ -22,7 +26,6 @@ the validation patches, and the shape measures of ``sdae.reproduce.gabor.summari
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -34,113 +37,13 @@ import numpy as np
 
 from sdae import model as model_lib
 from sdae import pretrain as pt
+from sdae.configs import filters as filter_configs
 from sdae.reproduce import gabor
 
 log = logging.getLogger("sdae")
 
-FIGURES = ("natural", "mnist")
-SALT_PEPPER_QUANTILE = 0.005
 
-
-@dataclasses.dataclass(frozen=True)
-class Condition:
-  """One panel: ``corruption`` at ``level`` with L2 weight decay ``weight_decay``, trained at
-  ``learning_rate`` (None: the figure's)."""
-
-  key: str
-  corruption: str
-  level: float
-  weight_decay: float = 0.0
-  learning_rate: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class FigureConfig:
-  """Everything that fixes a figure's training (the defaults are the ``natural`` figure's).
-
-  ``decays``: the plain autoencoders' weight decays (penalty ``decay / 2 * sum(W^2)``);
-  ``n_train``: use only the first n training examples (None: all); ``patch_size``: the side of
-  the natural patches (12 reads the registered set, others cut new patches of the same images);
-  ``data_version``: the regenerated natural patches' data version (None: the newest).
-  """
-
-  figure: str = "natural"
-  n_hidden: int = 200
-  epochs: int = 100
-  batch_size: int = 20
-  learning_rate: float = 0.015
-  # Masking 55% learns gratings only at twice the rate within the epochs (at 0.015 the filters
-  # are still noise with dots after 100 epochs; 0.06 diverges).
-  masking_learning_rate: float | None = 0.03
-  decays: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2)
-  gaussian: float = 0.5
-  salt_pepper: float = 0.1
-  masking: float = 0.55
-  mnist_levels: tuple[float, ...] = (0.0, 0.25, 0.5)
-  patch_size: int = 12
-  seed: int = 0
-  n_train: int | None = None
-  measure: bool = True
-  measure_units: int | None = None  # measure the first n units only (None: all)
-  data_version: int | None = None
-
-  def replace(self, **kw) -> "FigureConfig":
-    return dataclasses.replace(self, **kw)
-
-  def conditions(self) -> list[Condition]:
-    if self.figure == "mnist":
-      return [Condition(f"masking_{level:g}", "masking", level) for level in self.mnist_levels]
-    out = [Condition(f"ae_decay_{d:g}", "gaussian", 0.0, d) for d in self.decays]
-    out.append(Condition(f"gaussian_{self.gaussian:g}", "gaussian", self.gaussian))
-    out.append(Condition(f"salt_pepper_{self.salt_pepper:g}", "salt_pepper", self.salt_pepper))
-    out.append(Condition(f"masking_{self.masking:g}", "masking", self.masking,
-                         learning_rate=self.masking_learning_rate))
-    return out
-
-  @property
-  def loss(self) -> tuple[str, str]:
-    """(loss, decoder): squared error with an affine decoder for the real-valued patches."""
-    return ("cross_entropy", "sigmoid") if self.figure == "mnist" else ("squared", "linear")
-
-
-def natural_config(**kw) -> FigureConfig:
-  return FigureConfig(figure="natural").replace(**kw)
-
-
-def mnist_config(**kw) -> FigureConfig:
-  # The Theano dA tutorial's settings (500 units, minibatch 20, rate 0.1, 15 epochs).
-  return FigureConfig(figure="mnist", n_hidden=500, epochs=15, batch_size=20,
-                      learning_rate=0.1, masking_learning_rate=None, decays=()).replace(**kw)
-
-
-def validate(config: FigureConfig) -> None:
-  """Raises ValueError naming the bad setting and what is accepted."""
-  if config.figure not in FIGURES:
-    raise ValueError(f"--figure={config.figure!r} is unknown; accepted: {', '.join(FIGURES)}")
-  bad = [d for d in config.decays if not (math.isfinite(d) and d >= 0)]
-  if bad:
-    raise ValueError(f"--decays has {bad[0]:g}; accepted: weight decays >= 0")
-  for name in ("n_hidden", "epochs", "batch_size"):
-    if int(getattr(config, name)) < 1:
-      raise ValueError(f"--{name}={getattr(config, name)}; accepted: an integer >= 1")
-  for name in ("learning_rate", "masking_learning_rate"):
-    lr = getattr(config, name)
-    if lr is not None and not (math.isfinite(lr) and lr > 0):
-      raise ValueError(f"--{name}={lr:g}; accepted: a number > 0")
-  if config.patch_size < 2:
-    raise ValueError(f"--patch_size={config.patch_size}; accepted: 2 to the images' side")
-  if config.data_version is not None:
-    from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
-    if config.figure != "natural":
-      raise ValueError(f"--data_version={config.data_version} applies to --figure=natural's "
-                       "regenerated patches; --figure=mnist reads the original MNIST files")
-    try:
-      regenerate.resolve_version("natural_patches", config.data_version)
-    except ValueError as e:
-      raise ValueError(str(e).replace("data_version=", "--data_version=", 1)) from None
-
-
-def load_data(config: FigureConfig, data_dir: str | None = None,
+def load_data(config: filter_configs.FigureConfig, data_dir: str | None = None,
               cache_dir: str | None = None, with_version: bool = False) -> tuple:
   """(train [n, h*w], valid [m, h*w], (h, w), source) for the figure (float32); with
   ``with_version``, the regenerated data version read (None for original data) too."""
@@ -185,25 +88,28 @@ def _natural_of_size(size: int, data_dir: str | None, seed: int,
   return out
 
 
-def _groups(conditions: Sequence[Condition]) -> dict[str, list[int]]:
+def _groups(conditions: Sequence[filter_configs.Condition]) -> dict[str, list[int]]:
   out: dict[str, list[int]] = {}
   for i, c in enumerate(conditions):
     out.setdefault(c.corruption, []).append(i)
   return out
 
 
-def _spec(config: FigureConfig, n_in: int, corruption: str, x: np.ndarray) -> pt.LayerSpec:
+def _spec(config: filter_configs.FigureConfig, n_in: int, corruption: str,
+          x: np.ndarray) -> pt.LayerSpec:
   loss, decoder = config.loss
   args: tuple = ()
   if corruption == "salt_pepper" and config.figure == "natural":
-    lo, hi = np.quantile(x, [SALT_PEPPER_QUANTILE, 1 - SALT_PEPPER_QUANTILE])
+    q = filter_configs.SALT_PEPPER_QUANTILE
+    lo, hi = np.quantile(x, [q, 1 - q])
     args = (("low", float(lo)), ("high", float(hi)))
   return pt.LayerSpec(n_in, config.n_hidden, corruption, True, "sigmoid", loss, decoder,
                       corruption_args=args)
 
 
-def train_group(config: FigureConfig, spec: pt.LayerSpec, conditions: Sequence[Condition],
-                x: np.ndarray, x_valid: np.ndarray) -> list[dict[str, Any]]:
+def train_group(config: filter_configs.FigureConfig, spec: pt.LayerSpec,
+                conditions: Sequence[filter_configs.Condition], x: np.ndarray,
+                x_valid: np.ndarray) -> list[dict[str, Any]]:
   """Trains ``conditions`` (one corruption kind) as members of one program; per member:
   ``kernel`` [n_in, n_hidden], ``train_loss`` (last epoch's mean), ``valid_error`` (clean
   reconstruction, mean per example) and ``seconds``."""
@@ -243,7 +149,7 @@ def train_group(config: FigureConfig, spec: pt.LayerSpec, conditions: Sequence[C
            "valid_error": float(errs[i]), "seconds": seconds / m} for i in range(m)]
 
 
-def run(config: FigureConfig, x: np.ndarray, x_valid: np.ndarray,
+def run(config: filter_configs.FigureConfig, x: np.ndarray, x_valid: np.ndarray,
         shape: tuple[int, int]) -> dict[str, dict[str, Any]]:
   """Trains and measures every condition of ``config`` on ``x`` [n, h*w] (``shape`` (h, w)).
 
@@ -252,7 +158,7 @@ def run(config: FigureConfig, x: np.ndarray, x_valid: np.ndarray,
   figure's order (``measures``: ``sdae.reproduce.gabor.summarize``; absent when ``config.measure``
   is off).
   """
-  validate(config)
+  filter_configs.validate(config)
   conditions = config.conditions()
   out: dict[str, dict[str, Any]] = {}
   for corruption, idx in _groups(conditions).items():
@@ -323,8 +229,8 @@ def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
   return lines
 
 
-def write_outputs(workdir: str, config: FigureConfig, results: dict[str, dict[str, Any]],
-                  source: str, seconds: float | None = None,
+def write_outputs(workdir: str, config: filter_configs.FigureConfig,
+                  results: dict[str, dict[str, Any]], source: str, seconds: float | None = None,
                   data_version: int | None = None) -> list[str]:
   """Writes ``workdir/filters.npz`` (each key: float32 [n_hidden, h, w]), ``filters.png`` (+
   ``.pdf``, one titled panel per key) and ``filters.json`` (each key's settings, errors and

@@ -24,8 +24,6 @@ from sdae.reproduce import table as table_lib
 
 log = logging.getLogger("sdae")
 
-BUDGETS = sda_configs.BUDGETS  # and "test", for the tests
-
 
 @dataclasses.dataclass(frozen=True)
 class Cell:

@@ -7,28 +7,25 @@ alone; the rest of each setting is the table's SdA-3 preset of the budget. The p
 bg-img-rot): denoising below plain autoencoders below no pretraining at every depth and width,
 and the 3-layer network without pretraining failing. Its figures are drawn, not printed, so no
 row carries a paper figure.
+
+The settings (pretrainings, depths, the denoising noise, datasets per budget, the cuts) are
+``sdae.configs.experiments``' ``DEPTH_WIDTH_*``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from sdae.configs import experiments as exp_configs
 from sdae.reproduce.experiments import common
 
 TITLE = ("Vincent et al. (2010), Figure 10: test error against depth and width, by "
          "pretraining")
-PRETRAININGS = ("denoising", "autoencoder", "none")
-DEPTHS = (1, 2, 3)
-DATASETS = {b: ("mnist_bg_img_rot",) for b in ("paper", "cpu", "quick")} | {
-    "test": ("rectangles",)}
-CUTS = {"cpu": "bg-img-rot only, layers of 1000 units only (the paper: 1000, 2000, 3000), one "
-               "learning-rate pair",
-        "quick": "bg-img-rot, 1000 units, a few epochs"}
 
 
 def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
          seeds: int = 1) -> common.Plan:
-  datasets = tuple(datasets or DATASETS[budget])
+  datasets = tuple(datasets or exp_configs.DEPTH_WIDTH_DATASETS[budget])
   overrides = dict(overrides)
   widths_given = overrides.pop("hidden", None)
   cells = []
@@ -36,19 +33,21 @@ def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
     base, hiddens, levels, plrs, flrs = common.sda_base(ds, budget)
     widths = sorted({h[0] for h in hiddens}) if widths_given is None else [widths_given[0]]
     for width in widths:
-      for depth in DEPTHS:
-        for pre in PRETRAININGS:
+      for depth in exp_configs.DEPTH_WIDTH_DEPTHS:
+        for pre in exp_configs.DEPTH_WIDTH_PRETRAININGS:
           if pre == "none":
             cfg, lv, p = base.replace(pretraining="none", pretrain_epochs=0), (0.0,), None
           else:
-            cfg, p = base.replace(pretraining="denoising", corruption="masking"), plrs
+            cfg = base.replace(pretraining="denoising",
+                               corruption=exp_configs.DEPTH_WIDTH_CORRUPTION)
+            p = plrs
             lv = tuple(l for l in levels if l > 0) if pre == "denoising" else (0.0,)
           cells.append(common.network_cell(
               ds, f"{pre}-{depth}x{width}", cfg, [(width,) * depth], lv, pretrain_lrs=p,
               finetune_lrs=flrs, seeds=seeds, overrides=overrides,
               settings={"pretraining": pre, "depth": depth, "width": width}))
   return common.Plan("depth_width", TITLE, budget, datasets, tuple(cells),
-                     CUTS.get(budget, ""))
+                     exp_configs.DEPTH_WIDTH_CUTS.get(budget, ""))
 
 
 def rows(plan_: common.Plan, trows, workdir: str, final: bool) -> list[dict[str, Any]]:
@@ -101,6 +100,6 @@ def plot(rows_: Sequence[dict[str, Any]], plan_: common.Plan, path: str) -> None
                 yerr=[r["test_ci95_pct"] for r in rs], color=colors[pre],
                 linestyle=styles[widths.index(width) % 3], marker="o", capsize=3,
                 label=f"{alias}, {pre}, {width} units")
-  ax.set_xticks(list(DEPTHS))
+  ax.set_xticks(list(exp_configs.DEPTH_WIDTH_DEPTHS))
   common.finish(fig, ax, path, xlabel="hidden layers",
                 title=f"Depth, width and pretraining, budget {plan_.budget}")

@@ -5,6 +5,9 @@ learning rates and seeds together); each level's model is then chosen on validat
 own members, so every point of the curve is selected as a Table 3 cell is. The paper's curve
 (bg-img-rot) is flat between about 10% and 40% masking, with its best near 25%; its figures are
 not printed, so no row carries a paper figure.
+
+The settings (levels and datasets per budget, the cuts) are ``sdae.configs.experiments``'
+``MASKING_CURVE_*``; the paper's flat region (``FLAT``), which the findings test, stays here.
 """
 
 from __future__ import annotations
@@ -12,35 +15,26 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sdae import sweep as sweep_lib
+from sdae.configs import experiments as exp_configs
 from sdae.reproduce.experiments import common
 
 TITLE = "Vincent et al. (2010), Figure 11: SdA-3 test error against the masking fraction"
-
-# At least 8 levels from 0 to beyond 0.5 (the paper's figure spans 0 to about 0.7).
-LEVELS = {"paper": (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50, 0.60, 0.70),
-          "cpu": (0.0, 0.05, 0.10, 0.20, 0.25, 0.30, 0.40, 0.50, 0.60),
-          "quick": (0.0, 0.10, 0.20, 0.25, 0.30, 0.40, 0.50, 0.60),
-          "test": (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6)}
-DATASETS = {"paper": ("mnist_bg_img_rot", "mnist_rot"), "cpu": ("mnist_bg_img_rot",),
-            "quick": ("mnist_bg_img_rot",), "test": ("rectangles",)}
-CUTS = {"cpu": "one curve (bg-img-rot; add --datasets=rot for the second), layers of 1000 "
-               "units, the dataset's one learning-rate pair, 9 levels",
-        "quick": "one curve, 8 levels, a few epochs"}
-FLAT = (0.10, 0.40)  # the paper's flat region
+FLAT = (0.10, 0.40)  # the paper's flat region (the finding checked)
 
 
 def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
          seeds: int = 1) -> common.Plan:
-  datasets = tuple(datasets or DATASETS[budget])
+  datasets = tuple(datasets or exp_configs.MASKING_CURVE_DATASETS[budget])
   cells = []
   for ds in datasets:
     base, hiddens, _, plrs, flrs = common.sda_base(ds, budget)
     cells.append(common.network_cell(
-        ds, "masking", base.replace(corruption="masking"), hiddens, LEVELS[budget],
+        ds, "masking", base.replace(corruption="masking"), hiddens,
+        exp_configs.MASKING_CURVE_LEVELS[budget],
         pretrain_lrs=plrs, finetune_lrs=flrs, seeds=seeds, overrides=overrides,
         settings={"corruption": "masking"}))
   return common.Plan("masking_curve", TITLE, budget, datasets, tuple(cells),
-                     CUTS.get(budget, ""))
+                     exp_configs.MASKING_CURVE_CUTS.get(budget, ""))
 
 
 def rows(plan_: common.Plan, trows, workdir: str, final: bool) -> list[dict[str, Any]]:

@@ -7,54 +7,42 @@ every component, so it has no emphasis rows. Each (noise, emphasis) is a cell ch
 validation over that noise's levels; the emphases of one noise differ only in traced values, so
 their groups share one compiled program. Known cells: SP with full emphasis gives rot 8.76 and
 bg-rand 8.52 (vincent2010-protocol.md, "Other tables"); the others print '-'.
+
+The settings (conditions, levels and datasets per budget, the cuts) are
+``sdae.configs.experiments``' ``NOISE_TYPES_*``; the paper's known cells (``PAPER``) stay here.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from sdae.configs import experiments as exp_configs
 from sdae.reproduce.experiments import common
 
 TITLE = "Vincent et al. (2010), Table 4: noise types and emphasis (SdA-3)"
-CONDITIONS = (("masking", "none"), ("masking", "double"), ("masking", "full"),
-              ("salt_pepper", "none"), ("salt_pepper", "double"), ("salt_pepper", "full"),
-              ("gaussian", "none"))
-# Levels each noise's model is chosen over (masking and salt-and-pepper: fraction of inputs;
-# Gaussian: standard deviation, on pixels in [0, 1]).
-LEVELS = {"paper": {"masking": (0.10, 0.25, 0.40), "salt_pepper": (0.10, 0.25, 0.40),
-                    "gaussian": (0.05, 0.10, 0.15, 0.30, 0.50)},
-          # One level per noise keeps 14 models within the hour: the middle of the paper's
-          # masking and salt-and-pepper grids, and the top of its Gaussian range.
-          "cpu": {"masking": (0.25,), "salt_pepper": (0.25,), "gaussian": (0.50,)},
-          "quick": {"masking": (0.25,), "salt_pepper": (0.25,), "gaussian": (0.30,)},
-          "test": {"masking": (0.1, 0.3), "salt_pepper": (0.1, 0.3), "gaussian": (0.1, 0.3)}}
-DATASETS = {"paper": ("mnist_rot", "mnist_bg_rand"), "cpu": ("mnist_rot", "mnist_bg_rand"),
-            "quick": ("mnist_rot", "mnist_bg_rand"), "test": ("rectangles",)}
 # The paper's known cells: (dataset, noise, emphasis) -> test error %.
 PAPER = {("mnist_rot", "salt_pepper", "full"): 8.76,
          ("mnist_bg_rand", "salt_pepper", "full"): 8.52}
-CUTS = {"cpu": "rows rot and bg-rand, layers of 1000 units, one learning-rate pair, one level "
-               "per noise (masking 0.25, salt-and-pepper 0.25, Gaussian 0.5), 30 pretraining "
-               "epochs a layer on bg-rand (its preset: 60)",
-        "quick": "one level per noise, a few epochs"}
 
 
 def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
          seeds: int = 1) -> common.Plan:
-  datasets = tuple(datasets or DATASETS[budget])
+  datasets = tuple(datasets or exp_configs.NOISE_TYPES_DATASETS[budget])
+  most = exp_configs.NOISE_TYPES_MAX_PRETRAIN_EPOCHS.get(budget)
   cells = []
   for ds in datasets:
     base, hiddens, _, plrs, flrs = common.sda_base(ds, budget)
-    if budget == "cpu" and base.pretrain_epochs > 30:  # within the hour (CUTS)
-      base = base.replace(pretrain_epochs=30)
-    for noise, emphasis in CONDITIONS:
+    if most is not None and base.pretrain_epochs > most:  # within the hour (the cuts)
+      base = base.replace(pretrain_epochs=most)
+    for noise, emphasis in exp_configs.NOISE_TYPES_CONDITIONS:
       known = PAPER.get((ds, noise, emphasis))
       cells.append(common.network_cell(
           ds, f"{noise}-{emphasis}", base.replace(corruption=noise, emphasis=emphasis), hiddens,
-          LEVELS[budget][noise], pretrain_lrs=plrs, finetune_lrs=flrs, seeds=seeds,
-          overrides=overrides, settings={"corruption": noise, "emphasis": emphasis},
+          exp_configs.NOISE_TYPES_LEVELS[budget][noise], pretrain_lrs=plrs, finetune_lrs=flrs,
+          seeds=seeds, overrides=overrides, settings={"corruption": noise, "emphasis": emphasis},
           paper=None if known is None else common.paper_figure(ds, known)))
-  return common.Plan("noise_types", TITLE, budget, datasets, tuple(cells), CUTS.get(budget, ""))
+  return common.Plan("noise_types", TITLE, budget, datasets, tuple(cells),
+                     exp_configs.NOISE_TYPES_CUTS.get(budget, ""))
 
 
 def rows(plan_: common.Plan, trows, workdir: str, final: bool) -> list[dict[str, Any]]:
@@ -90,7 +78,7 @@ def plot(rows_: Sequence[dict[str, Any]], plan_: common.Plan, path: str) -> None
   fig = common.figure(4.2 * n, 4.0)
   axes = fig.subplots(1, n, squeeze=False)[0]
   colors = {"none": "tab:gray", "double": "tab:blue", "full": "tab:green"}
-  noises = [c for c, _ in CONDITIONS if True]
+  noises = [c for c, _ in exp_configs.NOISE_TYPES_CONDITIONS]
   noises = list(dict.fromkeys(noises))
   for ax, (alias, rs) in zip(axes, by_ds.items()):
     for r in rs:

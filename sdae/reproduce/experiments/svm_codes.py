@@ -8,6 +8,9 @@ denoising pretraining alone learnt), read from the group's last checkpoint: laye
 is the clean encoding through layers 1..k. Each SVM chooses C (and the RBF's gamma) on
 validation, is retrained on train + valid, and is tested once. Known cells, rot: linear on
 pixels 43.47 and on layer 3 10.00; RBF on pixels 11.11 (Table 3's SVM_rbf) and on layer 2 8.27.
+
+The settings (datasets and the linear SVM's C per budget, the cuts) are
+``sdae.configs.experiments``' ``SVM_CODES_*``; the paper's known cells (``PAPER``) stay here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sdae import distributed
+from sdae.configs import experiments as exp_configs
 from sdae.configs import table as table_configs
 from sdae.reproduce import paper as paper_lib
 from sdae.reproduce import table as table_lib
@@ -27,17 +31,9 @@ from sdae.reproduce.experiments import common
 log = logging.getLogger("sdae")
 
 TITLE = "Vincent et al. (2010), Table 5: SVMs on raw pixels and on the SdA-3's layer codes"
-DATASETS = {"paper": ("mnist_rot",), "cpu": ("mnist_rot",), "quick": ("mnist_rot",),
-            "test": ("rectangles",)}
-# The linear SVM's C (liblinear; no gamma).
-LINEAR_CS = {"paper": (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0), "cpu": (1e-3, 1e-2, 1e-1, 1.0, 10.0),
-             "quick": (1e-2, 1.0), "test": (0.1, 1.0)}
 # The paper's known cells: (dataset, svm, representation) -> test error %.
 PAPER = {("mnist_rot", "linear", "pixels"): 43.47, ("mnist_rot", "linear", "layer 3"): 10.00,
          ("mnist_rot", "rbf", "pixels"): 11.11, ("mnist_rot", "rbf", "layer 2"): 8.27}
-CUTS = {"cpu": "rot only, layers of 1000 units, the table's cpu SdA-3 grid and SVM grid, "
-               "SdA-3 codes only (not DBN-3 or SAE-3)",
-        "quick": "rot only, the quick SdA-3 grid, one RBF point"}
 
 
 def _paper(ds: str, svm: str, rep: str):
@@ -53,23 +49,26 @@ def _paper(ds: str, svm: str, rep: str):
 def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
          seeds: int = 1) -> common.Plan:
   """The SdA-3 and the RBF SVM on pixels are Table 3's columns (``sdae.configs.table.grid_for``);
-  the linear SVM searches ``LINEAR_CS`` and grows as the RBF does."""
+  the linear SVM searches ``sdae.configs.experiments.SVM_CODES_LINEAR_CS`` and grows as the RBF
+  does."""
   from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
-  datasets = tuple(datasets or DATASETS[budget])
+  datasets = tuple(datasets or exp_configs.SVM_CODES_DATASETS[budget])
   cells = []
   for ds in datasets:
     sda = table_configs.grid_for(ds, budget, overrides, seeds, method="sda3")
     rbf = table_configs.grid_for(ds, budget, overrides, seeds, method="svm_rbf")
-    linear = table_lib.DatasetGrid(ds, (), "svm_linear",
-                                   svm.SVMGrid(LINEAR_CS[budget], kernel="linear",
-                                               grow=rbf.svm.grow), rbf.config)
+    linear = table_lib.DatasetGrid(
+        ds, (), "svm_linear",
+        svm.SVMGrid(exp_configs.SVM_CODES_LINEAR_CS[budget], kernel="linear", grow=rbf.svm.grow),
+        rbf.config)
     cells += [common.Cell(sda, {"svm": "-", "representation": "SdA-3, fine-tuned"},
                           _cell_figure(ds, "sda3")),
               common.Cell(linear, {"svm": "linear", "representation": "pixels"},
                           _paper(ds, "linear", "pixels")),
               common.Cell(rbf, {"svm": "rbf", "representation": "pixels"},
                           _paper(ds, "rbf", "pixels"))]
-  return common.Plan("svm_codes", TITLE, budget, datasets, tuple(cells), CUTS.get(budget, ""))
+  return common.Plan("svm_codes", TITLE, budget, datasets, tuple(cells),
+                     exp_configs.SVM_CODES_CUTS.get(budget, ""))
 
 
 def _cell_figure(ds: str, method: str):
