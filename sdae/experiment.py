@@ -214,15 +214,13 @@ def _restore(run: Run) -> TrainState:
   state = TrainState(diverged=np.zeros(run.n_models(), bool))
   restored = run.checkpointer.restore_latest() if run.checkpointer else None
   if restored is not None:
-    arrays, meta = run.from_disk(restored[0]), restored[1]
+    arrays, meta = restored
+    arrays, state.diverged = run.from_disk(arrays, meta)  # the member axis, the marks
     state.phase, state.layer, state.epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
     run.resumed_from = {"step": run.checkpointer.restored_step, "phase": state.phase,
                         "layer": state.layer + 1 if state.phase == "pretrain" else None,
                         "epoch": state.epoch}
     state.seconds = dict(meta["seconds"])
-    diverged = np.asarray(meta.get("diverged", []), bool)
-    if diverged.shape == state.diverged.shape:  # none recorded: a single model's checkpoint
-      state.diverged = diverged
     for k in range(int(meta["n_done_layers"])):
       like = jax.eval_shape(lambda: run.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
       state.done_layers.append(run.place(ckpt_lib.from_state(like, arrays[f"layer{k}"])))

@@ -228,9 +228,11 @@ class Run:
       return arrays, meta
     return (jax.tree.map(lambda a: np.squeeze(a, 0), arrays), dict(meta, diverged=[]))
 
-  def from_disk(self, arrays: dict[str, Any]) -> dict[str, Any]:
-    """``to_disk``'s inverse for the arrays: the member axis back on a single model's."""
-    return jax.tree.map(lambda a: np.expand_dims(a, 0), arrays) if self.single else arrays
+  def from_disk(self, arrays: dict[str, Any], meta: dict[str, Any]):
+    """``to_disk``'s inverse: (the arrays with their member axis, the diverged marks [M])."""
+    if self.single:
+      return jax.tree.map(lambda a: np.expand_dims(a, 0), arrays), np.zeros(1, bool)
+    return arrays, np.asarray(meta.get("diverged", [False] * len(self.members)), bool)
 
   def fresh_layer(self, k: int):
     """(params, opt_state) of pretrained layer ``k``, freshly initialised."""
