@@ -17,7 +17,8 @@ the members run one after another inside the program (``sdae.sharding.over_membe
 encoding and evaluation alike), so each member equals the model trained alone to the last bit
 (tested). On GPU/TPU they are ``jax.vmap``-ed, and XLA may order the float32 reductions of the
 batched products differently, which changes the last bits of the parameters; errors then agree
-to within a handful of examples.
+to within a handful of examples. A sweep of one member runs the model's own program on every
+platform (``sdae.sharding.one_member``), as the driver runs a single model: equal to the last bit.
 Caveat: early stopping in a members run stops when *every* member has run out of patience; a
 member whose patience ran out is frozen from then on (``sdae.finetune.update_early_stopping``),
 so it ends as it would have alone.
