@@ -6,9 +6,13 @@ traced hyperparameters, the layer objectives, the writers), ``_restore`` resumes
 checkpoint, ``_pretrain`` trains each layer's objective greedily (a dA, an RBM, or none:
 ``sdae.pretrain.LayerObjective``), ``_finetune`` trains the classifier with early stopping,
 ``_evaluate`` measures the best-validation parameters, and the results and pictures are written
-at the edge. One driver serves a single model and a sweep of M models trained together
-(``members``): with members, every array of the state carries a leading member axis and the
-compiled epochs run over it, so a whole sweep is one XLA program per epoch.
+at the edge. One driver serves a sweep of M models trained together (``members``) and a single
+model, which it trains as a sweep of one (``Members.of_config``): every array of the state
+carries a leading member axis and the compiled epochs run over it, so a whole sweep is one XLA
+program per epoch, and one member is the single model's own program
+(``sdae.sharding.one_member``). Only the outputs tell a single model apart (``Run.single``):
+results.json, metrics.jsonl, the progress lines and the checkpoints keep its formats, and its
+divergence is the run's error where a sweep's member is marked and the others train on.
 
 The workdir holds ``config.json``, ``checkpoints/`` (orbax), ``metrics.jsonl`` (one JSON object per
 epoch, to follow live), ``results.json``, ``filters.png`` and ``reconstructions.png``. Running
@@ -32,9 +36,9 @@ import numpy as np
 from sdae import checkpoint as ckpt_lib
 from sdae import config as config_lib
 from sdae import distributed
-from sdae import emphasis as emphasis_lib
 from sdae import finetune as ft
 from sdae import pretrain as pt
+from sdae import sharding
 from sdae.io import preemption
 from sdae.io import progress as progress_lib
 from sdae.io import results as results_lib
@@ -71,7 +75,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     write_images: write filters.png and reconstructions.png.
     mesh: a ``jax.sharding.Mesh`` (``sdae.sharding``): with members, the member axis is split
       over its devices (``member_mesh(M)``: one member per device when there are M); for one
-      model, each minibatch is (data parallelism). The data are replicated on its devices.
+      model, each minibatch is (data parallelism: the mesh is taken as a ``data_mesh``). The data
+      are replicated on its devices.
     on_event: called with the name of each point the run passes (``EVENTS``), e.g. by tests
       that kill the process there; also handed to the ``Checkpointer``.
 
@@ -160,24 +165,23 @@ def config_record(config: config_lib.TrainConfig, members: Members | None,
 
 
 def _open_run(config, data, splits, members, mesh, workdir, on_event, data_source) -> Run:
-  """The ``Run`` of a configuration: hyperparameters, objectives, optimizer, writers."""
-  many, d = members is not None, data["train"][0].shape[1]
+  """The ``Run`` of a configuration: hyperparameters, objectives, optimizer, writers. A single
+  model (``members`` None) is the sweep of one of ``config``'s seed, levels, learning rates and
+  emphasis, and a mesh given for it splits its minibatches."""
+  single, d = members is None, data["train"][0].shape[1]
   n_classes = n_classes_of(splits, config.dataset)
   compute_dtype = jnp.bfloat16 if config.precision == "bfloat16" else None
-  if many:  # per-member (or scalar) traced hyperparameters
-    alpha, beta = members.emphasis()
-    hyper = {"seeds": members.seeds, "levels": members.levels,
-             "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr,
-             "alpha": alpha, "beta": beta}
-  else:
-    alpha, beta = emphasis_lib.weights(config.emphasis)
-    hyper = {"seeds": config.seed, "levels": config.levels(), "pretrain_lr": config.pretrain_lr,
-             "finetune_lr": config.finetune_lr, "alpha": alpha, "beta": beta}
+  if single:  # the boundary: from here on, a single model is a sweep of one
+    members = Members.of_config(config)
+    mesh = None if mesh is None else sharding.as_data_mesh(mesh)
+  alpha, beta = members.emphasis()  # each member's traced hyperparameters
+  hyper = {"seeds": members.seeds, "levels": members.levels,
+           "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr,
+           "alpha": alpha, "beta": beta}
   hyper = {k: jnp.asarray(v, jnp.int32 if k == "seeds" else jnp.float32)
            for k, v in hyper.items()}
-  if mesh is not None:  # members split over the mesh (or, for one model, replicated on it)
-    from sdae import sharding  # pylint: disable=g-import-not-at-top
-    hyper = (sharding.place_members if many else sharding.replicate)(hyper, mesh)
+  if mesh is not None:  # split over a member mesh, replicated on a data mesh
+    hyper = sharding.place(hyper, mesh)
     data = sharding.replicate(data, mesh)
   # The greedy layer objectives (dA, RBM, or none at all; sdae.objectives): the driver only
   # calls their init / step / encode (``sdae.pretrain.LayerObjective``).
@@ -194,8 +198,10 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
   prog.header(progress_lib.run_header(
       config, data_source=data_source,
       sizes=tuple(len(splits[k][1]) for k in ("train", "valid", "test")), n_in=d,
-      n_classes=n_classes, members=members, device=_device_text(mesh), workdir=workdir))
-  return Run(config=config, members=members, data=data, n_classes=n_classes, hyper=hyper,
+      n_classes=n_classes, members=None if single else members, device=_device_text(mesh),
+      workdir=workdir))
+  return Run(config=config, members=members, single=single, data=data, n_classes=n_classes,
+             hyper=hyper,
              objectives=objectives, tx=pt.make_optimizer(config.optimizer),
              module=ft.classifier(config.hidden, n_classes, config.activation, compute_dtype,
                                   config.init),
@@ -205,16 +211,16 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
 
 def _restore(run: Run) -> TrainState:
   """The state of the newest readable checkpoint, or a fresh one."""
-  state = TrainState(diverged=np.zeros(run.n_models() if run.many else 0, bool))
+  state = TrainState(diverged=np.zeros(run.n_models(), bool))
   restored = run.checkpointer.restore_latest() if run.checkpointer else None
   if restored is not None:
     arrays, meta = restored
+    arrays, state.diverged = run.from_disk(arrays, meta)  # the member axis, the marks
     state.phase, state.layer, state.epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
     run.resumed_from = {"step": run.checkpointer.restored_step, "phase": state.phase,
                         "layer": state.layer + 1 if state.phase == "pretrain" else None,
                         "epoch": state.epoch}
     state.seconds = dict(meta["seconds"])
-    state.diverged = np.asarray(meta.get("diverged", state.diverged), bool)
     for k in range(int(meta["n_done_layers"])):
       like = jax.eval_shape(lambda: run.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
       state.done_layers.append(run.place(ckpt_lib.from_state(like, arrays[f"layer{k}"])))
@@ -245,7 +251,7 @@ def _save(run: Run, state: TrainState, force: bool, step: int) -> None:
     return
   trees, meta = state.checkpoint()
   arrays = ckpt_lib.to_state(distributed.to_host(trees))  # {"layer0": {"kernel": ...}, ...}
-  run.checkpointer.save(step, arrays, meta, force=force)
+  run.checkpointer.save(step, *run.to_disk(arrays, meta), force=force)
 
 
 def _pretrain(run: Run, state: TrainState) -> None:
@@ -267,16 +273,16 @@ def _pretrain(run: Run, state: TrainState) -> None:
     # Layer k trains on the codes of layers 1..k-1: one more layer of encoding per layer (all
     # of them after a resume), never once per epoch.
     while depth < k:
-      codes = pt.compiled_encode(run.objectives[depth], run.many, shared_data=(depth == 0),
+      codes = pt.compiled_encode(run.objectives[depth], True, shared_data=(depth == 0),
                                  mesh=run.mesh, loop=c.member_loop)(state.done_layers[depth],
                                                                      codes)
       depth += 1
     if state.params is None:
       state.params, state.opt_state = run.place(run.fresh_layer(k))
-    epoch_fn = pt.compiled_pretrain_epoch(run.objectives[k], run.tx, c.batch_size, run.many,
+    epoch_fn = pt.compiled_pretrain_epoch(run.objectives[k], run.tx, c.batch_size, True,
                                           mesh=run.mesh, shared_data=(k == 0),
                                           loop=c.member_loop)
-    level = levels[:, k] if run.many else levels[k]
+    level = levels[:, k]
     while state.epoch < epochs:
       t0 = time.monotonic()
       state.params, state.opt_state, losses = epoch_fn(
@@ -285,8 +291,8 @@ def _pretrain(run: Run, state: TrainState) -> None:
       losses = distributed.to_host(losses)
       dt = time.monotonic() - t0
       run.check_losses(state, losses, f"pretraining layer {k + 1} epoch {state.epoch + 1}",
-                       "--pretrain_lr", c.pretrain_lr)
-      mean_loss = losses.mean(axis=-1)
+                       "pretrain_lr")
+      mean_loss = run.shown(losses.mean(axis=-1))
       state.epoch += 1
       state.seconds["pretrain"] += dt
       run.progress.epoch(f"pretrain layer {k + 1}/{n_layers}", state.epoch, epochs, seconds=dt,
@@ -316,15 +322,15 @@ def _finetune(run: Run, state: TrainState) -> None:
   stands; the best validation epoch's parameters are kept in ``state.early_stopping``."""
   c = run.config
   (x_train, y_train), (x_valid, y_valid) = run.data["train"], run.data["valid"]
-  errors = ft.compiled_error_count(run.module, run.many, mesh=run.mesh, loop=c.member_loop)
-  update_es = jax.jit(run.vmap(
+  errors = ft.compiled_error_count(run.module, True, mesh=run.mesh, loop=c.member_loop)
+  update_es = jax.jit(run.each(
       functools.partial(ft.update_early_stopping, patience_increase=c.patience_increase,
                         improvement_threshold=c.improvement_threshold), (0, 0, 0, None)))
   if state.params is None:
     state.params, state.opt_state, state.early_stopping = run.place(
         run.fresh_finetune(state.done_layers))
   batch = c.ft_batch_size()
-  epoch_fn = ft.compiled_finetune_epoch(run.module, run.tx, batch, run.many, mesh=run.mesh,
+  epoch_fn = ft.compiled_finetune_epoch(run.module, run.tx, batch, True, mesh=run.mesh,
                                         loop=c.member_loop)
   per_epoch = (x_train.shape[0] // batch) * batch * run.n_models()
   base_step = len(run.objectives) * c.pretrain_epochs
@@ -342,17 +348,16 @@ def _finetune(run: Run, state: TrainState) -> None:
     losses, valid_err, best_valid = distributed.to_host(
         (losses, valid_err, state.early_stopping["best_valid"]))
     dt = time.monotonic() - t0
-    run.check_losses(state, losses, f"fine-tuning epoch {state.epoch + 1}", "--finetune_lr",
-                     c.finetune_lr)
+    run.check_losses(state, losses, f"fine-tuning epoch {state.epoch + 1}", "finetune_lr")
     state.epoch += 1
     state.seconds["finetune"] += dt
-    v = np.asarray(valid_err) * 100
+    loss, v = run.shown(losses.mean(-1)), run.shown(np.asarray(valid_err) * 100)
     # At most: early stopping may end the run before finetune_epochs.
     run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt,
                        at_most=c.patience < c.finetune_epochs,  # else it runs every epoch
-                       examples_per_s=per_epoch / dt, loss=losses.mean(-1),
-                       valid_error_pct=v, best_pct=best_valid * 100)
-    run.metrics.write(phase="finetune", epoch=state.epoch, loss=losses.mean(-1),
+                       examples_per_s=per_epoch / dt, loss=loss,
+                       valid_error_pct=v, best_pct=run.shown(best_valid * 100))
+    run.metrics.write(phase="finetune", epoch=state.epoch, loss=loss,
                       valid_error_pct=v, examples_per_s=per_epoch / dt, seconds=dt)
     run.emit("finetune_epoch_end")
     _stop_if_asked(run, state, base_step + state.epoch,
@@ -364,12 +369,12 @@ def _finetune(run: Run, state: TrainState) -> None:
 def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
   """The best-validation parameters' test error rate, validation error rate, mean validation
   cross-entropy (which breaks ties in validation error when a table or sweep selects a model)
-  and best epoch (from 1), on the host; [M] each with members."""
+  and best epoch (from 1), on the host, [M] each."""
   c, es = run.config, state.early_stopping
   (x_valid, y_valid), (x_test, y_test) = run.data["valid"], run.data["test"]
   best = es["best_params"]
-  errors = ft.compiled_error_count(run.module, run.many, mesh=run.mesh, loop=c.member_loop)
-  xent = ft.compiled_nll_sum(run.module, run.many, mesh=run.mesh, loop=c.member_loop)
+  errors = ft.compiled_error_count(run.module, True, mesh=run.mesh, loop=c.member_loop)
+  xent = ft.compiled_nll_sum(run.module, True, mesh=run.mesh, loop=c.member_loop)
   test_err, valid_best, best_epoch, valid_xent, patience = distributed.to_host(
       (errors(best, x_test, y_test), es["best_valid"], es["best_epoch"],
        xent(best, x_valid, y_valid), es["patience"]))
@@ -377,7 +382,8 @@ def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
          "best_epoch": best_epoch + 1, "valid_xent": valid_xent * np.float32(1.0 / x_valid.shape[0]),
          "n_test": int(x_test.shape[0])}
   run.progress.end_phase(progress_lib.early_stopping_note(
-      state.epoch, c.finetune_epochs, out["best_epoch"], valid_best * 100, patience,
+      state.epoch, c.finetune_epochs, *map(run.shown, (out["best_epoch"], valid_best * 100,
+                                                       patience)),
       initial_patience=c.patience, patience_increase=c.patience_increase,
       improvement_threshold=c.improvement_threshold))
   return out
@@ -398,12 +404,14 @@ def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source:
                   "training": round(total, 2)},
       "device": jax.devices()[0].platform, "finetune_epochs_run": state.epoch,
   }
-  if not run.many:
+  if run.single:  # DESIGN.md's results.json of one model (a diverged one raised before)
+    te, ve, be, vx = (run.shown(ev[k]) for k in ("test_error", "valid_error", "best_epoch",
+                                                 "valid_xent"))
     results.update({
-        "test_error_pct": round(float(ev["test_error"]) * 100, 4),
-        "test_ci95_pct": round(ft.ci95_pct(float(ev["test_error"]), n_test), 4),
-        "valid_error_pct": round(float(ev["valid_error"]) * 100, 4),
-        "best_epoch": int(ev["best_epoch"]), "valid_xent": round(float(ev["valid_xent"]), 6)})
+        "test_error_pct": round(float(te) * 100, 4),
+        "test_ci95_pct": round(ft.ci95_pct(float(te), n_test), 4),
+        "valid_error_pct": round(float(ve) * 100, 4),
+        "best_epoch": int(be), "valid_xent": round(float(vx), 6)})
     return results
   # A diverged member's errors are null: whatever its NaN parameters predict is no result, and
   # model selection (sweep.select) skips it.
@@ -425,24 +433,24 @@ def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source:
 def _write_outputs(run: Run, state: TrainState, ev: dict, results: dict, workdir: str,
                    splits: dict, write_images: bool) -> None:
   """The pictures, results.json (atomically, last) and the closing summary."""
-  d, many, pictures = run.data["train"][0].shape[1], run.many, []
-  if write_images and d > 1 and not (many and state.diverged.all()):  # of a model that trained
+  d, pictures = run.data["train"][0].shape[1], []
+  if write_images and d > 1 and not state.diverged.all():  # of a model that trained
     # With no pretraining, the filters are the fine-tuned first layer's.
     first_layer = (state.done_layers[0] if run.objectives
                    else state.early_stopping["best_params"]["encoder_0"])
     first_layer, levels = distributed.to_host((first_layer, run.hyper["levels"]))  # collective
-    shown = int(np.argmin(state.diverged)) if many else 0  # the first member that trained
+    shown = int(np.argmin(state.diverged))  # the first member that trained
     if distributed.is_writer():
       pictures = write_pictures(workdir, first_layer, run.objectives[0] if run.objectives else None,
                                 np.asarray(splits["test"][0][:12], np.float32),
-                                float(levels[(shown, 0) if many else 0]), many,
-                                dataset=run.config.dataset, member=shown)
+                                float(levels[shown, 0]), True, dataset=run.config.dataset,
+                                member=shown)
   run.emit("results_write")
   if distributed.is_writer():
     ckpt_lib.write_json_atomic(os.path.join(workdir, "results.json"), results)
     if run.config.keep_checkpoints == 0:  # asked to keep none once the results are safe
       shutil.rmtree(os.path.join(workdir, "checkpoints"), ignore_errors=True)
-  if not many:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
+  if run.single:  # a sweep's summary is the sweep's (sdae.sweep.write_outputs)
     run.progress.summary(progress_lib.result_line(results), {
         "results": [os.path.join(workdir, "results.json")], "pictures": pictures,
         "metrics": [os.path.join(workdir, "metrics.jsonl")]})

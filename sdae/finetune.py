@@ -122,11 +122,10 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
                             mesh: Any = None) -> Callable:
   """Jitted ``finetune_epoch`` with donation; ``members``, ``loop`` and ``mesh`` as in
   ``sdae.pretrain.compiled_pretrain_epoch``."""
-  fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size)
+  fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size,
+                         batch_sharding=sharding.minibatch_sharding(mesh, members))
   if members:
     fn = sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh)
-  elif mesh is not None:
-    fn = functools.partial(fn, batch_sharding=sharding.batch_sharding(mesh))
   return epoch_lib.jit_epoch(fn)
 
 

@@ -373,10 +373,13 @@ def compiled_pretrain_epoch(spec: LayerObjective, tx: optax.GradientTransformati
   (batched products), ``"map"`` (one member's whole epoch after another, its weights staying in
   cache; bit-identical to single-model training) or None for the backend's faster one.
   ``mesh`` (a ``jax.sharding.Mesh``): with members, the member axis is split over the mesh's
-  first axis (``shard_map``; each device trains its M / n_devices members); without members, the
-  minibatch is split over it (data parallelism; see ``sdae.sharding``).
+  first axis (``shard_map``; each device trains its M / n_devices members); without members, or
+  for the one member of a data mesh (``sdae.sharding.is_data_mesh``), the minibatch is split over
+  it (data parallelism; see ``sdae.sharding``). One member runs the single model's own program
+  (``sdae.sharding.one_member``).
   """
-  fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size)
+  fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size,
+                         batch_sharding=sharding.minibatch_sharding(mesh, members))
   if members:
     in_axes = (0, 0, None if shared_data else 0, 0, None, None, 0, 0)
     over = sharding.over_members(fn, in_axes, loop, mesh)
@@ -387,9 +390,6 @@ def compiled_pretrain_epoch(spec: LayerObjective, tx: optax.GradientTransformati
       return over(params, opt_state, x, seed, layer, epoch, level, emphasis)
 
     fn.__name__ = fn.__qualname__ = "pretrain_epoch"
-  elif mesh is not None:
-    fn = functools.partial(pretrain_epoch, spec=spec, tx=tx, batch_size=batch_size,
-                           batch_sharding=sharding.batch_sharding(mesh))
   return epoch_lib.jit_epoch(fn)
 
 

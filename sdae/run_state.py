@@ -1,8 +1,11 @@
 """What a run is made of: its members, the state it carries from epoch to epoch (what a
 checkpoint holds), the fixed parts it trains with, and how a non-finite loss is handled.
 
-A single model is trained by the same driver as a sweep of M members (``Members``); with
-members every array of the state carries a leading member axis M.
+A run trains ``Members``: a sweep's M models, or a single model as a sweep of one
+(``Members.of_config``), and every array of its state carries the leading member axis. Where a
+single model differs is its outputs alone (``Run.single``): results.json, metrics.jsonl and the
+progress lines in the single-model formats of DESIGN.md, checkpoints without the member axis,
+and a diverged member reported as the run's ``DivergenceError``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sdae import emphasis as emphasis_lib
 from sdae import finetune as ft
 from sdae import model as model_lib
 from sdae import pretrain as pt
+from sdae import sharding
 from sdae.experiment_errors import DivergenceError
 
 log = logging.getLogger("sdae")
@@ -57,6 +61,21 @@ class Members:
         except ValueError as e:
           raise config_lib.ConfigError(str(e)) from None
 
+  @classmethod
+  def of_configs(cls, configs: Sequence[config_lib.TrainConfig]) -> "Members":
+    """One member per config: its seed, each layer's level, learning rates and emphasis (the
+    other settings are the run's, shared by every member)."""
+    weights = [emphasis_lib.weights(c.emphasis) for c in configs]
+    return cls(seeds=[int(c.seed) for c in configs], levels=[list(c.levels()) for c in configs],
+               pretrain_lr=[float(c.pretrain_lr) for c in configs],
+               finetune_lr=[float(c.finetune_lr) for c in configs],
+               alpha=[a for a, _ in weights], beta=[b for _, b in weights])
+
+  @classmethod
+  def of_config(cls, config: config_lib.TrainConfig) -> "Members":
+    """The single model of ``config`` as a sweep of one."""
+    return cls.of_configs([config])
+
   def __len__(self) -> int:
     return len(self.seeds)
 
@@ -91,34 +110,27 @@ def _finite_members(losses: np.ndarray) -> np.ndarray:
   return np.isfinite(np.asarray(losses)).reshape(len(losses), -1).all(axis=-1)
 
 
-def _note_diverged(diverged: np.ndarray, losses: np.ndarray, where: str,
-                   members: Members) -> np.ndarray:
-  """``diverged`` [M] with the members whose loss is no longer finite added; each newly diverged
-  member is logged once. The others train on: nothing mixes the members' arithmetic."""
-  bad = ~_finite_members(losses)
-  for i in np.flatnonzero(bad & ~diverged):
-    log.warning("member %d (seed %d, levels %s, learning rates %g / %g) diverged at %s: its "
-                "loss is not finite; it is marked diverged and never selected", i,
-                members.seeds[i], list(members.levels[i]), members.pretrain_lr[i],
-                members.finetune_lr[i], where)
-  return diverged | bad
+def _warn_diverged(i: int, members: Members, where: str) -> None:
+  log.warning("member %d (seed %d, levels %s, learning rates %g / %g) diverged at %s: its "
+              "loss is not finite; it is marked diverged and never selected", i,
+              members.seeds[i], list(members.levels[i]), members.pretrain_lr[i],
+              members.finetune_lr[i], where)
 
 
-def _check_finite(losses: np.ndarray, where: str, lr_flag: str, lr: Any) -> None:
-  bad = ~np.isfinite(losses)
-  if bad.any():
-    idx = np.argwhere(bad)[0]
-    step = int(idx[-1])
-    raise DivergenceError(
-        f"loss became {losses[tuple(idx)]} at {where} step {step}; the last good checkpoint is "
-        f"kept; try a lower {lr_flag} (now {lr})")
+def _divergence_error(losses: np.ndarray, where: str, lr_name: str, lr: Any) -> DivergenceError:
+  """A single model's divergence as the run's error: its first non-finite loss (``losses``
+  [steps]), where, and the learning rate to lower."""
+  idx = np.argwhere(~np.isfinite(losses))[0]
+  return DivergenceError(
+      f"loss became {losses[tuple(idx)]} at {where} step {int(idx[-1])}; the last good "
+      f"checkpoint is kept; try a lower --{lr_name} (now {lr})")
 
 
 @dataclasses.dataclass
 class TrainState:
   """Everything a run carries from epoch to epoch, and what a checkpoint holds.
 
-  With members, every array carries a leading member axis M. ``params`` / ``opt_state`` are the
+  Every array carries a leading member axis M. ``params`` / ``opt_state`` are the
   layer being pretrained (phase ``pretrain``) or the classifier (phase ``finetune``, with its
   ``early_stopping`` state); ``epoch`` counts the epochs done in the current layer or phase.
   """
@@ -158,15 +170,20 @@ class Run:
   hyperparameters, the layer objectives and the programs' pieces, and its outputs' writers."""
 
   config: config_lib.TrainConfig
-  members: Members | None
+  members: Members      # a sweep's models, or a single model as a sweep of one
+  # The outputs' format (not the arithmetic, which is the members' alike): a single model's
+  # results.json, metrics.jsonl, progress lines and checkpoints (``shown``, ``to_disk``), and
+  # its divergence raised as the run's error (``check_losses``).
+  single: bool
   data: dict            # {"train"|"valid"|"test": (x, y)} on the devices
   n_classes: int
-  # seeds [M], levels [M, L], pretrain_lr [M], finetune_lr [M], alpha [M], beta [M] (no M: one
-  # model)
+  # seeds [M], levels [M, L], pretrain_lr [M], finetune_lr [M], alpha [M], beta [M]
   hyper: dict
   objectives: list      # sdae.pretrain.LayerObjective per pretrained layer
   tx: Any
   module: Any           # the classifier (sdae.model.SdAClassifier)
+  # Members split over a member mesh, or the one member's minibatches over a data mesh
+  # (``sdae.sharding.is_data_mesh``); None: the default device.
   mesh: Any
   checkpointer: Any
   metrics: Any         # sdae.io.workdir.MetricsLog
@@ -178,36 +195,49 @@ class Run:
   init_opt: Callable = dataclasses.field(init=False)  # (params, learning_rate) -> opt_state
 
   def __post_init__(self):
-    self.init_opt = jax.jit(self.vmap(functools.partial(pt.init_opt_state, self.tx), (0, 0)))
-
-  @property
-  def many(self) -> bool:
-    return self.members is not None
+    self.init_opt = jax.jit(self.each(functools.partial(pt.init_opt_state, self.tx), (0, 0)))
 
   @property
   def emphasised(self) -> bool:
-    """Whether any model of the run weights its denoising loss (an emphasis other than none)."""
-    return self.members.emphasised() if self.many else self.config.emphasis != "none"
+    """Whether any member weights its denoising loss (an emphasis other than none)."""
+    return self.members.emphasised()
 
-  def vmap(self, fn, in_axes):
-    """``fn`` over the member axis when the run trains members."""
-    return jax.vmap(fn, in_axes=in_axes) if self.many else fn
+  @staticmethod
+  def each(fn, in_axes):
+    """``fn`` of one member over the member axis (``sdae.sharding.each_member``)."""
+    return sharding.each_member(fn, in_axes)
 
   def place(self, tree):
-    """``tree`` laid out as the compiled epochs lay out their outputs (members split over the
-    mesh, or one model replicated on it), so no epoch compiles twice."""
-    if self.mesh is None:
-      return tree
-    from sdae import sharding  # pylint: disable=g-import-not-at-top
-    return (sharding.place_members if self.many else sharding.replicate)(tree, self.mesh)
+    """``tree`` laid out as the compiled epochs lay out their outputs (members split over a
+    member mesh, replicated on a data mesh), so no epoch compiles twice."""
+    return sharding.place(tree, self.mesh)
 
   def n_models(self) -> int:
-    return len(self.members) if self.many else 1
+    return len(self.members)
+
+  def shown(self, values):
+    """Per-member ``values`` [M] as the outputs show them: a single model's value alone."""
+    return values[0] if self.single else values
+
+  def to_disk(self, arrays: dict[str, Any], meta: dict[str, Any]):
+    """A checkpoint's (arrays, meta) as written: a single model's without the member axis (the
+    layout of workdirs written before the driver ran it as a sweep of one, and of the readers
+    of a model's checkpoint such as ``sdae.sweep.first_layer_kernels``) and without the
+    ``diverged`` marks (a diverged single model stops before any checkpoint)."""
+    if not self.single:
+      return arrays, meta
+    return (jax.tree.map(lambda a: np.squeeze(a, 0), arrays), dict(meta, diverged=[]))
+
+  def from_disk(self, arrays: dict[str, Any], meta: dict[str, Any]):
+    """``to_disk``'s inverse: (the arrays with their member axis, the diverged marks [M])."""
+    if self.single:
+      return jax.tree.map(lambda a: np.expand_dims(a, 0), arrays), np.zeros(1, bool)
+    return arrays, np.asarray(meta.get("diverged", [False] * len(self.members)), bool)
 
   def fresh_layer(self, k: int):
     """(params, opt_state) of pretrained layer ``k``, freshly initialised."""
     obj = self.objectives[k]
-    p = jax.jit(self.vmap(lambda s: pt.init_layer(obj, s, k), (0,)))(self.hyper["seeds"])
+    p = jax.jit(self.each(lambda s: pt.init_layer(obj, s, k), (0,)))(self.hyper["seeds"])
     return p, self.init_opt(p, self.hyper["pretrain_lr"])
 
   def fresh_finetune(self, done_layers: list):
@@ -215,19 +245,24 @@ class Run:
     with none, the randomly initialised deep network)."""
     c, seeds, d = self.config, self.hyper["seeds"], self.data["train"][0].shape[1]
     if not self.objectives:
-      p = jax.jit(self.vmap(lambda s: ft.init_classifier(self.module, s, d), (0,)))(seeds)
+      p = jax.jit(self.each(lambda s: ft.init_classifier(self.module, s, d), (0,)))(seeds)
     else:
-      head = self.vmap(lambda s: ft.init_head(s, c.hidden[-1], self.n_classes), (0,))(seeds)
+      head = self.each(lambda s: ft.init_head(s, c.hidden[-1], self.n_classes), (0,))(seeds)
       # A copy: the fine-tuning epoch donates its inputs, and done_layers must stay alive.
       p = jax.tree.map(jnp.copy, model_lib.stack_params(done_layers, head))
-    es = self.vmap(lambda q: ft.init_early_stopping(q, c.patience), (0,))(p)
+    es = self.each(lambda q: ft.init_early_stopping(q, c.patience), (0,))(p)
     return p, self.init_opt(p, self.hyper["finetune_lr"]), es
 
-  def check_losses(self, state: TrainState, losses: np.ndarray, where: str, lr_flag: str,
-                   lr: float) -> None:
-    """One model: a non-finite loss stops the run (``DivergenceError``). Members: the member is
-    marked diverged, and the others train on."""
-    if self.many:
-      state.diverged = _note_diverged(state.diverged, losses, where, self.members)
-    else:
-      _check_finite(losses, where, lr_flag, lr)
+  def check_losses(self, state: TrainState, losses: np.ndarray, where: str,
+                   lr_name: str) -> None:
+    """Marks the members whose loss (``losses`` [M, steps]) is no longer finite as diverged;
+    the others train on (nothing mixes the members' arithmetic). Reported once per member: a
+    warning for a sweep's; a single model's stops the run (``DivergenceError``, naming the
+    learning rate ``lr_name`` to lower), before its state is checkpointed."""
+    newly = ~_finite_members(losses) & ~state.diverged
+    state.diverged = state.diverged | newly
+    for i in np.flatnonzero(newly):
+      if self.single:
+        raise _divergence_error(np.asarray(losses[i]), where, lr_name,
+                                getattr(self.members, lr_name)[i])
+      _warn_diverged(int(i), self.members, where)

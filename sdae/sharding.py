@@ -10,8 +10,10 @@ Two kinds of parallelism, both through ``jax.sharding`` (one program, GSPMD / ``
   communication at all (the data are replicated). The same code runs on one CPU, 8 GPUs, or many
   hosts (``sdae.distributed``).
 - **Batch axis (data parallelism) for one model.** ``data_mesh()`` names its axis ``"data"``;
-  ``compiled_pretrain_epoch(..., members=False, mesh=mesh)`` lays every minibatch out split over
-  it and keeps the parameters replicated; XLA inserts the all-reduce of the gradients.
+  ``compiled_pretrain_epoch(..., mesh=mesh)`` lays every minibatch out split over it and keeps
+  the parameters replicated; XLA inserts the all-reduce of the gradients. A mesh is read by its
+  axis name: ``"data"`` splits minibatches (of one model, or of the one member of a members run:
+  ``is_data_mesh``), any other splits members.
 
 Within a device, ``over_members`` runs the local members either as one ``jax.vmap``-ed program
 (batched matrix products; best on GPU/TPU, where one member's products do not fill the device)
@@ -19,7 +21,10 @@ or as a ``lax.map`` over members, each member's whole epoch after the previous o
 where a member's weights stay in cache for a whole epoch instead of 8 members' weights streaming
 through it every step; it is also bit-identical to training the members one by one). ``loop=None``
 picks by platform (notes/perf.md has the measurements); a run chooses with
-``TrainConfig.member_loop`` (``--member_loop``).
+``TrainConfig.member_loop`` (``--member_loop``). A single member (M = 1, a single model run by
+the driver as a sweep of one) runs neither: ``one_member`` runs the model's own program with the
+member axis squeezed off and put back, no loop and no batching, so it is the model alone bit for
+bit on every platform and costs nothing.
 """
 
 from __future__ import annotations
@@ -93,6 +98,15 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(mesh.axis_names[0]))
 
 
+def minibatch_sharding(mesh: Mesh | None, members: bool) -> NamedSharding | None:
+  """How a compiled epoch lays out each minibatch: split over a data mesh, or over any mesh for
+  the epoch of one model without a member axis (data parallelism); None when the mesh splits
+  members, or there is none."""
+  if mesh is None or (members and not is_data_mesh(mesh)):
+    return None
+  return batch_sharding(mesh)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
@@ -132,6 +146,26 @@ def replicate(tree, mesh: Mesh):
   """Every leaf whole on every device of the mesh (the data of a member-sharded sweep)."""
   sh = replicated(mesh)
   return jax.tree.map(lambda a: _put(a, sh), tree)
+
+
+def is_data_mesh(mesh: Mesh | None) -> bool:
+  """Whether ``mesh`` splits minibatches (its axis is ``"data"``: ``data_mesh``) rather than
+  members."""
+  return mesh is not None and mesh.axis_names[0] == DATA
+
+
+def as_data_mesh(mesh: Mesh) -> Mesh:
+  """``mesh``'s devices as a data mesh (axis ``"data"``): what a mesh given for one model means."""
+  return mesh if is_data_mesh(mesh) else Mesh(np.asarray(mesh.devices).reshape(-1), (DATA,))
+
+
+def place(tree, mesh: Mesh | None):
+  """A members run's arrays (leading member axis) laid out on ``mesh``: split over a member mesh
+  (``place_members``), replicated on a data mesh (the one member's minibatches are what is
+  split); as they are without a mesh."""
+  if mesh is None:
+    return tree
+  return (replicate if is_data_mesh(mesh) else place_members)(tree, mesh)
 
 
 def is_trivial(mesh: Mesh | None) -> bool:
@@ -188,9 +222,7 @@ def clear_program_caches() -> None:
 
 def map_members(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
   """Like ``jax.vmap(fn, in_axes)`` (axes 0 or None), but one member after another (``lax.map``)."""
-  mapped = [i for i, a in enumerate(in_axes) if a == 0]
-  if any(a not in (0, None) for a in in_axes):
-    raise ValueError(f"in_axes={in_axes}; accepted: 0 or None per argument")
+  mapped = _mapped(in_axes)
 
   def run(*args):
     def one(sliced):
@@ -203,21 +235,78 @@ def map_members(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
   return run
 
 
+def _mapped(in_axes: Sequence[int | None]) -> list[int]:
+  if any(a not in (0, None) for a in in_axes):
+    raise ValueError(f"in_axes={in_axes}; accepted: 0 or None per argument")
+  return [i for i, a in enumerate(in_axes) if a == 0]
+
+
+def n_members(args: Sequence[Any], in_axes: Sequence[int | None]) -> int:
+  """The member count M of ``args`` (the leading axis of the first array of a mapped argument)."""
+  leaves = jax.tree.leaves([args[i] for i in _mapped(in_axes)])
+  if not leaves:
+    raise ValueError("no argument carries the member axis")
+  return int(np.shape(leaves[0])[0])
+
+
+def one_member(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
+  """``fn`` of one member -> function of a member axis of size 1: ``fn`` itself on the mapped
+  arguments with their axis squeezed off, the axis put back on every output. Reshapes only (no
+  loop, no batching), so the program is the single model's, bit for bit."""
+  mapped = _mapped(in_axes)
+
+  def run(*args):
+    full = list(args)
+    for i in mapped:
+      full[i] = jax.tree.map(lambda a: jax.lax.squeeze(a, (0,)), args[i])
+    return jax.tree.map(lambda a: jax.lax.expand_dims(a, (0,)), fn(*full))
+
+  return run
+
+
+def each_member(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
+  """``jax.vmap(fn, in_axes)`` (axes 0 or None), but for a single member ``one_member``: the
+  member's own program."""
+  return _by_count(fn, one_member(fn, in_axes), jax.vmap(fn, in_axes=tuple(in_axes)), in_axes)
+
+
 def over_members(fn: Callable, in_axes: Sequence[int | None], loop: str | None = None,
                  mesh: Mesh | None = None) -> Callable:
   """``fn`` of one member -> function of M members (leading axis), split over ``mesh``.
 
-  ``loop``: ``"vmap"``, ``"map"``, or None / ``"auto"`` (``default_loop``). With a non-trivial ``mesh``, the
-  result runs under ``jax.shard_map``: arguments with axis 0 are split over the mesh's first axis,
-  the others replicated, and every output keeps its leading member axis split the same way.
+  ``loop``: ``"vmap"``, ``"map"``, or None / ``"auto"`` (``default_loop``). With a non-trivial
+  member ``mesh``, the result runs under ``jax.shard_map``: arguments with axis 0 are split over
+  the mesh's first axis, the others replicated, and every output keeps its leading member axis
+  split the same way. One member (M = 1, known when the function is traced) runs
+  ``one_member``, whatever the loop: a single model's own program. A data mesh
+  (``is_data_mesh``) takes one member only, whose minibatches ``fn`` splits itself.
   """
   loop = resolve_loop(loop, mesh)
+  one = one_member(fn, in_axes)
+  if is_data_mesh(mesh):
+    def not_one(*args):
+      raise ValueError(f"a data mesh splits the minibatches of one member, not of "
+                       f"{n_members(args, in_axes)}; accepted: a member mesh for a sweep")
+    return _by_count(fn, one, not_one, in_axes)
   if loop == "vmap":
     inner = jax.vmap(fn, in_axes=tuple(in_axes))
   else:
     inner = map_members(fn, in_axes)
-  if is_trivial(mesh):
-    return inner
-  axis = mesh.axis_names[0]
-  in_specs = tuple(P(axis) if a == 0 else P() for a in in_axes)
-  return jax.shard_map(inner, mesh=mesh, in_specs=in_specs, out_specs=P(axis), check_vma=False)
+  if not is_trivial(mesh):
+    axis = mesh.axis_names[0]
+    in_specs = tuple(P(axis) if a == 0 else P() for a in in_axes)
+    inner = jax.shard_map(inner, mesh=mesh, in_specs=in_specs, out_specs=P(axis),
+                          check_vma=False)
+  return _by_count(fn, one, inner, in_axes)
+
+
+def _by_count(fn: Callable, one: Callable, many: Callable, in_axes) -> Callable:
+  """``one`` for a single member, else ``many`` (decided when traced), named as ``fn``."""
+
+  def members(*args):
+    return (one if n_members(args, in_axes) == 1 else many)(*args)
+
+  name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None)
+  if name:
+    members.__name__ = members.__qualname__ = name
+  return members

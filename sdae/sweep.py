@@ -17,7 +17,8 @@ the members run one after another inside the program (``sdae.sharding.over_membe
 encoding and evaluation alike), so each member equals the model trained alone to the last bit
 (tested). On GPU/TPU they are ``jax.vmap``-ed, and XLA may order the float32 reductions of the
 batched products differently, which changes the last bits of the parameters; errors then agree
-to within a handful of examples.
+to within a handful of examples. A sweep of one member runs the model's own program on every
+platform (``sdae.sharding.one_member``), as the driver runs a single model: equal to the last bit.
 Caveat: early stopping in a members run stops when *every* member has run out of patience; a
 member whose patience ran out is frozen from then on (``sdae.finetune.update_early_stopping``),
 so it ends as it would have alone.
@@ -109,17 +110,10 @@ def validate_points(config: config_lib.TrainConfig, points: Sequence[Point]) -> 
 
 
 def members_of(config: config_lib.TrainConfig, points: Sequence[Point]) -> experiment.Members:
-  """The ``Members`` of ``points``: one corruption level for every layer of each model, and each
-  model's emphasis as its (alpha, beta)."""
-  from sdae import emphasis as emphasis_lib  # pylint: disable=g-import-not-at-top
-  pts = [p.resolved(config) for p in points]
-  n_layers = len(config.hidden)
-  weights = [emphasis_lib.weights(p.emphasis) for p in pts]
-  return experiment.Members(seeds=[p.seed for p in pts],
-                            levels=[[p.level] * n_layers for p in pts],
-                            pretrain_lr=[p.pretrain_lr for p in pts],
-                            finetune_lr=[p.finetune_lr for p in pts],
-                            alpha=[a for a, _ in weights], beta=[b for _, b in weights])
+  """The ``Members`` of ``points``: each the model it trains alone (``Point.config``), as a
+  single model's run takes its one member from its config: one corruption level for every layer,
+  the emphasis as its (alpha, beta)."""
+  return experiment.Members.of_configs([p.config(config) for p in points])
 
 
 def rounded(value: float | None) -> float | None:

@@ -363,6 +363,42 @@ def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
       assert abs(mem[f"{k}_error_pct"] - one[f"{k}_error_pct"]) <= one_example[k] + 1e-6, (k, mem, one)
 
 
+def test_a_model_and_its_sweep_of_one_are_the_same_to_the_bit(tmp_path):
+  """The driver trains a single model as a sweep of one (``Members.of_config``): the same
+  config, run alone and as a one-member sweep, gives the same errors, best epoch, validation
+  cross-entropy and final parameters, bit for bit. The member loop is forced to vmap, whose
+  batched products round differently from the model alone at these shapes (200 inputs, 100
+  units, minibatch 20: tests/test_sharding.py), so a member that were batched rather than run as
+  the model itself would differ; per-layer levels, a seed and an emphasis check that the member
+  takes each from the config."""
+  from sdae import checkpoint as ck
+  splits = toy_splits(n_train=200, n_valid=60, n_test=60, d=200, signal=0.1)
+  cfg = TINY.replace(hidden=(100, 10), layer_levels=(0.1, 0.4), seed=3, emphasis="double",
+                     pretrain_epochs=1, finetune_epochs=3, batch_size=20, patience=3,
+                     member_loop="vmap")
+  one = E.train_and_evaluate(cfg, str(tmp_path / "one"), splits=splits, write_images=False)
+  sweep = E.train_and_evaluate(cfg, str(tmp_path / "sweep"), splits=splits, write_images=False,
+                               members=E.Members.of_config(cfg))
+  (m,) = sweep["members"]
+  assert "members" not in one and not m["diverged"]
+  # The single model's results.json rounds what the member's row keeps as measured.
+  assert (one["test_error_pct"], one["valid_error_pct"], one["test_ci95_pct"]) == (
+      round(m["test_error_pct"], 4), round(m["valid_error_pct"], 4), round(m["test_ci95_pct"], 4))
+  assert (one["finetune_best_epoch"], one["valid_xent"]) == (m["best_epoch"],
+                                                              round(m["valid_xent"], 6))
+  arrays = {}
+  for name in ("one", "sweep"):
+    c = ck.Checkpointer(str(tmp_path / name / "checkpoints"))
+    state, meta = c.restore_latest()
+    c.close()
+    assert meta["phase"] == "finetune"
+    arrays[name] = ck.named_leaves(state)
+  assert arrays["one"].keys() == arrays["sweep"].keys()
+  for k, a in arrays["one"].items():  # a single model's checkpoint has no member axis
+    np.testing.assert_array_equal(a, arrays["sweep"][k][0], err_msg=k)
+    assert a.shape == arrays["sweep"][k].shape[1:], k
+
+
 def test_member_loop_is_a_validated_config_field(monkeypatch):
   with pytest.raises(C.ConfigError, match="--member_loop='pmap' is invalid; accepted: auto, vmap"):
     C.validate(TINY.replace(member_loop="pmap"))
