@@ -40,7 +40,7 @@ def test_learning_rates_step_out_by_the_grids_own_ratio_in_the_chosen_group():
   assert out["pretrain_lr"].point.finetune_lr == 0.3           # one axis moves at a time
   assert out["finetune_lr"].point.finetune_lr == pytest.approx(0.9)
   assert {p.name for p in out.values()} == {"hidden=1000x1000x1000,grown1"}
-  (only,) = grow.as_groups(out.values(), table_lib.Group)     # one program for both
+  (only,) = grow.as_groups(out.values())                      # one program for both
   assert len(only.points) == 2
   # An interior pick proposes nothing.
   inner = [_cand("hidden=1000x1000x1000", flr=f) for f in (0.03, 0.1, 0.3)]

@@ -97,6 +97,12 @@ def is_small(dataset: str) -> bool:
   return bool(n_train) and n_train <= SMALL_TRAIN
 
 
+def searches_wide(dataset: str, budget: str) -> bool:
+  """Whether the networks' grids search wide: the paper budget, and a small set at the cpu
+  budget. There SAE-3 and SdA-3 get their init twins and every grid grows past an edge pick."""
+  return budget == "paper" or (budget == "cpu" and is_small(dataset))
+
+
 def _svm_grid(dataset: str, budget: str):
   from sdae.reproduce import svm  # pylint: disable=g-import-not-at-top
   if (dataset, budget) in SVM_ONE_PAIR:
@@ -172,16 +178,15 @@ def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
       groups.append(table_lib.Group(f"{name},pretrain_epochs={short}",
                                     cfg.replace(pretrain_epochs=short), short_points))
   groups += _init_twins(method, dataset, budget, groups, "init" in overrides)
-  grows = budget == "paper" or (budget == "cpu" and is_small(dataset))
   return table_lib.DatasetGrid(dataset, tuple(groups), method,
-                               grow=NETWORK_GROW.get(budget, 0) if grows else 0)
+                               grow=NETWORK_GROW.get(budget, 0)
+                               if searches_wide(dataset, budget) else 0)
 
 
 def _init_twins(method: str, dataset: str, budget: str, groups, init_given: bool):
   """Each of ``groups`` at the other ``AUTOENCODER_INITS`` (named ``<group>,init=<init>``), for
   SAE-3 and SdA-3 where their grid is wide; none when ``--init`` is given."""
-  wide = (budget == "cpu" and is_small(dataset)) or budget == "paper"
-  if method not in ("sae3", "sda3") or not wide or init_given:
+  if method not in ("sae3", "sda3") or not searches_wide(dataset, budget) or init_given:
     return []
   return [table_lib.Group(f"{g.name},init={init}", g.config.replace(init=init), g.points)
           for init in AUTOENCODER_INITS for g in groups if init != g.config.init]

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from sdae import config as config_lib
 from sdae import sweep as sweep_lib
+from sdae.reproduce import table as table_lib
 
 #: The largest layer a grown grid tries: the 2007 study's largest DBN layers (6000 units).
 MAX_HIDDEN = 6000
@@ -26,9 +27,6 @@ EPOCHS_RANGE = (1, 300)
 #: Corruption levels stay inside (0, LEVEL_MAX]: the SdA-3 column's levels are non-zero, and a
 #: masking or salt-and-pepper level of 1 destroys the input.
 LEVEL_MAX = 0.9
-
-#: The axes that grow (``table.NETWORK_AXES``); ``seed`` never does.
-AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_lr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +38,6 @@ class Proposal:
   point: sweep_lib.Point
   axis: str
   value: Any
-
-
-def _key(v):
-  return tuple(v) if isinstance(v, (list, tuple)) else v
 
 
 def _step_out(axis: str, value, values: Sequence[Any]):
@@ -88,15 +82,13 @@ def beyond_edge(candidates: Sequence[dict[str, Any]], chosen: dict[str, Any], gr
   group = groups[chosen["group"]]
   base = sweep_lib.Point(chosen["level"], chosen["seed"], chosen["pretrain_lr"],
                          chosen["finetune_lr"])
-  tried = {(c["group"], _key(c["level"]), c["seed"], c["pretrain_lr"], c["finetune_lr"])
+  tried = {(c["group"], c["level"], c["seed"], c["pretrain_lr"], c["finetune_lr"])
            for c in candidates}
   out = []
-  for axis in AXES:
-    values = sorted({_key(c[axis]) for c in candidates})
-    value = _key(chosen[axis])
-    if len(values) < 2 or value not in (values[0], values[-1]):
-      continue
-    new = _step_out(axis, value, values)
+  axes = {k: [c[k] for c in candidates] for k in table_lib.NETWORK_AXES}  # seed never grows
+  for axis in table_lib.on_edge(axes, chosen):
+    value = table_lib.axis_value(chosen[axis])
+    new = _step_out(axis, value, table_lib.axis_values(axes[axis]))
     if new is None:
       continue
     if axis in ("hidden", "pretrain_epochs"):
@@ -115,11 +107,11 @@ def beyond_edge(candidates: Sequence[dict[str, Any]], chosen: dict[str, Any], gr
   return out
 
 
-def as_groups(proposals: Sequence[Proposal], group_type) -> list:
-  """The proposals as member groups (``group_type``: ``table.Group``): those sharing a folder
-  (the learning-rate and level steps of one group) train as one program."""
+def as_groups(proposals: Sequence[Proposal]) -> list[table_lib.Group]:
+  """The proposals as member groups: those sharing a folder (the learning-rate and level steps
+  of one group) train as one program."""
   by_name: dict[str, list[Proposal]] = {}
   for p in proposals:
     by_name.setdefault(p.name, []).append(p)
-  return [group_type(name, ps[0].config, tuple(p.point for p in ps))
+  return [table_lib.Group(name, ps[0].config, tuple(p.point for p in ps))
           for name, ps in by_name.items()]

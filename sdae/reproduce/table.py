@@ -112,14 +112,23 @@ def on_edge(axes: dict[str, Sequence[Any]], chosen: dict[str, Any]) -> list[str]
   on its edge. An edge pick means the best setting may lie outside the grid: the grid must grow,
   or the notes must say why it cannot.
   """
-  def key(v):
-    return tuple(v) if isinstance(v, (list, tuple)) else v
   out = []
   for name, values in axes.items():
-    distinct = sorted({key(v) for v in values})
-    if len(distinct) >= 2 and name in chosen and key(chosen[name]) in (distinct[0], distinct[-1]):
+    distinct = axis_values(values)
+    if len(distinct) >= 2 and name in chosen and \
+        axis_value(chosen[name]) in (distinct[0], distinct[-1]):
       out.append(name)
   return out
+
+
+def axis_value(v):
+  """A grid axis's value as it compares (layer sizes, kept as lists, as tuples)."""
+  return tuple(v) if isinstance(v, (list, tuple)) else v
+
+
+def axis_values(values: Sequence[Any]) -> list:
+  """The distinct values an axis took, in order."""
+  return sorted({axis_value(v) for v in values})
 
 
 def _data_version(source: str | None, splits=None, finished=()) -> int | None:
@@ -347,11 +356,10 @@ def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workd
   groups = {g.name: g for g in grid.groups}
   new, trained, total, names = [], 0.0, 0.0, []
   for step in range(1, grid.grow + 1):
-    pool = [c for c in candidates + new if not c["diverged"]]
-    if not pool:
+    if all(c["diverged"] for c in candidates + new):
       break
-    best = _chosen(sweep_lib.select(pool))
-    added = grow.as_groups(grow.beyond_edge(candidates + new, best, groups, step), Group)
+    best = _chosen(sweep_lib.select(candidates + new))  # the diverged are never selected
+    added = grow.as_groups(grow.beyond_edge(candidates + new, best, groups, step))
     added = [g for g in added if g.name not in groups]
     if not added:
       break
