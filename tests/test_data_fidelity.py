@@ -65,7 +65,7 @@ def test_report_sets_ours_beside_the_published_figures():
   assert "| 1/no_border | 0.159 | 0.1 | -0.059 | 0.012 |" in table
 
 
-def test_entry_point_writes_the_report_and_refuses_sets_without_facts(tmp_path, capsys):
+def test_entry_point_writes_the_report_and_refuses_sets_it_cannot_measure(tmp_path, capsys):
   from experiments import data_report as entry
   work = tmp_path / "r"
   assert run_cli(entry, ["--datasets=rect", f"--workdir={work}", "--n=300"]) == 0
@@ -77,9 +77,14 @@ def test_entry_point_writes_the_report_and_refuses_sets_without_facts(tmp_path, 
     assert by[k]["difference"] == 0, by[k]
   assert (work / "preview_rectangles.png").stat().st_size > 5000
   capsys.readouterr()
+  # The published MNIST itself has no regenerated copy; natural patches are not 28x28 images.
   assert run_cli(entry, ["--datasets=mnist", f"--workdir={tmp_path / 'x'}"]) == 2
   err = capsys.readouterr().err.strip().splitlines()
-  assert len(err) == 1 and "'mnist'" in err[0] and "accepted: convex, rectangles" in err[0]
+  assert len(err) == 1 and "'mnist'" in err[0] and "--data_source=original" in err[0]
+  assert run_cli(entry, ["--datasets=natural", f"--workdir={tmp_path / 'x'}"]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "'natural_patches'" in err[0]
+  assert "accepted: convex, rectangles, rectangles_images, mnist_basic" in err[0]
   assert not (tmp_path / "x").exists()
 
 
