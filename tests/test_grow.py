@@ -72,6 +72,21 @@ def test_levels_layers_and_epochs_respect_their_limits():
   assert grow.beyond_edge(big, big[1], g, 1) == []
 
 
+def test_mnist_dbn1_at_the_cpu_budget_searches_wide_layers_and_grows_alone():
+  """MNIST's DBN-1 searches 1000 and 3000 units and grows one step at the cpu budget; no other
+  column or 10000-example row grows there, and the paper budget keeps its own growth."""
+  def axes(dataset, method, budget="cpu"):
+    g = table_configs.grid_for(dataset, budget, method=method)
+    return sorted({grp.config.hidden for grp in g.groups}), g.grow
+  assert axes("mnist", "dbn1") == ([(1000,), (3000,)], 1)
+  for dataset, method in (("mnist", "dbn3"), ("mnist", "sae3"), ("mnist_bg_rand", "dbn1"),
+                          ("convex", "dbn1")):
+    assert axes(dataset, method)[1] == 0, (dataset, method)
+  assert axes("mnist_bg_rand", "dbn1")[0] == [(1000,)]
+  assert axes("mnist", "dbn1", "paper") == ([(1000,), (2000,), (3000,)],
+                                            table_configs.NETWORK_GROW["paper"])
+
+
 def test_a_model_already_trained_is_not_proposed_again():
   name = "hidden=1000x1000x1000"
   g = {name: _group(name)}

@@ -228,8 +228,8 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
     total += g.n_models()
     lines.append(f"{g.dataset} {g.method}: {g.n_models()} models in {len(g.groups)} "
                  f"group{'s' * (len(g.groups) > 1)}"
-                 + (f", then up to {g.grow} steps past an edge pick (one model per edge axis "
-                    "a step)" if g.grow else ""))
+                 + (f", then up to {g.grow} step{'s' * (g.grow > 1)} past an edge pick (one "
+                    "model per edge axis a step)" if g.grow else ""))
     for group in g.groups:
       c = group.config
       pts = [p.resolved(c) for p in group.points]
