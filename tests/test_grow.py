@@ -54,8 +54,12 @@ def test_levels_layers_and_epochs_respect_their_limits():
   levels = [_cand(name, level=l) for l in (0.1, 0.25, 0.4, 0.6)]
   (p,) = grow.beyond_edge(levels, levels[-1], g, step=2)
   assert (p.axis, p.point.level, p.name) == ("level", 0.8, f"{name},grown2")
-  # 0.8 -> 1.0 is past LEVEL_MAX; 0.1 -> -0.05 below zero: no proposal either way.
-  assert grow.beyond_edge(levels + [_cand(name, level=0.8)], _cand(name, level=0.8), g, 3) == []
+  # 0.8 -> 1.0 is past LEVEL_MAX: clipped to it, then no further; 0.1 -> -0.05 below zero: none.
+  more = levels + [_cand(name, level=0.8)]
+  (p,) = grow.beyond_edge(more, more[-1], g, 3)
+  assert (p.axis, p.point.level) == ("level", grow.LEVEL_MAX)
+  more.append(_cand(name, level=grow.LEVEL_MAX))
+  assert grow.beyond_edge(more, more[-1], g, 4) == []
   assert grow.beyond_edge(levels, levels[0], g, 1) == []
   # Layers and epochs change the group's configuration: a group of their own, named for it.
   sizes = [_cand(name), _cand("hidden=500x500x500,pretrain_epochs=5", hidden=(500,) * 3,
@@ -65,11 +69,18 @@ def test_levels_layers_and_epochs_respect_their_limits():
   assert out["hidden"].name == "hidden=2000x2000x2000"
   assert out["pretrain_epochs"].config.pretrain_epochs == 180
   assert out["pretrain_epochs"].name == f"{name},pretrain_epochs=180"
-  # 180 -> 1080 epochs and 4000 -> 16000 units pass the paper's range and the 2007 study's.
+  # 180 -> 1080 epochs and 4000 -> 16000 units pass the paper's range and the 2007 study's:
+  # clipped to 300 and 6000; at the limit itself nothing more is proposed.
   far = [_cand(name, epochs=30), _cand(name, epochs=180)]
-  assert grow.beyond_edge(far, far[1], g, 1) == []
+  (p,) = grow.beyond_edge(far, far[1], g, 1)
+  assert p.config.pretrain_epochs == grow.EPOCHS_RANGE[1]
+  far.append(_cand(name, epochs=grow.EPOCHS_RANGE[1]))
+  assert grow.beyond_edge(far, far[-1], g, 2) == []
   big = [_cand(name, hidden=(1000,) * 3), _cand(name, hidden=(4000,) * 3)]
-  assert grow.beyond_edge(big, big[1], g, 1) == []
+  (p,) = grow.beyond_edge(big, big[1], g, 1)
+  assert p.config.hidden == (grow.MAX_HIDDEN,) * 3
+  big.append(_cand(name, hidden=(grow.MAX_HIDDEN,) * 3))
+  assert grow.beyond_edge(big, big[-1], g, 2) == []
 
 
 def test_mnist_dbn1_at_the_cpu_budget_searches_wide_layers_and_grows_alone():

@@ -5,8 +5,8 @@ When the model chosen on validation took the first or last value of a searched a
 (``table.on_edge``), the best setting may lie beyond the grid. ``beyond_edge`` proposes, for each
 such axis, the chosen model with that one value moved one step further out: the step the grid
 itself took there (learning rates, layer sizes and epochs on a log scale: the ratio to the
-nearest other value; the corruption level on a linear one: the difference), within the limits
-below. The table trains the proposals as new groups, selects again over every model, and repeats
+nearest other value; the corruption level on a linear one: the difference), clipped to the
+limits below (so a limit is reached, then named by ``on_edge`` as a pick that cannot grow). The table trains the proposals as new groups, selects again over every model, and repeats
 while the pick is on an edge, up to a number of steps per budget (``sdae.configs.table``). The
 proposals depend only on validation results, so a resumed run grows the same groups.
 """
@@ -41,20 +41,22 @@ class Proposal:
 
 
 def _step_out(axis: str, value, values: Sequence[Any]):
-  """The value one grid step past ``value``, an edge of ``values`` (distinct, sorted); None when
-  the step leaves the axis's limits."""
+  """The value one grid step past ``value``, an edge of ``values`` (distinct, sorted), clipped
+  to the axis's limits (a grid of 1000 and 3000 units steps to the 6000 limit, not to 9000);
+  None when ``value`` already sits on the limit, or for a level step to zero or below (level 0
+  is the plain autoencoder, another column)."""
   upper = value == values[-1]
   nearest = values[-2] if upper else values[1]
   if axis == "level":
-    out = round(value + (value - nearest), 6)
-    return out if 0 < out <= LEVEL_MAX else None
+    out = min(round(value + (value - nearest), 6), LEVEL_MAX)
+    return out if 0 < out != value else None
   if axis == "hidden":
-    layers = tuple(int(round(h * h / n)) for h, n in zip(value, nearest))
-    ok = all(1 <= h <= MAX_HIDDEN for h in layers) and layers != tuple(value)
-    return layers if ok else None
+    layers = tuple(min(max(int(round(h * h / n)), 1), MAX_HIDDEN)
+                   for h, n in zip(value, nearest))
+    return layers if layers != tuple(value) else None
   if axis == "pretrain_epochs":
-    out = int(round(value * value / nearest))
-    return out if EPOCHS_RANGE[0] <= out <= EPOCHS_RANGE[1] and out != value else None
+    out = min(max(int(round(value * value / nearest)), EPOCHS_RANGE[0]), EPOCHS_RANGE[1])
+    return out if out != value else None
   return float(f"{value * value / nearest:.6g}")  # learning rates
 
 
