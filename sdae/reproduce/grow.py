@@ -6,9 +6,10 @@ When the model chosen on validation took the first or last value of a searched a
 such axis, the chosen model with that one value moved one step further out: the step the grid
 itself took there (learning rates, layer sizes and epochs on a log scale: the ratio to the
 nearest other value; the corruption level on a linear one: the difference), clipped to the
-limits below (so a limit is reached, then named by ``on_edge`` as a pick that cannot grow). The table trains the proposals as new groups, selects again over every model, and repeats
-while the pick is on an edge, up to a number of steps per budget (``sdae.configs.table``). The
-proposals depend only on validation results, so a resumed run grows the same groups.
+limits below (so a limit is reached, then named by ``on_edge`` as a pick that cannot grow). The
+table trains the proposals as new groups, selects again over every model, and repeats while the
+pick is on an edge, up to a number of steps per budget (``sdae.configs.table``). The proposals
+depend only on validation results, so a resumed run grows the same groups.
 """
 
 from __future__ import annotations
