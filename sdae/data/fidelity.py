@@ -56,6 +56,13 @@ import numpy as np
 
 QUANTILES = (10, 25, 50, 75, 90)
 
+def _binary_pixels(white: float) -> dict[str, tuple[float, None]]:
+  """The pixel mean, zeros and ink of a set whose pixels are exactly 0 or 1, a fraction
+  ``white`` of them 1: what the facts' white-pixel counts give (``DERIVED``)."""
+  return {"all/pixel_mean": (white, None), "all/ink": (white, None),
+          "all/pixel_zero": (1 - white, None)}
+
+
 # The published figures (dataset-facts.md), keyed "class/measure" (class: the label, or "all");
 # a pair is (published, regenerated v3 as the facts measured it, or None).
 PUBLISHED: dict[str, dict[str, tuple[Any, Any]]] = {
@@ -86,10 +93,7 @@ PUBLISHED: dict[str, dict[str, tuple[Any, Any]]] = {
         "1/mean_image_corners": (0.24, 0.39),
         "0/hull_minus_area_median": (79, 93),
         "all/pixel_zero_or_one": (1.0, None),
-        # Binary pixels: the mean, the zeros and the ink follow from the white-pixel counts.
-        "all/pixel_mean": ((304 * 3989 + 299 * 4011) / 8000 / 784, None),
-        "all/ink": ((304 * 3989 + 299 * 4011) / 8000 / 784, None),
-        "all/pixel_zero": (1 - (304 * 3989 + 299 * 4011) / 8000 / 784, None),
+        **_binary_pixels((304 * 3989 + 299 * 4011) / 8000 / 784),
     },
     "rectangles": {
         "all/label_1_fraction_train": (611 / 1200, None),
@@ -100,8 +104,7 @@ PUBLISHED: dict[str, dict[str, tuple[Any, Any]]] = {
         "all/top_max": (24, None), "all/left_max": (23, None),
         "all/pixels_on_mean": (59, None),
         "all/pixel_zero_or_one": (1.0, None),
-        "all/pixel_mean": (59 / 784, None), "all/ink": (59 / 784, None),
-        "all/pixel_zero": (1 - 59 / 784, None),
+        **_binary_pixels(59 / 784),
     },
 }
 
@@ -112,7 +115,7 @@ DERIVED: dict[str, str] = {
               "the train file's 3989 / 4011 labels, over 784 pixels exactly 0 or 1",
     "rectangles": "the facts' 59 white pixels per image over 784 pixels exactly 0 or 1",
 }
-DERIVED_KEYS = ("all/pixel_mean", "all/ink", "all/pixel_zero")
+DERIVED_KEYS = tuple(_binary_pixels(0.0))
 
 
 #: Leads, not facts: what dataset-facts.md suggests of rectangles-images ("leads only, to verify
