@@ -84,18 +84,47 @@ def test_levels_layers_and_epochs_respect_their_limits():
 
 
 def test_mnist_dbn1_at_the_cpu_budget_searches_wide_layers_and_grows_alone():
-  """MNIST's DBN-1 searches 1000 and 3000 units and grows one step at the cpu budget; no other
-  column or 10000-example row grows there, and the paper budget keeps its own growth."""
+  """MNIST's DBN-1 searches 1000 and 3000 units, grows and probes its fine-tuning rate at the cpu
+  budget; no other column or 10000-example row grows there, and the paper budget keeps its own
+  growth."""
   def axes(dataset, method, budget="cpu"):
     g = table_configs.grid_for(dataset, budget, method=method)
     return sorted({grp.config.hidden for grp in g.groups}), g.grow
-  assert axes("mnist", "dbn1") == ([(1000,), (3000,)], 1)
+  assert axes("mnist", "dbn1") == ([(1000,), (3000,)], 3)
+  assert table_configs.grid_for("mnist", "cpu", method="dbn1").probe == (("finetune_lr", 2.0),)
   for dataset, method in (("mnist", "dbn3"), ("mnist", "sae3"), ("mnist_bg_rand", "dbn1"),
                           ("convex", "dbn1")):
     assert axes(dataset, method)[1] == 0, (dataset, method)
   assert axes("mnist_bg_rand", "dbn1")[0] == [(1000,)]
   assert axes("mnist", "dbn1", "paper") == ([(1000,), (2000,), (3000,)],
                                             table_configs.NETWORK_GROW["paper"])
+
+
+def test_a_probe_waits_for_an_interior_pick_then_brackets_it_once():
+  """``next_models`` grows past edges first; a pick interior on every searched axis gets the
+  probed axis at its value /f and x f, in the chosen group; an axis already searched (several
+  values) is never probed, and an edge there grows as any other."""
+  name = "hidden=1000x1000x1000"
+  g = {name: _group(name)}
+  probe = (("finetune_lr", 2.0),)
+  edge = [_cand(name, plr=p) for p in (0.05, 0.1)]
+  assert [p.axis for p in grow.next_models(edge, edge[1], g, 1, probe)] == ["pretrain_lr"]
+  inner = edge + [_cand(name, plr=0.2)]
+  probed = grow.next_models(inner, inner[1], g, 2, probe)
+  assert [(p.name, p.axis, p.value) for p in probed] == [
+      (f"{name},grown2", "finetune_lr", 0.05), (f"{name},grown2", "finetune_lr", 0.2)]
+  assert all(p.point.pretrain_lr == 0.1 for p in probed)
+  # The probes trained: the axis has three values; the middle pick stops the search, an edge
+  # one grows past it by the probe's own ratio.
+  after = inner + [_cand(f"{name},grown2", plr=0.1, flr=f) for f in (0.05, 0.2)]
+  g[f"{name},grown2"] = _group(f"{name},grown2")
+  assert grow.next_models(after, after[1], g, 3, probe) == []
+  (out,) = grow.next_models(after, after[-1], g, 3, probe)
+  assert (out.axis, out.value) == ("finetune_lr", 0.4)
+  with pytest.raises(ValueError, match="learning-rate axis"):
+    grow.probes(inner, inner[1], g, 2, (("hidden", 2.0),))
+  with pytest.raises(ValueError, match="factor > 1"):
+    grow.probes(inner, inner[1], g, 2, (("finetune_lr", 1.0),))
 
 
 def test_a_model_already_trained_is_not_proposed_again():

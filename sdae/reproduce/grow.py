@@ -10,6 +10,12 @@ limits below (so a limit is reached, then named by ``on_edge`` as a pick that ca
 table trains the proposals as new groups, selects again over every model, and repeats while the
 pick is on an edge, up to a number of steps per budget (``sdae.configs.table``). The proposals
 depend only on validation results, so a resumed run grows the same groups.
+
+A grid may also name axes it keeps at one value to be *probed* (``DatasetGrid.probe``: a
+learning-rate axis and a factor): once the pick sits on no edge, ``probes`` proposes the chosen
+model with that value multiplied and divided by the factor, so the axis is searched around the
+pick (the next step grows it past an edge if a probe wins there). ``next_models`` is one step:
+the edge proposals, else the probes.
 """
 
 from __future__ import annotations
@@ -82,16 +88,62 @@ def beyond_edge(candidates: Sequence[dict[str, Any]], chosen: dict[str, Any], gr
   groups). A proposal equal to a model already trained, or that the configuration refuses, is
   left out.
   """
+  axes = {k: [c[k] for c in candidates] for k in table_lib.NETWORK_AXES}  # seed never grows
+  moves = []
+  for axis in table_lib.on_edge(axes, chosen):
+    value = table_lib.axis_value(chosen[axis])
+    moves.append((axis, value, _step_out(axis, value, table_lib.axis_values(axes[axis]))))
+  return _proposals(candidates, chosen, groups, step, moves)
+
+
+#: The axes ``probes`` may probe: the learning rates, which a grid point carries (a probe trains
+#: in the chosen model's own group configuration).
+PROBE_AXES = ("pretrain_lr", "finetune_lr")
+
+
+def check_probe(probe: Sequence[tuple[str, float]]) -> None:
+  """Raises ValueError unless ``probe`` is (axis, factor) pairs of ``PROBE_AXES`` and factors > 1."""
+  for axis, factor in probe:
+    if axis not in PROBE_AXES or not factor > 1:
+      raise ValueError(f"a probe is a learning-rate axis {PROBE_AXES} and a factor > 1, "
+                       f"not ({axis!r}, {factor!r})")
+
+
+def probes(candidates: Sequence[dict[str, Any]], chosen: dict[str, Any], groups, step: int,
+           probe: Sequence[tuple[str, float]]) -> list[Proposal]:
+  """The chosen model with each ``probe`` axis's value divided and multiplied by its factor,
+  for every axis of ``probe`` ((axis, factor) pairs, ``check_probe``) that the models so far
+  took at one value only: a coordinate-wise step along an axis the grid kept fixed. Arguments
+  as ``beyond_edge``'s."""
+  check_probe(probe)
+  moves = []
+  for axis, factor in probe:
+    if len({c[axis] for c in candidates}) == 1:
+      value = chosen[axis]
+      moves += [(axis, value, float(f"{value * f:.6g}")) for f in (1 / factor, factor)]
+  return _proposals(candidates, chosen, groups, step, moves)
+
+
+def next_models(candidates: Sequence[dict[str, Any]], chosen: dict[str, Any], groups, step: int,
+                probe: Sequence[tuple[str, float]] = ()) -> list[Proposal]:
+  """One step of the search: the models past ``chosen``'s edges or, when none can grow there,
+  the probes of ``probe``."""
+  return (beyond_edge(candidates, chosen, groups, step)
+          or probes(candidates, chosen, groups, step, probe))
+
+
+def _proposals(candidates, chosen, groups, step: int, moves) -> list[Proposal]:
+  """The proposals of ``moves`` ((axis, chosen value, new value or None) triples): the chosen
+  model with that one value replaced, in a new group for the layer sizes and epochs (the chosen
+  group renamed) and in ``{group},grown{step}`` for a point's values. A move to None, to a model
+  already trained, or that the configuration refuses, is left out."""
   group = groups[chosen["group"]]
   base = sweep_lib.Point(chosen["level"], chosen["seed"], chosen["pretrain_lr"],
                          chosen["finetune_lr"])
   tried = {(c["group"], c["level"], c["seed"], c["pretrain_lr"], c["finetune_lr"])
            for c in candidates}
   out = []
-  axes = {k: [c[k] for c in candidates] for k in table_lib.NETWORK_AXES}  # seed never grows
-  for axis in table_lib.on_edge(axes, chosen):
-    value = table_lib.axis_value(chosen[axis])
-    new = _step_out(axis, value, table_lib.axis_values(axes[axis]))
+  for axis, value, new in moves:
     if new is None:
       continue
     if axis in ("hidden", "pretrain_epochs"):

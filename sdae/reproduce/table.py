@@ -201,6 +201,9 @@ class DatasetGrid:
   config: config_lib.TrainConfig | None = None
   # Steps a network grid may grow past an edge pick (``sdae.reproduce.grow``; 0: as given).
   grow: int = 0
+  # Axes the grid keeps at one value, probed around the pick by a factor once it sits on no edge
+  # ((axis, factor) pairs, ``sdae.reproduce.grow.probes``); each probe step counts in ``grow``.
+  probe: tuple[tuple[str, float], ...] = ()
 
   def data_config(self) -> config_lib.TrainConfig:
     return self.config if self.config is not None else self.groups[0].config
@@ -229,7 +232,9 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
     lines.append(f"{g.dataset} {g.method}: {g.n_models()} models in {len(g.groups)} "
                  f"group{'s' * (len(g.groups) > 1)}"
                  + (f", then up to {g.grow} step{'s' * (g.grow > 1)} past an edge pick (one "
-                    "model per edge axis a step)" if g.grow else ""))
+                    "model per edge axis a step)" if g.grow else "")
+                 + "".join(f"; {axis} probed at the pick's /{f:g} and x{f:g} once it sits on "
+                           "no edge" for axis, f in g.probe))
     for group in g.groups:
       c = group.config
       pts = [p.resolved(c) for p in group.points]
@@ -345,7 +350,8 @@ def _chosen(best: dict[str, Any]) -> dict[str, Any]:
 
 def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workdir_of):
   """Grows the grid past its edge picks (``sdae.reproduce.grow``): up to ``grid.grow`` steps,
-  each training one model per edge axis of the model chosen so far. Returns (the new
+  each training one model per edge axis of the model chosen so far or, when it sits on no edge,
+  the probes of ``grid.probe``. Returns (the new
   candidates, their training and total seconds, the grown groups' names)."""
   from sdae.reproduce import grow  # pylint: disable=g-import-not-at-top
   if distributed.process_count() > 1:
@@ -359,11 +365,11 @@ def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workd
     if all(c["diverged"] for c in candidates + new):
       break
     best = _chosen(sweep_lib.select(candidates + new))  # the diverged are never selected
-    added = grow.as_groups(grow.beyond_edge(candidates + new, best, groups, step))
+    added = grow.as_groups(grow.next_models(candidates + new, best, groups, step, grid.probe))
     added = [g for g in added if g.name not in groups]
     if not added:
       break
-    log.info("%s %s: the pick is on an edge; step %d trains %d more model(s): %s", grid.dataset,
+    log.info("%s %s: step %d of the search trains %d more model(s): %s", grid.dataset,
              grid.method, step, sum(len(g.points) for g in added),
              ", ".join(g.name for g in added))
     subs = [workdir_of(g) for g in added]

@@ -145,7 +145,9 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
             "margin); the test set is used once, for the chosen model."]
   if any(r.get("grown") for r in rows):
     lines += ["", "Trials \"N (+k grown)\": k models trained after the grid, one step past the "
-              "edge value the pick had taken on an axis, one axis at a time (sdae.reproduce.grow)."]
+              "edge value the pick had taken on an axis, one axis at a time, or, once the pick "
+              "sat on no edge, at its value divided and multiplied by a factor on an axis the "
+              "grid kept fixed (sdae.reproduce.grow)."]
   edges = [r for r in rows if r.get("on_edge")]
   if edges:
     lines += ["", f"On edge: {len(edges)} of {len(rows)} choices took the first or last value "
