@@ -7,7 +7,7 @@ The paper's experiments beside Table 3 (Vincent et al., 2010), with the table's 
 - noise_types (Table 4): masking, salt-and-pepper and Gaussian noise, with and without
   emphasis (rot and bg-rand);
 - svm_codes (Table 5): linear and RBF SVMs on raw pixels and on each layer's codes of the chosen
-  SdA-3 (rot);
+  SdA-3 (rot), and with --code_models=sda3,sae3,dbn3 of the chosen SAE-3 and DBN-3 too;
 - depth_width (Figure 10): 1-3 layers of each width, with denoising, plain autoencoder or no
   pretraining (bg-img-rot);
 - masking_curve (Figure 11): test error against the masking fraction (bg-img-rot).
@@ -38,6 +38,9 @@ flags.DEFINE_list("datasets", None, "Datasets (names or paper aliases); default:
 flags.DEFINE_string("budget", "cpu", "quick (minutes), cpu (each experiment within about an "
                     "hour on a 2-core CPU, with the cuts its header states) or paper (the "
                     "paper's grids; for a GPU).", **_d)
+flags.DEFINE_list("code_models", None, "svm_codes only: the Table 3 networks whose layer codes "
+                  "the SVMs are fitted on, among sda3, sae3, dbn3; default: the budget's "
+                  "(all three at paper, sda3 otherwise).", **_d)
 flags.DEFINE_boolean("print_grid", False, "Print what would train and exit.", **_d)
 flags.DEFINE_integer("grid_seeds", 1, "Seeds per grid point (0..N-1), all candidates for "
                      "selection.", **_d)
@@ -58,8 +61,9 @@ def plan_from_flags():
   if not FLAGS.experiment:
     raise _cli.UsageError("--experiment is required; accepted: "
                           + ", ".join(paper_experiments.NAMES))
+  experiment = FLAGS.experiment.strip().lower()
   try:
-    module = paper_experiments.module(FLAGS.experiment.strip().lower())
+    module = paper_experiments.module(experiment)
   except ValueError as e:
     raise _cli.UsageError(str(e)) from None
   if FLAGS.budget not in sda_configs.BUDGETS + ("test",):
@@ -86,7 +90,15 @@ def plan_from_flags():
       if name not in datasets:
         datasets.append(name)
   overrides = _train_flags.overrides(FLAGS, exclude=_NOT_HERE)
-  plan = module.plan(datasets, FLAGS.budget, overrides, FLAGS.grid_seeds)
+  extra = {}
+  if FLAGS.code_models is not None:  # svm_codes' own: the other plans do not take it
+    if experiment != "svm_codes":
+      raise _cli.UsageError("--code_models applies to --experiment=svm_codes only")
+    try:
+      extra["code_models"] = module.models_of(FLAGS.code_models)
+    except ValueError as e:
+      raise _cli.UsageError(str(e)) from None
+  plan = module.plan(datasets, FLAGS.budget, overrides, FLAGS.grid_seeds, **extra)
   from sdae.reproduce import table as table_lib
   table_lib.check_minibatches([cell.grid for cell in plan.cells])
   return module, plan
@@ -105,7 +117,8 @@ def main(argv):
                    data_dir=FLAGS.data_dir)
   for r in out["rows"]:
     setting = ", ".join(f"{k}={r[k]}" for k in ("corruption", "emphasis", "pretraining", "depth",
-                                                "width", "svm", "representation", "level")
+                                                "width", "svm", "representation", "codes",
+                                                "level")
                         if k in r)
     theirs = ("paper unknown" if r["paper_error_pct"] is None else
               f"paper {common.fmt_pct(r['paper_error_pct'], r['paper_ci95_pct'])}: {r['verdict']}")

@@ -1,8 +1,9 @@
 """experiments.reproduce (the paper's Tables 4-5 and Figures 10-11) in-process on toy data: each
 condition selected on validation, the findings computed from the rows, resume, SVMs on the
-chosen SdA's codes, bad input."""
+chosen networks' codes, bad input."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -107,13 +108,58 @@ def test_svm_codes_fit_on_the_chosen_models_codes(tmp_path, toy_data, monkeypatc
   x = toy_splits(seed=len("rectangles"))["valid"][0]
   np.testing.assert_allclose(codes[0]["valid"][0], 1 / (1 + np.exp(-(x @ w + b))), atol=1e-5)
   assert codes[1]["test"][0].shape == (200, 8)
-  # A rerun reads every SVM back: nothing is fitted again.
+  assert {r["codes"] for r in out["rows"][3:]} == {"SdA-3"}
+  # The DBN-3's codes too: only it and its SVMs are new; the SdA-3's are read back.
   from sdae.reproduce import svm
+  fitted, select_and_test = [], svm.select_and_test
+
+  def record(data, grid, sub, **kw):
+    fitted.append(os.path.basename(sub))
+    return select_and_test(data, grid, sub, **kw)
+
+  monkeypatch.setattr(svm, "select_and_test", record)
+  both = ["--experiment=svm_codes", "--budget=test", "--code_models=dbn3,SdA3",
+          f"--workdir={work}"]
+  run_main(both)
+  assert sorted(fitted) == sorted(f"dbn3-{kind}-layer{k}" for kind in ("linear", "rbf")
+                                  for k in (1, 2))
+  out2 = output(work, "svm_codes")
+  assert out2["rows"][:3] == out["rows"][:3] and out2["rows"][4:8] == out["rows"][3:]
+  dbn = out2["rows"][3]
+  assert (dbn["cell"], dbn["representation"], dbn["paper_error_pct"]) == (
+      "dbn3", "DBN-3, fine-tuned", 2.60)  # Table 3's rect DBN-3
+  theirs = out2["rows"][8:]
+  assert [(r["cell"], r["codes"], r["paper_error_pct"]) for r in theirs] == [
+      (f"dbn3-{kind}-layer{k}", "DBN-3", None) for k in (1, 2) for kind in ("linear", "rbf")]
+  for r in theirs:
+    assert (work / "rectangles" / "svm_codes" / r["cell"] / "results.json").exists()
+  assert out2["findings"] == svm_codes.findings(out2["rows"])
+  assert "| codes |" in (work / "svm_codes.md").read_text()
+  # The RBMs' codes: their mean-field hidden probabilities s(x W + b), layer by layer.
+  plan = svm_codes.plan(None, "test", {}, 1, code_models=["dbn3"])
+  group = plan.cell("rectangles", "dbn3").grid.groups[0]
+  assert group.config.pretraining == "rbm"
+  codes = svm_codes.layer_codes(group, dbn["chosen"], str(work / "rectangles" / "dbn3" /
+                                                           group.name), "regenerated")
+  arrays, _ = ckpt_lib.Checkpointer(str(work / "rectangles" / "dbn3" / group.name /
+                                        "checkpoints")).restore_latest()
+  index = [p.resolved(group.config).pretrain_lr for p in group.points].index(
+      dbn["chosen"]["pretrain_lr"])
+  h = x
+  for k in range(2):
+    w, b = arrays[f"layer{k}"]["kernel"][index], arrays[f"layer{k}"]["bias"][index]
+    h = 1 / (1 + np.exp(-(h @ w + b)))
+    np.testing.assert_allclose(codes[k]["valid"][0], h, atol=1e-5)
+  # A rerun reads every SVM back: nothing is fitted again.
   monkeypatch.setattr(svm, "fit", lambda *a, **k: pytest.fail("refitted"))
   capsys.readouterr()
-  run_main(["--experiment=svm_codes", "--budget=test", f"--workdir={work}"])
-  assert output(work, "svm_codes") == out
-  assert "finding: rect: every layer's codes beat raw pixels" in capsys.readouterr().out
+  run_main(both)
+  assert output(work, "svm_codes") == out2
+  printed = capsys.readouterr().out
+  assert "finding: rect: every layer's codes beat raw pixels" in printed
+  assert "finding: rect: the linear SVM does better on the SdA-3's codes than on the DBN-3's" \
+      in printed
+  assert "codes=DBN-3" in printed
 
 
 @pytest.mark.slow
@@ -202,13 +248,61 @@ def test_depth_width_ordering_findings():
 
 def test_svm_codes_findings():
   rows = [_row(svm="linear", representation="pixels", e=43.5),
-          _row(svm="linear", representation="layer 1", e=20.0),
-          _row(svm="linear", representation="layer 3", e=10.0),
+          _row(svm="linear", representation="layer 1", codes="SdA-3", e=20.0),
+          _row(svm="linear", representation="layer 3", codes="SdA-3", e=10.0),
           _row(svm="rbf", representation="pixels", e=11.1),
-          _row(svm="rbf", representation="layer 2", e=8.3)]
+          _row(svm="rbf", representation="layer 2", codes="SdA-3", e=8.3)]
   assert [f["holds"] for f in svm_codes.findings(rows)] == [True, True]
   rows[1]["test_error_pct"] = 50.0
   assert svm_codes.findings(rows)[0]["holds"] is False
+
+
+def test_svm_codes_finding_against_other_networks_codes():
+  rows = [_row(svm="linear", representation="pixels", e=43.5),
+          _row(svm="linear", representation="layer 1", codes="SdA-3", e=20.0),
+          _row(svm="linear", representation="layer 2", codes="SdA-3", e=12.0),
+          _row(svm="rbf", representation="pixels", e=11.1),
+          _row(svm="rbf", representation="layer 1", codes="SdA-3", e=8.3),
+          # The DBN-3's codes: worse than pixels and than the SdA-3's, layer 3 alone of its own.
+          _row(svm="linear", representation="layer 1", codes="DBN-3", e=45.0),
+          _row(svm="linear", representation="layer 2", codes="DBN-3", e=15.0),
+          _row(svm="linear", representation="layer 3", codes="DBN-3", e=5.0),
+          _row(svm="rbf", representation="layer 1", codes="DBN-3", e=5.0),
+          _row(svm="linear", representation="layer 3", codes="SAE-3", e=14.0)]
+  f = svm_codes.findings(rows)
+  # The paper's two claims read the SdA-3's codes alone.
+  assert [x["holds"] for x in f[:2]] == [True, True] and "layer 3" not in f[0]["detail"]
+  # Then one per other network, in ``CODE_MODELS``' order: the SAE-3's shares no
+  # layer with the SdA-3's here.
+  assert f[2]["claim"].endswith("than on the SAE-3's at every layer") and f[2]["holds"] is None
+  assert f[3] == {"claim": "rot: the linear SVM does better on the SdA-3's codes than on the "
+                           "DBN-3's at every layer", "holds": True,
+                  "detail": "layer 1: SdA-3 20.00%, DBN-3 45.00%; "
+                            "layer 2: SdA-3 12.00%, DBN-3 15.00%"}
+  rows[6]["test_error_pct"] = 11.0  # the DBN-3's layer 2 now beats the SdA-3's
+  assert svm_codes.findings(rows)[3]["holds"] is False
+
+
+def test_svm_codes_plan_adds_the_other_networks_after_the_pixels():
+  plan = svm_codes.plan(None, "cpu", {}, code_models=["DBN3", "sda3", "dbn3"])
+  assert [c.label for c in plan.cells] == ["sda3", "svm_linear", "svm_rbf", "dbn3"]
+  dbn = plan.cells[3]
+  assert dbn.settings == {"svm": "-", "representation": "DBN-3, fine-tuned"}
+  assert dbn.paper == (10.30, 0.27) and dbn.grid.groups[0].config.pretraining == "rbm"
+  assert "SdA-3's and DBN-3's layer codes" in plan.title
+  assert [c.label for c in svm_codes.plan(None, "cpu", {}).cells] == [
+      "sda3", "svm_linear", "svm_rbf"]
+  with pytest.raises(ValueError, match="accepted: sda3, sae3, dbn3"):
+    svm_codes.plan(None, "cpu", {}, code_models=["mlp3"])
+
+
+def test_svm_codes_print_grid_lists_each_networks_grid(tmp_path, capsys):
+  work = tmp_path / "w"
+  run_main(["--experiment=svm_codes", "--budget=test", "--code_models=sda3,sae3,dbn3",
+            "--print_grid", f"--workdir={work}"])
+  heads = [l.split(":")[0] for l in capsys.readouterr().out.splitlines() if l.startswith("rect")]
+  assert heads == ["rectangles " + m for m in ("sda3", "svm_linear", "svm_rbf", "sae3", "dbn3")]
+  assert not work.exists()
 
 
 def test_known_cells_carry_the_paper_figure_and_unknown_ones_none():
@@ -236,6 +330,10 @@ def test_cpu_budgets_state_their_cuts():
     (["--experiment=table6"], "--experiment='table6' is unknown; accepted: noise_types"),
     (["--experiment=svm_codes", "--budget=huge"], "--budget='huge' is unknown"),
     (["--experiment=svm_codes", "--level=0.3"], "--level does not apply"),
+    (["--experiment=masking_curve", "--code_models=sae3"],
+     "--code_models applies to --experiment=svm_codes only"),
+    (["--experiment=svm_codes", "--code_models=svm_rbf"],
+     "--code_models has 'svm_rbf'; accepted: sda3, sae3, dbn3"),
     (["--experiment=depth_width", "--datasets=tzanetakis"], "image sets"),
     (["--experiment=depth_width", "--datasets=rectangle"], "'rectangle'"),
     ([], "--experiment is required"),

@@ -17,10 +17,11 @@ Which module answers which question:
 - ``sdae.configs.experiments``: what the paper's other experiments (``experiments.reproduce
   --experiment=NAME``, the code in ``sdae.reproduce.experiments``) add to the same ``sda_grid``
   and ``grid_for``, one section each: ``NOISE_TYPES_*`` (Table 4: conditions, levels per noise,
-  the cpu budget's pretraining epochs), ``SVM_CODES_*`` (Table 5: the linear SVM's C),
-  ``DEPTH_WIDTH_*`` (Figure 10: pretrainings, depths, the denoising noise),
-  ``MASKING_CURVE_*`` (Figure 11: levels), each with its ``*_DATASETS`` per budget and
-  ``*_CUTS`` (what a budget cuts from the paper's design, in the outputs' header). Plain data.
+  the cpu budget's pretraining epochs), ``SVM_CODES_*`` (Table 5: the linear SVM's C, the
+  networks whose codes are fitted), ``DEPTH_WIDTH_*`` (Figure 10: pretrainings, depths, the
+  denoising noise), ``MASKING_CURVE_*`` (Figure 11: levels), each with its ``*_DATASETS`` per
+  budget and ``*_CUTS`` (what a budget cuts from the paper's design, in the outputs' header).
+  Plain data.
 - ``sdae.configs.filters``: what each filter figure trains (``experiments.filters
   --figure=natural|mnist``; ``sdae.reproduce.filters`` trains and measures): ``FigureConfig``
   (its field defaults: the ``natural`` figure's units, epochs, learning rates, weight decays and

@@ -7,7 +7,8 @@ where the paper gives one (``null`` where it does not: never a guessed one).
 ``noise_types``     Table 4: SdA-3 pretrained with masking, salt-and-pepper and Gaussian
                     noise, with and without emphasis on the corrupted components.
 ``svm_codes``       Table 5: linear and RBF SVMs on raw pixels and on each layer's codes of
-                    the chosen SdA-3 (its pretrained, not fine-tuned, encoders).
+                    the chosen SdA-3 (its pretrained, not fine-tuned, encoders), and with
+                    ``code_models`` of the chosen SAE-3 and DBN-3.
 ``depth_width``     Figure 10: 1, 2 and 3 layers of each width, with denoising, plain
                     autoencoder and no pretraining.
 ``masking_curve``   Figure 11: test error against the masking fraction, every level a member

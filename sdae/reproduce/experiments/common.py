@@ -5,7 +5,7 @@ A ``Cell`` is one model selection: a ``sdae.reproduce.table.DatasetGrid`` (its m
 SVM grid) whose ``method`` is the condition's label, unique within its dataset (e.g.
 ``salt_pepper-full``). Its groups train in ``workdir/<dataset>/<label>/<group>`` exactly as a
 table's do, so a rerun reads back the finished groups and resumes the unfinished one, and a cell
-whose grid equals a table column's (``svm_codes``' SdA-3) can share that table's workdir.
+whose grid equals a table column's (``svm_codes``' networks) can share that table's workdir.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def _setting_keys(plan: Plan) -> list[str]:
   keys: list[str] = []
   for c in plan.cells:
     keys += [k for k in c.settings if k not in keys]
-  return keys + [k for k in ("representation", "svm", "level") if k not in keys]
+  return keys + [k for k in ("representation", "svm", "codes", "level") if k not in keys]
 
 
 def _fmt(v, spec: str = "") -> str:
