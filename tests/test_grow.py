@@ -127,6 +127,29 @@ def test_a_probe_waits_for_an_interior_pick_then_brackets_it_once():
     grow.probes(inner, inner[1], g, 2, (("finetune_lr", 1.0),))
 
 
+def test_a_grown_group_is_rebuilt_from_its_models():
+  """``group_of``: a grid group as it is; a grown one as its parent's configuration at the layer
+  sizes and epochs its models recorded, with their points in member order."""
+  grid = table_configs.grid_for("rectangles", "test", method="sae3")
+  short = next(g for g in grid.groups if "pretrain_epochs=" in g.name)
+  assert grow.group_of(short.name, grid.groups, []) is short
+  base = grid.groups[0]
+  wide = "hidden=32x16"
+  models = [{"group": wide, "hidden": [32, 16], "pretrain_epochs": base.config.pretrain_epochs,
+             "level": 0.0, "seed": 0, "pretrain_lr": 0.1, "finetune_lr": 0.1}]
+  models += [{"group": f"{short.name},grown2", "hidden": list(short.config.hidden),
+              "pretrain_epochs": short.config.pretrain_epochs, "level": 0.0, "seed": 0,
+              "pretrain_lr": p, "finetune_lr": 0.1} for p in (0.4, 0.025)]
+  g = grow.group_of(wide, grid.groups, models)
+  assert g.config == base.config.replace(hidden=(32, 16))
+  assert g.points == (sweep_lib.Point(0.0, 0, 0.1, 0.1),)
+  g = grow.group_of(f"{short.name},grown2", grid.groups, models)
+  assert g.config == short.config
+  assert [p.pretrain_lr for p in g.points] == [0.4, 0.025]
+  with pytest.raises(KeyError, match="no model"):
+    grow.group_of("hidden=1x1", grid.groups, models)
+
+
 def test_a_model_already_trained_is_not_proposed_again():
   name = "hidden=1000x1000x1000"
   g = {name: _group(name)}

@@ -170,3 +170,26 @@ def as_groups(proposals: Sequence[Proposal]) -> list[table_lib.Group]:
     by_name.setdefault(p.name, []).append(p)
   return [table_lib.Group(name, ps[0].config, tuple(p.point for p in ps))
           for name, ps in by_name.items()]
+
+
+def group_of(name: str, groups: Sequence[table_lib.Group],
+             models: Sequence[dict[str, Any]]) -> table_lib.Group:
+  """The member group ``name`` of a grid that may have grown: one of the grid's own ``groups``,
+  or a grown one rebuilt from ``models`` (a table row's ``grid``: every model's group, layer
+  sizes, epochs and point, in member order). A grown group is a grid group's configuration at its
+  models' layer sizes and epochs (the grid's groups differ in nothing else that their names do
+  not say), with their points."""
+  for g in groups:
+    if g.name == name:
+      return g
+  members = [m for m in models if m["group"] == name]
+  if not members:
+    raise KeyError(f"no model of the row is in group {name!r}")
+  moved = ("hidden=", "pretrain_epochs=", "grown")
+  kept = lambda n: [p for p in n.split(",") if not p.startswith(moved)]  # pylint: disable=unnecessary-lambda-assignment
+  parent = next(g for g in groups if kept(g.name) == kept(name))
+  cfg = parent.config.replace(hidden=tuple(members[0]["hidden"]),
+                              pretrain_epochs=members[0]["pretrain_epochs"])
+  points = tuple(sweep_lib.Point(m["level"], m["seed"], m["pretrain_lr"], m["finetune_lr"])
+                 for m in members)
+  return table_lib.Group(name, config_lib.validate(cfg), points)

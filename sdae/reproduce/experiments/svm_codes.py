@@ -29,6 +29,7 @@ import numpy as np
 from sdae import distributed
 from sdae.configs import experiments as exp_configs
 from sdae.configs import table as table_configs
+from sdae.reproduce import grow
 from sdae.reproduce import paper as paper_lib
 from sdae.reproduce import table as table_lib
 from sdae.reproduce.experiments import common
@@ -134,7 +135,8 @@ def _code_rows(plan_: common.Plan, trow: dict[str, Any], workdir: str,
   name = paper_lib.TITLES[method]
   cell = plan_.cell(ds, method)
   chosen = trow["chosen"]
-  group = next(g for g in cell.grid.groups if g.name == chosen["group"])
+  # The chosen model may come from a group the grid grew (``sdae.reproduce.grow``).
+  group = grow.group_of(chosen["group"], cell.grid.groups, trow["grid"])
   identity = {k: chosen[k] for k in ("group", "level", "seed", "pretrain_lr", "finetune_lr")}
   n_layers = len(group.config.hidden)
   linear, rbf = _grids(plan_, ds)
