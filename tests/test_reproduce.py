@@ -321,6 +321,11 @@ def test_cpu_budgets_state_their_cuts():
   for mod in (noise_types, svm_codes, depth_width, masking_curve):
     plan = mod.plan(None, "cpu", {})
     assert plan.cuts and plan.cuts in common.render_markdown(plan, [], [])
+  # svm_codes names the networks whose codes it leaves out, and only those.
+  assert "not the SAE-3's or DBN-3's codes" in svm_codes.plan(None, "cpu", {}).cuts
+  assert "not the DBN-3's codes" in svm_codes.plan(None, "cpu", {}, 1, ("sda3", "sae3")).cuts
+  assert "codes" not in svm_codes.plan(None, "cpu", {}, 1, svm_codes.CODE_MODELS).cuts
+  assert "codes" not in svm_codes.plan(None, "paper", {}).cuts
 
 
 # --- bad input ---------------------------------------------------------------------------------

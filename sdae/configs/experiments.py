@@ -70,11 +70,10 @@ SVM_CODES_MODELS = {"paper": ("sda3", "sae3", "dbn3"), "cpu": ("sda3",), "quick"
 SVM_CODES_LINEAR_CS = {"paper": (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
                        "cpu": (1e-3, 1e-2, 1e-1, 1.0, 10.0),
                        "quick": (1e-2, 1.0), "test": (0.1, 1.0)}
+# (The networks whose codes a run leaves out are stated beside these: ``svm_codes.plan``.)
 SVM_CODES_CUTS = {
-    "cpu": "rot only, layers of 1000 units, the table's cpu SdA-3 grid and SVM grid, "
-           "the SdA-3's codes only (the SAE-3's and DBN-3's are left out; --code_models adds "
-           "them)",
-    "quick": "rot only, the quick SdA-3 grid, one RBF point"}
+    "cpu": "rot only, layers of 1000 units, the table's cpu grids and SVM grid",
+    "quick": "rot only, the quick grids, one RBF point"}
 
 # --- depth_width: Figure 10 ----------------------------------------------------------------------
 # Test error against depth for each width (the widths: the budget's SdA-3 layer sizes), by

@@ -100,9 +100,11 @@ def plan(datasets: Sequence[str] | None, budget: str, overrides: dict[str, Any],
   owners = [f"{paper_lib.TITLES[m]}'s" for m in models]
   if len(owners) > 1:  # "SdA-3's, SAE-3's and DBN-3's"
     owners = [", ".join(owners[:-1]), owners[-1]]
+  left = [f"{paper_lib.TITLES[m]}'s" for m in CODE_MODELS if m not in models]
+  cuts = [exp_configs.SVM_CODES_CUTS.get(budget, "")] + (
+      [f"not the {' or '.join(left)} codes (--code_models adds them)"] if left else [])
   return common.Plan("svm_codes", TITLE.format(" and ".join(owners)), budget, datasets,
-                     tuple(cells),
-                     exp_configs.SVM_CODES_CUTS.get(budget, ""))
+                     tuple(cells), ", ".join(c for c in cuts if c))
 
 
 def _cell_figure(ds: str, method: str):
