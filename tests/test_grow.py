@@ -92,6 +92,17 @@ def test_mnist_dbn1_at_the_cpu_budget_searches_wide_layers_and_grows_alone():
     return sorted({grp.config.hidden for grp in g.groups}), g.grow
   assert axes("mnist", "dbn1") == ([(1000,), (3000,)], 5)
   assert table_configs.grid_for("mnist", "cpu", method="dbn1").probe == (("finetune_lr", 2.0),)
+  # Small sets at the cpu budget probe the fine-tuning rate of every network column (a no-op
+  # where the grid searches it); the 10000-example rows and the paper budget do not.
+  for method in ("sda3", "dbn3", "sae3", "dbn1"):
+    g = table_configs.grid_for("rectangles", "cpu", method=method)
+    assert g.probe == table_configs.SMALL_PROBE and g.grow == table_configs.NETWORK_GROW["cpu"]
+    assert table_configs.grid_for("rectangles", "paper", method=method).probe == ()
+    assert table_configs.grid_for("mnist_bg_rand", "cpu", method=method).probe == ()
+  # --print_grid names a probe only where the grid keeps that axis at one value.
+  said = lambda m: "finetune_lr probed" in table_lib.describe(  # pylint: disable=unnecessary-lambda-assignment
+      [table_configs.grid_for("rectangles", "cpu", method=m)])
+  assert said("sda3") and said("dbn3") and not said("sae3") and not said("dbn1")
   for dataset, method in (("mnist", "dbn3"), ("mnist", "sae3"), ("mnist_bg_rand", "dbn1"),
                           ("convex", "dbn1")):
     assert axes(dataset, method)[1] == 0, (dataset, method)

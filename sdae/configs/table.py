@@ -29,7 +29,7 @@ configuration (same layer sizes, epochs, minibatches and fine-tuning):
   those budgets an axis whose edge value wins grows past it (``SVM_GROW`` steps at most).
 - Every network column's grid grows past an edge pick (``NETWORK_GROW`` steps, one model per
   edge axis a step; ``sdae.reproduce.grow``) at the paper budget and on small sets at the cpu
-  budget.
+  budget; there it also probes a fine-tuning rate it kept fixed (``SMALL_PROBE``).
 """
 
 from __future__ import annotations
@@ -87,8 +87,11 @@ SVM_GROW = {"paper": 3, "cpu": 3}  # the test budget keeps its grid as given
 # Steps a network column's grid may grow past an edge pick (``sdae.reproduce.grow``: one model per
 # edge axis a step, coordinate-wise), at the paper budget and on small sets at the cpu budget
 # (a model trains in a minute there; on a 10000-example set one step would cost every column
-# several models).
-NETWORK_GROW = {"paper": 3, "cpu": 2}
+# several models). On small sets the cpu budget's steps also probe the fine-tuning rate around an
+# interior pick where the grid kept it fixed (``SMALL_PROBE``: the SdA-3 and DBN-3; the baselines
+# search it), so four steps: edges, the probe, and growth past the probe's edge.
+NETWORK_GROW = {"paper": 3, "cpu": 4}
+SMALL_PROBE = (("finetune_lr", 2.0),)
 # Training examples up to which a set is "small" (rect's 1000): there a model trains in a minute
 # or two on a CPU, and the cpu budget gives the baselines wider grids (SVM_WIDE, SMALL_SAE_HIDDEN,
 # SMALL_DBN1_HIDDEN, the fine-tuning rates of SMALL_FINETUNE_LR_FACTORS).
@@ -195,10 +198,17 @@ def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
       groups.append(table_lib.Group(f"{name},pretrain_epochs={short}",
                                     cfg.replace(pretrain_epochs=short), short_points))
   groups += _init_twins(method, dataset, budget, groups, "init" in overrides)
-  probe = DBN1_PROBE.get((dataset, budget), ()) if method == "dbn1" else ()
+  probe = _probe(method, dataset, budget)
   grow.check_probe(probe)
   return table_lib.DatasetGrid(dataset, tuple(groups), method,
                                grow=_grow_steps(method, dataset, budget), probe=probe)
+
+
+def _probe(method: str, dataset: str, budget: str) -> tuple[tuple[str, float], ...]:
+  """The axes ``method``'s grid probes around an interior pick (``sdae.reproduce.grow.probes``)."""
+  if method == "dbn1" and (dataset, budget) in DBN1_PROBE:
+    return DBN1_PROBE[(dataset, budget)]
+  return SMALL_PROBE if budget == "cpu" and is_small(dataset) else ()
 
 
 def _grow_steps(method: str, dataset: str, budget: str) -> int:

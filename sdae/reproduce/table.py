@@ -234,7 +234,7 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
                  + (f", then up to {g.grow} step{'s' * (g.grow > 1)} past an edge pick (one "
                     "model per edge axis a step)" if g.grow else "")
                  + "".join(f"; {axis} probed at the pick's /{f:g} and x{f:g} once it sits on "
-                           "no edge" for axis, f in g.probe))
+                           "no edge" for axis, f in g.probe if len(_grid_values(g, axis)) == 1))
     for group in g.groups:
       c = group.config
       pts = [p.resolved(c) for p in group.points]
@@ -253,6 +253,11 @@ def describe(grids: Sequence[DatasetGrid]) -> str:
                  "sdae.cost)")
   lines.append(f"{total} trials in all")
   return "\n".join(lines)
+
+
+def _grid_values(g: DatasetGrid, axis: str) -> set:
+  """The values a network grid's points take on ``axis`` (a learning rate)."""
+  return {getattr(p.resolved(grp.config), axis) for grp in g.groups for p in grp.points}
 
 
 def _values(vs) -> str:
