@@ -237,10 +237,12 @@ def test_print_grid_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
                              "100000} x gamma {0.0625, 0.0883883, "), lines[0]
   # rect is small: SAE-3 also tries 500 units a layer and 3x the fine-tuning rate, and SAE-3
   # and SdA-3 each group at both initialisations.
-  # ... and each network column grows past an edge pick, up to two steps.
-  grows = ", then up to 2 steps past an edge pick (one model per edge axis a step)"
+  # ... and each network column grows past an edge pick, up to four steps; the SdA-3, whose grid
+  # keeps the fine-tuning rate at one value, probes it (SAE-3 searches it).
+  grows = ", then up to 4 steps past an edge pick (one model per edge axis a step)"
   assert "rectangles sae3: 24 models in 8 groups" + grows in lines
-  assert "rectangles sda3: 8 models in 2 groups" + grows in lines
+  assert ("rectangles sda3: 8 models in 2 groups" + grows + "; finetune_lr probed at the pick's "
+          "/2 and x2 once it sits on no edge") in lines
   assert sum(l.startswith("  hidden=") and ",init=fan_in:" in l and "fan_in init" in l
              for l in lines) == 4 + 1
   assert any(l.startswith("  hidden=500x500x500,pretrain_epochs=5:")
