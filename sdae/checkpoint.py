@@ -96,6 +96,21 @@ def _orbax_errors_reported_by_us():
     log_.setLevel(level)
 
 
+@contextlib.contextmanager
+def _quiet_orbax():
+  """Orbax's log lines held back while reading another run's checkpoints (``read_latest``):
+  whatever it finds there is that run's business, passed over, never this run's failure."""
+  loggers = [logging.getLogger(name) for name in _FAILURE_LOGGERS]
+  levels = [log_.level for log_ in loggers]
+  for log_ in loggers:
+    log_.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    for log_, level in zip(loggers, levels):
+      log_.setLevel(level)
+
+
 def _drop_closed_loop_callbacks() -> None:
   """Silences one known aftermath of a failed restore, for the rest of the process.
 
@@ -273,6 +288,37 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def read_latest(directory: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+  """``(state, meta)`` of the newest readable checkpoint in another run's ``directory``, read
+  only: nothing is moved aside, removed or created there (a damaged checkpoint is passed over,
+  the one before it tried). None when none is readable or the folder is not there."""
+  if not os.path.isdir(directory):
+    return None
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  try:
+    with _quiet_orbax():  # its notes that a read-only folder is read only, too
+      manager = ocp.CheckpointManager(
+          os.path.abspath(directory),
+          options=ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                               enable_async_checkpointing=False))
+  except Exception:  # pylint: disable=broad-except  (not a checkpoint folder)
+    return None
+  try:
+    for step in sorted(manager.all_steps(), reverse=True):
+      try:
+        with _quiet_orbax():
+          out = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                              meta=ocp.args.JsonRestore()))
+        meta = dict(out.meta)
+      except Exception:  # pylint: disable=broad-except  (any damage: try the one before)
+        continue
+      if meta.get("checkpoint_format") == FORMAT:
+        return dict(out.state), meta
+    return None
+  finally:
+    manager.close()
 
 
 def write_json_atomic(path: str, obj: Any) -> None:

@@ -55,7 +55,8 @@ def model_flops(config, n_in: int, n_classes: int, n_train: int, n_valid: int) -
 
 def grid_flops(grids: Sequence[Any]) -> float:
   """The work of ``table.DatasetGrid`` s' networks (SVM grids count 0), at the published split
-  sizes (or a group's ``n_train``), every epoch of every member."""
+  sizes (or a group's ``n_train``), every epoch of every member; a stack that members differing
+  in fine-tuning alone share is pretrained once (``sdae.shared_pretraining``)."""
   from sdae.data import registry  # pylint: disable=g-import-not-at-top
   total = 0.0
   for grid in grids:
@@ -66,7 +67,9 @@ def grid_flops(grids: Sequence[Any]) -> float:
       c = group.config
       n_train = min(spec.n_train, c.n_train or spec.n_train)
       f = model_flops(c, spec.dim or 0, spec.n_classes, n_train, spec.n_valid)
-      total += len(group.points) * (f["pretrain"] + f["finetune"])
+      points = [p.resolved(c) for p in group.points]
+      stacks = {(p.level, p.seed, p.pretrain_lr, p.emphasis) for p in points}
+      total += len(stacks) * f["pretrain"] + len(points) * f["finetune"]
   return total
 
 

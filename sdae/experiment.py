@@ -22,12 +22,13 @@ configuration is refused unless ``overwrite``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
 import shutil
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,7 @@ from sdae import config as config_lib
 from sdae import distributed
 from sdae import finetune as ft
 from sdae import pretrain as pt
+from sdae import shared_pretraining as shared
 from sdae import sharding
 from sdae.io import preemption
 from sdae.io import progress as progress_lib
@@ -59,7 +61,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                        splits: dict | None = None, data_source: str | None = None,
                        members: Members | None = None, overwrite: bool = False,
                        write_images: bool = True, mesh: Any = None,
-                       on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+                       on_event: Callable[[str], None] | None = None,
+                       pretrained_from: Sequence[str] = ()) -> dict[str, Any]:
   """Pretrains, fine-tunes and evaluates; returns (and writes) the results.
 
   Args:
@@ -79,6 +82,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       are replicated on its devices.
     on_event: called with the name of each point the run passes (``EVENTS``), e.g. by tests
       that kill the process there; also handed to the ``Checkpointer``.
+    pretrained_from: workdirs of other runs (e.g. a table cell's earlier groups): when they
+      pretrained the very stack of every member (``sdae.shared_pretraining``), a fresh run
+      reads those layers from their checkpoints and only fine-tunes. Members that share a stack
+      pretrain it once in any case.
 
   Returns:
     For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
@@ -102,13 +109,29 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     if workdir is not None:  # only once the data and the batch size are known to be good
       prepare_workdir(workdir, cfg_dict, overwrite)
     run = _open_run(config, data, splits, members, mesh, workdir, on_event, data_source)
-    state = _restore(run)
+    stacks = _stacks(run, cfg_dict)
+    pretraining = _pretraining_run(run, data, stacks)
+    state = _restore(run, pretraining, stacks)
+    if state.phase == "pretrain" and run.resumed_from is None:
+      _read_pretrained(run, state, cfg_dict,
+                       [s for s in pretrained_from if workdir is None
+                        or os.path.abspath(s) != os.path.abspath(workdir)])
+    if state.phase == "pretrain" and state.pretrained_members is None:
+      pretraining = run  # every member pretrains its own (as a checkpoint of before recorded)
     if state.phase == "pretrain":
-      _pretrain(run, state)
+      if pretraining is not run:
+        run.progress.message(
+            f"{pretraining.n_models()} distinct stack{'s' * (pretraining.n_models() > 1)} for "
+            f"{run.n_models()} models (the others differ in fine-tuning alone): each pretrained "
+            "once")
+      _pretrain(pretraining, state)
+      _share_stacks(run, pretraining, state)
     _finetune(run, state)
     ev = _evaluate(run, state)
     results = _results(run, state, ev, cfg_dict, data_source, time.monotonic() - t_start,
                        data_version)
+    if state.pretrained_from is not None:
+      results["pretrained_from"] = state.pretrained_from
     if run.checkpointer is not None:
       results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
       results["resumed_from"] = run.resumed_from
@@ -174,14 +197,8 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
   if single:  # the boundary: from here on, a single model is a sweep of one
     members = Members.of_config(config)
     mesh = None if mesh is None else sharding.as_data_mesh(mesh)
-  alpha, beta = members.emphasis()  # each member's traced hyperparameters
-  hyper = {"seeds": members.seeds, "levels": members.levels,
-           "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr,
-           "alpha": alpha, "beta": beta}
-  hyper = {k: jnp.asarray(v, jnp.int32 if k == "seeds" else jnp.float32)
-           for k, v in hyper.items()}
-  if mesh is not None:  # split over a member mesh, replicated on a data mesh
-    hyper = sharding.place(hyper, mesh)
+  hyper = _hyper(members, mesh)
+  if mesh is not None:  # replicated on the mesh's devices
     data = sharding.replicate(data, mesh)
   # The greedy layer objectives (dA, RBM, or none at all; sdae.objectives): the driver only
   # calls their init / step / encode (``sdae.pretrain.LayerObjective``).
@@ -209,25 +226,120 @@ def _open_run(config, data, splits, members, mesh, workdir, on_event, data_sourc
              emit=on_event or _no_event)
 
 
-def _restore(run: Run) -> TrainState:
-  """The state of the newest readable checkpoint, or a fresh one."""
-  state = TrainState(diverged=np.zeros(run.n_models(), bool))
+def _hyper(members: Members, mesh) -> dict[str, Any]:
+  """Each member's traced hyperparameters ([M] each; levels [M, L]) on ``mesh``: split over a
+  member mesh, replicated on a data mesh."""
+  alpha, beta = members.emphasis()
+  hyper = {"seeds": members.seeds, "levels": members.levels,
+           "pretrain_lr": members.pretrain_lr, "finetune_lr": members.finetune_lr,
+           "alpha": alpha, "beta": beta}
+  hyper = {k: jnp.asarray(v, jnp.int32 if k == "seeds" else jnp.float32)
+           for k, v in hyper.items()}
+  return hyper if mesh is None else sharding.place(hyper, mesh)
+
+
+def _stacks(run: Run, cfg_dict: dict) -> tuple[list[int], list[int]] | None:
+  """(the members that pretrain, for each member the position among them of the one whose
+  stack it takes) when some members share a stack (``sdae.shared_pretraining``); None when each
+  pretrains its own. With several processes every member pretrains (each process must hold
+  members of every program)."""
+  if not run.objectives or run.single or distributed.process_count() > 1:
+    return None
+  trained, copies = shared.distinct(shared.keys(cfg_dict))
+  return None if len(trained) == run.n_models() else (trained, copies)
+
+
+def _pretraining_run(run: Run, data: dict, stacks) -> Run:
+  """The run that pretrains ``stacks``' members alone (on a member mesh of the run's devices
+  that divides their number, or the default device), showing their values for every member;
+  ``run`` itself when each member pretrains its own stack."""
+  if stacks is None:
+    return run
+  trained, copies = stacks
+  members, mesh = run.members.take(trained), None
+  if run.mesh is not None:
+    mesh = sharding.member_mesh(len(trained), devices=list(run.mesh.devices.flat))
+    mesh = None if sharding.is_trivial(mesh) else mesh
+  return dataclasses.replace(run, members=members, hyper=_hyper(members, mesh), mesh=mesh,
+                             data=data if mesh is None else sharding.replicate(data, mesh),
+                             copies=copies)
+
+
+def _share_stacks(run: Run, pretraining: Run, state: TrainState) -> None:
+  """After pretraining by ``pretraining`` (some members for all): every member's copy of its
+  stack, on the run's devices, and a diverged stack's marks on each member that shares it."""
+  if pretraining is run:
+    return
+  idx = np.asarray(pretraining.copies)
+  state.done_layers = [run.place(jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[idx]), layer))
+                       for layer in distributed.to_host(state.done_layers)]
+  state.diverged = state.diverged[idx]
+  state.pretrained_from = [{"workdir": None, "member": int(state.pretrained_members[c])}
+                           for c in idx]
+  state.pretrained_members = None
+
+
+def _read_pretrained(run: Run, state: TrainState, cfg_dict: dict,
+                     sources: Sequence[str]) -> None:
+  """A fresh run whose every member's stack another run (of ``sources``) pretrained: those
+  layers, read from its checkpoint, and the state moved on to fine-tuning."""
+  if not sources or not run.objectives or distributed.process_count() > 1:
+    return
+  found = shared.find(cfg_dict, sources)
+  layers = None if found is None else shared.load(found, len(run.objectives))
+  if layers is None:
+    return
+  done = []
+  for k, per_member in enumerate(layers):
+    like = jax.eval_shape(lambda: run.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
+    stacked = jax.tree.map(lambda *a: np.stack(a), *per_member)
+    try:
+      layer = ckpt_lib.from_state(like, stacked)
+    except ValueError:  # another structure: not this run's stack after all
+      return
+    if jax.tree.map(jnp.shape, layer) != jax.tree.map(lambda a: a.shape, like):
+      return
+    done.append(run.place(layer))
+  state.done_layers, state.diverged = done, np.zeros(run.n_models(), bool)
+  state.phase, state.layer, state.epoch = "finetune", len(run.objectives), 0
+  state.pretrained_members, state.pretrained_from = None, found
+  runs = sorted({f["workdir"] for f in found})
+  run.progress.message(f"pretrained layers read from {len(runs)} finished run"
+                       f"{'s' * (len(runs) > 1)} that pretrained the same stacks "
+                       f"({', '.join(runs)}): fine-tuning only")
+
+
+def _restore(run: Run, pretraining: Run, stacks) -> TrainState:
+  """The state of the newest readable checkpoint, or a fresh one. While pretraining, the state
+  holds the members that pretrain (``stacks``, ``pretraining``; every member's in a checkpoint
+  that records none: ``pretrained_members`` None)."""
+  state = TrainState(diverged=np.zeros(pretraining.n_models(), bool),
+                     pretrained_members=None if stacks is None else list(stacks[0]))
   restored = run.checkpointer.restore_latest() if run.checkpointer else None
   if restored is not None:
     arrays, meta = restored
-    arrays, state.diverged = run.from_disk(arrays, meta)  # the member axis, the marks
-    state.phase, state.layer, state.epoch = meta["phase"], int(meta["layer"]), int(meta["epoch"])
+    state.phase = meta["phase"]
+    state.pretrained_members = meta.get("pretrained_members")
+    state.pretrained_from = meta.get("pretrained_from")
+    if state.phase == "pretrain" and state.pretrained_members not in (
+        None, None if stacks is None else list(stacks[0])):
+      raise RunError(f"{run.checkpointer.directory}: its checkpoint pretrains members "
+                     f"{state.pretrained_members}, which this configuration does not share "
+                     "stacks as; use another --workdir, or --overwrite to start over")
+    at = pretraining if state.pretrained_members is not None else run
+    arrays, state.diverged = at.from_disk(arrays, meta)  # the member axis, the marks
+    state.layer, state.epoch = int(meta["layer"]), int(meta["epoch"])
     run.resumed_from = {"step": run.checkpointer.restored_step, "phase": state.phase,
                         "layer": state.layer + 1 if state.phase == "pretrain" else None,
                         "epoch": state.epoch}
     state.seconds = dict(meta["seconds"])
     for k in range(int(meta["n_done_layers"])):
-      like = jax.eval_shape(lambda: run.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
-      state.done_layers.append(run.place(ckpt_lib.from_state(like, arrays[f"layer{k}"])))
+      like = jax.eval_shape(lambda: at.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
+      state.done_layers.append(at.place(ckpt_lib.from_state(like, arrays[f"layer{k}"])))
     if state.phase == "pretrain" and meta.get("has_current"):
-      like_p, like_o = jax.eval_shape(lambda: run.fresh_layer(state.layer))
-      state.params, state.opt_state = run.place((ckpt_lib.from_state(like_p, arrays["cur"]),
-                                                 ckpt_lib.from_state(like_o, arrays["opt"])))
+      like_p, like_o = jax.eval_shape(lambda: at.fresh_layer(state.layer))
+      state.params, state.opt_state = at.place((ckpt_lib.from_state(like_p, arrays["cur"]),
+                                                ckpt_lib.from_state(like_o, arrays["opt"])))
     if state.phase == "finetune":
       like_p, like_o, like_es = jax.eval_shape(lambda: run.fresh_finetune(state.done_layers))
       state.params, state.opt_state, state.early_stopping = run.place(

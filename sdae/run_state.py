@@ -79,6 +79,13 @@ class Members:
   def __len__(self) -> int:
     return len(self.seeds)
 
+  def take(self, indices: Sequence[int]) -> "Members":
+    """The members at ``indices``, in that order."""
+    pick = lambda values: None if values is None else [values[i] for i in indices]
+    return Members(seeds=pick(self.seeds), levels=pick(self.levels),
+                   pretrain_lr=pick(self.pretrain_lr), finetune_lr=pick(self.finetune_lr),
+                   alpha=pick(self.alpha), beta=pick(self.beta))
+
   def emphasis(self) -> tuple[list[float], list[float]]:
     """(alpha [M], beta [M]) as float lists, 1.0 where not given."""
     ones = [1.0] * len(self)
@@ -147,6 +154,13 @@ class TrainState:
   # Checkpoints found unreadable and moved aside over the run's life, by any of its processes
   # (``sdae.checkpoint.Checkpointer.skipped``): results.json's "skipped_checkpoints".
   skipped: list = dataclasses.field(default_factory=list)
+  # While only some members pretrain, the others sharing their stacks
+  # (``sdae.shared_pretraining``): their indices; the pretraining arrays hold those members
+  # alone. None: every member pretrains (or pretraining is over).
+  pretrained_members: list | None = None
+  # Where each member's pretrained layers came from when another run had trained them
+  # ({"workdir", "member"} per member); None: this run pretrained them.
+  pretrained_from: list | None = None
 
   def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:
     """(named trees, meta); the trees' names are the checkpoint format's."""
@@ -161,6 +175,10 @@ class TrainState:
             "has_current": self.params is not None and self.phase == "pretrain",
             "seconds": self.seconds, "diverged": self.diverged.tolist(),
             "skipped_checkpoints": self.skipped}
+    if self.pretrained_members is not None:  # absent otherwise: older checkpoints read alike
+      meta["pretrained_members"] = self.pretrained_members
+    if self.pretrained_from is not None:
+      meta["pretrained_from"] = self.pretrained_from
     return trees, meta
 
 
@@ -192,6 +210,10 @@ class Run:
   # Where this process resumed: {"step", "phase", "layer" (1-based, pretraining), "epoch"}; None
   # for a run that started afresh. Recorded in results.json as "resumed_from".
   resumed_from: dict | None = None
+  # The run that pretrains some members for all (``sdae.shared_pretraining``): for each of the
+  # whole run's members, the index of the member here whose stack it shares, so per-member
+  # values are shown for every member of the run. None: this run's members are the run's.
+  copies: Sequence[int] | None = None
   init_opt: Callable = dataclasses.field(init=False)  # (params, learning_rate) -> opt_state
 
   def __post_init__(self):
@@ -217,6 +239,8 @@ class Run:
 
   def shown(self, values):
     """Per-member ``values`` [M] as the outputs show them: a single model's value alone."""
+    if self.copies is not None:
+      values = np.asarray(values)[np.asarray(self.copies)]
     return values[0] if self.single else values
 
   def to_disk(self, arrays: dict[str, Any], meta: dict[str, Any]):

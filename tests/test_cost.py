@@ -45,10 +45,11 @@ def test_da_formula_counts_the_products_xla_runs():
   assert counted == pytest.approx(cost.da_flops(b, n_in, h), rel=0.05)
 
 
-def test_grid_work_is_every_member_every_epoch():
+def test_grid_work_is_every_member_every_epoch_each_stack_pretrained_once():
   cfg = C.TrainConfig(dataset="rectangles", hidden=(20, 10), pretrain_epochs=3,
                       finetune_epochs=4, batch_size=10)
-  points = sweep.grid([0.1, 0.3], seeds=1)
+  # Three models, two stacks: the last two differ in the fine-tuning rate alone.
+  points = sweep.grid([0.1], seeds=1) + [sweep.Point(0.3, 0, None, f) for f in (0.1, 0.2)]
   group = table.network_group(cfg, (20, 10), points)
   none = table.network_group(cfg.replace(pretraining="none"), (20, 10), points[:1])
   grids = [table.DatasetGrid("rectangles", (group,)),
@@ -59,5 +60,5 @@ def test_grid_work_is_every_member_every_epoch():
   pre = 3 * (cost.da_flops(n, 784, 20) + cost.da_flops(n, 20, 10))
   sizes = [(784, 20), (20, 10), (10, 2)]
   fine = 4 * (cost.finetune_flops(n, sizes) + cost.forward_flops(nv, sizes))
-  assert cost.grid_flops(grids) == pytest.approx(2 * (pre + fine) + fine, rel=1e-12)
+  assert cost.grid_flops(grids) == pytest.approx(2 * pre + 3 * fine + fine, rel=1e-12)
   assert cost.describe(2.5e15) == "2.5 PFLOP" and cost.describe(3.2e10) == "32 GFLOP"

@@ -326,8 +326,14 @@ NETWORK_AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_l
 
 
 def _train_groups(grid: DatasetGrid, groups, subs, finished, load, source, overwrite: bool,
-                  meshes: dict) -> tuple[list[dict[str, Any]], float, float]:
-  """Trains (or reads back) ``groups``: (their candidates, training seconds, total seconds)."""
+                  meshes: dict, earlier: list[str]) -> tuple[list[dict[str, Any]], float, float]:
+  """Trains (or reads back) ``groups``: (their candidates, training seconds, total seconds).
+
+  ``earlier``: the cell's groups trained or read back before these (each is added once done). A
+  group whose every stack one of them pretrained (a search step that moves the fine-tuning rate
+  alone) reads those layers from its checkpoint instead of pretraining them
+  (``sdae.shared_pretraining``); with ``overwrite`` nothing was read back, so nothing of before
+  is reused."""
   candidates = []
   trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
   for group, sub, res in zip(groups, subs, finished):
@@ -339,12 +345,14 @@ def _train_groups(grid: DatasetGrid, groups, subs, finished, load, source, overw
       n = len(group.points)
       mesh = meshes[n] if n in meshes else sweep_lib.members_mesh(n)
       res = sweep_lib.train_members(group.config, group.points, sub, splits=load(),
-                                    data_source=source, overwrite=overwrite, mesh=mesh)
+                                    data_source=source, overwrite=overwrite, mesh=mesh,
+                                    pretrained_from=list(earlier))
     trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
     # A resumed group's total is its last session's only: its training over every session,
     # when larger, is nearer what the group cost.
     total_seconds += max(float(res["seconds"]["total"]), float(res["seconds"].get("training", 0)))
     candidates.extend(_candidates(group, res))
+    earlier.append(sub)
   return candidates, trained_seconds, total_seconds
 
 
@@ -353,7 +361,7 @@ def _chosen(best: dict[str, Any]) -> dict[str, Any]:
           if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
 
 
-def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workdir_of):
+def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workdir_of, earlier):
   """Grows the grid past its edge picks (``sdae.reproduce.grow``): up to ``grid.grow`` steps,
   each training one model per edge axis of the model chosen so far or, when it sits on no edge,
   the probes of ``grid.probe``. Returns (the new
@@ -379,7 +387,8 @@ def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workd
              ", ".join(g.name for g in added))
     subs = [workdir_of(g) for g in added]
     fin = [sweep_lib.finished(g.config, g.points, sub, overwrite) for g, sub in zip(added, subs)]
-    cands, t, tt = _train_groups(grid, added, subs, fin, load, source, overwrite, meshes)
+    cands, t, tt = _train_groups(grid, added, subs, fin, load, source, overwrite, meshes,
+                                 earlier)
     new += cands
     trained, total = trained + t, total + tt
     groups.update((g.name, g) for g in added)
@@ -392,12 +401,13 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, load, sourc
   """Trains (or reads back) a network method's groups, grows the grid past an edge pick
   (``grid.grow`` steps at most), and selects its model. ``load()`` gives the data (read only
   when something is left to train)."""
+  earlier: list[str] = []
   candidates, trained_seconds, total_seconds = _train_groups(
-      grid, grid.groups, subs, finished, load, source, overwrite, meshes)
+      grid, grid.groups, subs, finished, load, source, overwrite, meshes, earlier)
   grown_names = []
   if grid.grow:
     new, t, tt, grown_names = _grown(grid, candidates, load, source, overwrite, meshes,
-                                     lambda g: os.path.join(root, g.name))
+                                     lambda g: os.path.join(root, g.name), earlier)
     candidates += new
     trained_seconds, total_seconds = trained_seconds + t, total_seconds + tt
   version = _data_version(source, load.loaded(), finished)
