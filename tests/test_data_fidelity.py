@@ -54,6 +54,25 @@ def test_shape_measures_on_a_square_a_triangle_a_full_image_and_two_pieces():
   assert m["1/mean_image_centre"] == pytest.approx((1 + 0.75 + 1) / 3)
 
 
+def test_piece_sizes_count_the_images_with_two_or_more_pieces():
+  # dataset-facts.md: a separate piece is never exactly 10 pixels, exactly 11 in a quarter of
+  # the non-convex images with two or more pieces.
+  def img(*blocks):
+    out = np.zeros((28, 28), np.float32)
+    for top, left, h, w in blocks:
+      out[top:top + h, left:left + w] = 1
+    return out.reshape(784)
+  x = np.stack([img((2, 2, 2, 5), (20, 20, 6, 6)),     # a 10-pixel piece and a 36-pixel one
+                img((2, 2, 1, 11), (20, 20, 6, 6)),    # an 11-pixel piece
+                img((2, 2, 4, 4), (20, 20, 6, 6)),     # 16 and 36
+                img((2, 2, 2, 5)),                     # one piece of 10: not counted
+                img((5, 5, 8, 8))])                    # convex
+  m = fidelity.shape_measures(x, np.array([0, 0, 0, 0, 1]))
+  assert m["0/piece_10"] == pytest.approx(1 / 3) and m["0/piece_11"] == pytest.approx(1 / 3)
+  assert m["1/piece_10"] is None and m["1/piece_11"] is None  # no image of two pieces
+  assert fidelity.PUBLISHED["convex"]["0/piece_11"][0] == 0.25
+
+
 def test_report_sets_ours_beside_the_published_figures():
   ours = {"1/no_border": 0.10, "1/area_q10": 29.0}
   table, rows = fidelity.report("convex", ours)

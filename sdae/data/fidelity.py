@@ -12,6 +12,8 @@ Measures of a binary 28x28 image (pixels 0 or 1), per class:
 - ``area``: white pixels (mean, median, 10% quantile, min, max); ``exactly_20`` and
   ``full_white``: the fraction of images with exactly 20 and with 784 white pixels;
 - ``components``: 8-connected components of the white pixels (fraction with 1, 2, 3, 4+);
+  ``piece_10`` / ``piece_11``: of the images with two or more components, the fraction with a
+  component of exactly 10 / 11 pixels (None when there is no such image);
 - ``solidity``: white pixels over the pixels of their convex hull image (quantiles 10/25/50/75/90,
   fraction above 0.9); ``hull_minus_area``: hull pixels minus white pixels (median);
 - ``no_border``: the fraction of images whose white pixels touch none of the four borders;
@@ -78,6 +80,7 @@ PUBLISHED: dict[str, dict[str, tuple[Any, Any]]] = {
         "0/components_1": (0.414, None), "0/components_2": (0.424, None),
         "0/components_3": (0.138, None), "0/components_4+": (0.024, None),
         "1/components_1": (0.999, None),
+        "0/piece_10": (0.0, None), "0/piece_11": (0.25, None),  # "never 10; 11 in a quarter"
         "0/solidity_q10": (0.32, None), "0/solidity_q25": (0.48, None),
         "0/solidity_q50": (0.72, 0.69), "0/solidity_q75": (0.90, None),
         "0/solidity_q90": (0.96, None),
@@ -228,11 +231,15 @@ def shape_measures(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
   areas = imgs.sum((1, 2))
   n = len(imgs)
   comps, hull = np.zeros(n, np.int64), np.zeros(n, np.int64)
+  piece_10, piece_11 = np.zeros(n, bool), np.zeros(n, bool)
   sides, offset = np.zeros(n, np.int64), np.zeros(n)
   for i, img in enumerate(imgs):
     if not areas[i]:
       continue
-    comps[i] = label(img, connectivity=2).max()
+    pieces = label(img, connectivity=2)
+    comps[i] = pieces.max()
+    sizes = np.bincount(pieces.ravel())[1:]
+    piece_10[i], piece_11[i] = (sizes == 10).any(), (sizes == 11).any()
     hull_img = convex_hull_image(img)
     hull[i] = hull_img.sum()
     sides[i] = _hull_sides(hull_img)
@@ -255,6 +262,8 @@ def shape_measures(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         p + "exactly_20": float((a == 20).mean()), p + "full_white": float((a == 784).mean()),
         p + "components_1": float((k == 1).mean()), p + "components_2": float((k == 2).mean()),
         p + "components_3": float((k == 3).mean()), p + "components_4+": float((k >= 4).mean()),
+        p + "piece_10": float(piece_10[m][k >= 2].mean()) if (k >= 2).any() else None,
+        p + "piece_11": float(piece_11[m][k >= 2].mean()) if (k >= 2).any() else None,
         **{p + f"solidity_q{q}": float(v)
            for q, v in zip(QUANTILES, np.percentile(solid, QUANTILES))},
         p + "solidity_above_0.9": float((solid > 0.9).mean()),
