@@ -83,11 +83,8 @@ def find(record: dict[str, Any], sources: Sequence[str]) -> list[dict[str, Any]]
   from sdae.io import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   wanted, where = keys(record), {}
   for src in sources:
-    try:
-      other = workdir_lib.recorded_config(src)
-    except Exception:  # pylint: disable=broad-except  (damaged: that run is no source)
-      other = None
-    if not isinstance(other, dict) or "hidden" not in other:
+    other = workdir_lib.recorded_config(src)  # None when absent or damaged: no source
+    if other is None or "hidden" not in other:
       continue
     single = other.get("members") is None
     for j, k in enumerate(keys(other)):
@@ -100,20 +97,25 @@ def find(record: dict[str, Any], sources: Sequence[str]) -> list[dict[str, Any]]
 def load(found: Sequence[dict[str, Any]], n_layers: int) -> list[list[dict]] | None:
   """The pretrained layers of ``find``'s sources: ``[layer k][member i]`` nested dicts of numpy
   arrays (no member axis), read from each source's newest checkpoint (read only). None when a
-  source's checkpoint is gone, unreadable, or holds fewer than ``n_layers`` pretrained layers
-  (its run was stopped during pretraining, or kept no checkpoint): the run then pretrains."""
+  source's checkpoint is gone or unreadable, was written before its run fine-tuned (the layers
+  of a run stopped while pretraining, some members' alone), or holds a stack that is not
+  finite (a diverged member's): the run then pretrains."""
   from sdae import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   states = {}
   for f in found:
     src = f["workdir"]
     if src not in states:
       read = ckpt_lib.read_latest(os.path.join(src, "checkpoints"))
-      if read is None or int(read[1].get("n_done_layers", 0)) < n_layers:
-        log.info("%s holds no checkpoint with %d pretrained layers; pretraining instead", src,
-                 n_layers)
+      if (read is None or read[1].get("phase") != "finetune"
+          or int(read[1].get("n_done_layers", 0)) != n_layers):
+        log.info("%s holds no checkpoint of a run past its pretraining; pretraining instead", src)
         return None
       states[src] = read[0]
   take = lambda j: (lambda a: np.asarray(a) if j is None else np.asarray(a)[j])
   import jax  # pylint: disable=g-import-not-at-top
-  return [[jax.tree.map(take(f["member"]), states[f["workdir"]][f"layer{k}"]) for f in found]
-          for k in range(n_layers)]
+  layers = [[jax.tree.map(take(f["member"]), states[f["workdir"]][f"layer{k}"]) for f in found]
+            for k in range(n_layers)]
+  if not all(np.isfinite(a).all() for a in jax.tree.leaves(layers)):
+    log.info("a stack read from %s is not finite; pretraining instead", found[0]["workdir"])
+    return None
+  return layers

@@ -108,7 +108,8 @@ def test_members_that_differ_in_fine_tuning_alone_pretrain_one_stack(tmp_path, m
       np.testing.assert_array_equal(a, layers[name], err_msg=name)
 
 
-def test_a_run_stopped_while_pretraining_shared_stacks_resumes_to_the_same_result(tmp_path):
+def test_a_run_stopped_while_pretraining_shared_stacks_resumes_to_the_same_result(tmp_path,
+                                                                                monkeypatch):
   members = E.Members(seeds=[0, 0], levels=[[0.3, 0.3]] * 2, pretrain_lr=[0.05] * 2,
                       finetune_lr=[0.1, 0.3])
   whole = E.train_and_evaluate(CFG, None, splits=_splits(), members=members)
@@ -131,6 +132,24 @@ def test_a_run_stopped_while_pretraining_shared_stacks_resumes_to_the_same_resul
   for a, b in zip(again["members"], whole["members"]):
     assert {k: a[k] for k in ("valid_error_pct", "test_error_pct", "valid_xent")} == \
         {k: b[k] for k in ("valid_error_pct", "test_error_pct", "valid_xent")}
+  # A run stopped at the end of its shared pretraining holds its stacks, some members' alone,
+  # in a pretraining checkpoint: no source for another run, which pretrains its own.
+  ends = {"n": 0}
+
+  def stop_after_the_last_layer(event):
+    ends["n"] += event == "layer_end"
+    if ends["n"] == 2:
+      raise Stop
+
+  with pytest.raises(Stop):
+    E.train_and_evaluate(CFG, str(tmp_path / "stopped"), splits=_splits(), members=members,
+                         write_images=False, on_event=stop_after_the_last_layer)
+  _, meta = ckpt_lib.read_latest(str(tmp_path / "stopped" / "checkpoints"))
+  assert (meta["phase"], meta["n_done_layers"]) == ("pretrain", 2)
+  calls = _pretrained_members(monkeypatch)
+  r = E.train_and_evaluate(CFG, None, splits=_splits(), members=members,
+                           pretrained_from=[str(tmp_path / "stopped")])
+  assert calls == [1] and r["pretrained_from"][0]["workdir"] is None
 
 
 def test_a_run_reads_the_stacks_an_earlier_run_pretrained(tmp_path, monkeypatch):
