@@ -82,33 +82,35 @@ _FAILURE_LOGGERS = ("absl", "asyncio")
 
 
 @contextlib.contextmanager
+def _orbax_logs_held(after_a_failure: bool):
+  """Orbax's log lines (``_FAILURE_LOGGERS``) held back while the body runs, and after it when
+  it raised and ``after_a_failure``."""
+  loggers = [logging.getLogger(name) for name in _FAILURE_LOGGERS]
+  levels = [log_.level for log_ in loggers]
+  for log_ in loggers:
+    log_.setLevel(logging.CRITICAL)
+  failed = True
+  try:
+    yield
+    failed = False
+  finally:
+    if not (failed and after_a_failure):
+      for log_, level in zip(loggers, levels):
+        log_.setLevel(level)
+
+
 def _orbax_errors_reported_by_us():
   """Orbax logs a failing write or read (with its traceback, from its worker threads, some of
   them after the failure has been raised) before raising it; the caller reports that failure in
   one line of its own, so these log lines are held back while it runs, and after it when it
   failed (the run then stops, or reads an older checkpoint that is reported alike)."""
-  loggers = [logging.getLogger(name) for name in _FAILURE_LOGGERS]
-  levels = [log_.level for log_ in loggers]
-  for log_ in loggers:
-    log_.setLevel(logging.CRITICAL)
-  yield
-  for log_, level in zip(loggers, levels):  # not reached when the body raised
-    log_.setLevel(level)
+  return _orbax_logs_held(after_a_failure=True)
 
 
-@contextlib.contextmanager
 def _quiet_orbax():
   """Orbax's log lines held back while reading another run's checkpoints (``read_latest``):
   whatever it finds there is that run's business, passed over, never this run's failure."""
-  loggers = [logging.getLogger(name) for name in _FAILURE_LOGGERS]
-  levels = [log_.level for log_ in loggers]
-  for log_ in loggers:
-    log_.setLevel(logging.CRITICAL)
-  try:
-    yield
-  finally:
-    for log_, level in zip(loggers, levels):
-      log_.setLevel(level)
+  return _orbax_logs_held(after_a_failure=False)
 
 
 def _drop_closed_loop_callbacks() -> None:
