@@ -57,7 +57,9 @@ def grid_flops(grids: Sequence[Any]) -> float:
   """The work of ``table.DatasetGrid`` s' networks (SVM grids count 0), at the published split
   sizes (or a group's ``n_train``), every epoch of every member; a stack that members differing
   in fine-tuning alone share is pretrained once (``sdae.shared_pretraining``)."""
-  from sdae.data import registry  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from sdae import experiment, shared_pretraining, sweep
+  from sdae.data import registry
   total = 0.0
   for grid in grids:
     if getattr(grid, "svm", None) is not None:
@@ -67,9 +69,9 @@ def grid_flops(grids: Sequence[Any]) -> float:
       c = group.config
       n_train = min(spec.n_train, c.n_train or spec.n_train)
       f = model_flops(c, spec.dim or 0, spec.n_classes, n_train, spec.n_valid)
-      points = [p.resolved(c) for p in group.points]
-      stacks = {(p.level, p.seed, p.pretrain_lr, p.emphasis) for p in points}
-      total += len(stacks) * f["pretrain"] + len(points) * f["finetune"]
+      record = experiment.config_record(c, sweep.members_of(c, group.points), None)
+      stacks = shared_pretraining.distinct(shared_pretraining.keys(record))[0]
+      total += len(stacks) * f["pretrain"] + len(group.points) * f["finetune"]
   return total
 
 
