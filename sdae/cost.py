@@ -43,24 +43,31 @@ def model_flops(config, n_in: int, n_classes: int, n_train: int, n_valid: int) -
   """``{"pretrain", "finetune"}``: one model of ``config`` (a ``TrainConfig``) trained on
   ``n_train`` rows, every epoch run (an upper bound; see the module docstring)."""
   hidden = tuple(config.hidden)
-  pre = 0.0
-  if config.pretraining != "none":
-    ins = (n_in, *hidden[:-1])
-    pre = sum(config.pretrain_epochs * da_flops(n_train, a, h) for a, h in zip(ins, hidden))
+  pre = sum(pretrain_layer_flops(config, n_in, n_train))
   sizes = layer_sizes(n_in, hidden, n_classes)
   fine = config.finetune_epochs * (finetune_flops(n_train, sizes)
                                    + forward_flops(n_valid, sizes))
   return {"pretrain": pre, "finetune": fine}
 
 
+def pretrain_layer_flops(config, n_in: int, n_train: int) -> list[float]:
+  """Each pretrained layer's work in one model of ``config`` ([] without pretraining)."""
+  if config.pretraining == "none":
+    return []
+  hidden = tuple(config.hidden)
+  ins = (n_in, *hidden[:-1])
+  return [config.pretrain_epochs * da_flops(n_train, a, h) for a, h in zip(ins, hidden)]
+
+
 def grid_flops(grids: Sequence[Any]) -> float:
   """The work of ``table.DatasetGrid`` s' networks (SVM grids count 0), at the published split
   sizes (or a group's ``n_train``), every epoch of every member; a stack that members differing
-  in fine-tuning alone share is pretrained once (``sdae.shared_pretraining``)."""
+  in fine-tuning alone share, or the first layers a deeper or shallower stack of the grids holds,
+  is pretrained once (``sdae.shared_pretraining``: the table reads a row's earlier groups)."""
   # pylint: disable=g-import-not-at-top
   from sdae import experiment, shared_pretraining, sweep
   from sdae.data import registry
-  total = 0.0
+  total, pretrained = 0.0, set()  # the layers' identities (with their data's) counted so far
   for grid in grids:
     if getattr(grid, "svm", None) is not None:
       continue
@@ -69,9 +76,14 @@ def grid_flops(grids: Sequence[Any]) -> float:
       c = group.config
       n_train = min(spec.n_train, c.n_train or spec.n_train)
       f = model_flops(c, spec.dim or 0, spec.n_classes, n_train, spec.n_valid)
+      per_layer = pretrain_layer_flops(c, spec.dim or 0, n_train)
       record = experiment.config_record(c, sweep.members_of(c, group.points), None)
-      stacks = shared_pretraining.distinct(shared_pretraining.keys(record))[0]
-      total += len(stacks) * f["pretrain"] + len(group.points) * f["finetune"]
+      for prefixes in shared_pretraining.layer_keys(record):
+        for key, flops in zip(prefixes, per_layer):
+          if key not in pretrained:
+            pretrained.add(key)
+            total += flops
+      total += len(group.points) * f["finetune"]
   return total
 
 

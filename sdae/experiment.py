@@ -82,10 +82,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       are replicated on its devices.
     on_event: called with the name of each point the run passes (``EVENTS``), e.g. by tests
       that kill the process there; also handed to the ``Checkpointer``.
-    pretrained_from: workdirs of other runs (e.g. a table cell's earlier groups): when they
-      pretrained the very stack of every member (``sdae.shared_pretraining``), a fresh run
-      reads those layers from their checkpoints and only fine-tunes. Members that share a stack
-      pretrain it once in any case.
+    pretrained_from: workdirs of other runs (e.g. a table row's earlier groups): when they
+      pretrained the stack of every member, or its first layers (``sdae.shared_pretraining``),
+      a fresh run reads those layers from their checkpoints and pretrains only the layers
+      above them, if any. Members that share a stack pretrain it once in any case.
 
   Returns:
     For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
@@ -113,7 +113,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
     pretraining = _pretraining_run(run, data, stacks)
     state = _restore(run, pretraining, stacks)
     if state.phase == "pretrain" and run.resumed_from is None:
-      _read_pretrained(run, state, cfg_dict,
+      _read_pretrained(run, pretraining, state, cfg_dict,
                        [s for s in pretrained_from if workdir is None
                         or os.path.abspath(s) != os.path.abspath(workdir)])
     if state.phase == "pretrain" and state.pretrained_members is None:
@@ -274,24 +274,33 @@ def _share_stacks(run: Run, pretraining: Run, state: TrainState) -> None:
   state.done_layers = [run.place(jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[idx]), layer))
                        for layer in distributed.to_host(state.done_layers)]
   state.diverged = state.diverged[idx]
-  state.pretrained_from = [{"workdir": None, "member": int(state.pretrained_members[c])}
-                           for c in idx]
+  if state.pretrained_from is None:  # else the record of the first layers read stays
+    state.pretrained_from = [{"workdir": None, "member": int(state.pretrained_members[c])}
+                             for c in idx]
   state.pretrained_members = None
 
 
-def _read_pretrained(run: Run, state: TrainState, cfg_dict: dict,
+def _read_pretrained(run: Run, pretraining: Run, state: TrainState, cfg_dict: dict,
                      sources: Sequence[str]) -> None:
-  """A fresh run whose every member's stack another run (of ``sources``) pretrained: those
-  layers, read from its checkpoint, and the state moved on to fine-tuning."""
+  """A fresh run whose members' stacks other runs (of ``sources``) pretrained, all or their
+  first layers: those layers, read from their checkpoints, and the state moved on to
+  fine-tuning, or to pretraining the layer above them (by ``pretraining``'s members)."""
   if not sources or not run.objectives or distributed.process_count() > 1:
     return
   found = shared.find(cfg_dict, sources)
-  layers = None if found is None else shared.load(found, len(run.objectives))
+  if found is None:
+    return
+  n_read = found[0]["layers"]
+  whole = n_read == len(run.objectives)
+  # Below the top the state holds the members that pretrain (``_restore``): their layers.
+  at, which = (run, range(run.n_models())) if whole or state.pretrained_members is None else (
+      pretraining, state.pretrained_members)
+  layers = shared.load([found[i] for i in which])
   if layers is None:
     return
   done = []
   for k, per_member in enumerate(layers):
-    like = jax.eval_shape(lambda: run.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
+    like = jax.eval_shape(lambda: at.fresh_layer(k)[0])  # pylint: disable=cell-var-from-loop
     stacked = jax.tree.map(lambda *a: np.stack(a), *per_member)
     try:
       layer = ckpt_lib.from_state(like, stacked)
@@ -299,14 +308,22 @@ def _read_pretrained(run: Run, state: TrainState, cfg_dict: dict,
       return
     if jax.tree.map(jnp.shape, layer) != jax.tree.map(lambda a: a.shape, like):
       return
-    done.append(run.place(layer))
-  state.done_layers, state.diverged = done, np.zeros(run.n_models(), bool)
-  state.phase, state.layer, state.epoch = "finetune", len(run.objectives), 0
-  state.pretrained_members, state.pretrained_from = None, found
+    done.append(at.place(layer))
+  state.done_layers, state.diverged = done, np.zeros(at.n_models(), bool)
+  state.layer, state.epoch, state.pretrained_from = n_read, 0, found
+  if whole:
+    state.phase, state.pretrained_members = "finetune", None
   runs = sorted({f["workdir"] for f in found})
-  run.progress.message(f"pretrained layers read from {len(runs)} finished run"
-                       f"{'s' * (len(runs) > 1)} that pretrained the same stacks "
-                       f"({', '.join(runs)}): fine-tuning only")
+  run.progress.message(
+      f"pretrained {_layers_text(1, n_read)} read from {len(runs)} finished "
+      f"run{'s' * (len(runs) > 1)} that pretrained the same {'stacks' if whole else 'layers'} "
+      f"({', '.join(runs)}): "
+      + ("fine-tuning only" if whole else
+         f"pretraining {_layers_text(n_read + 1, len(run.objectives))} only"))
+
+
+def _layers_text(first: int, last: int) -> str:
+  return f"layer {first}" if first == last else f"layers {first}-{last}"
 
 
 def _restore(run: Run, pretraining: Run, stacks) -> TrainState:

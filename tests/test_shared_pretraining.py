@@ -170,9 +170,9 @@ def test_a_run_reads_the_stacks_an_earlier_run_pretrained(tmp_path, monkeypatch)
                                write_images=False, pretrained_from=sources)
   assert calls == [] and reads["seconds"]["pretrain"] == 0
   sweep, single = (str((tmp_path / n).resolve()) for n in ("sweep", "single"))
-  assert reads["pretrained_from"] == [{"workdir": sweep, "member": 1},
-                                      {"workdir": single, "member": None},
-                                      {"workdir": sweep, "member": 1}]
+  assert reads["pretrained_from"] == [{"workdir": sweep, "member": 1, "layers": 2},
+                                      {"workdir": single, "member": None, "layers": 2},
+                                      {"workdir": sweep, "member": 1, "layers": 2}]
   for a, b in zip(reads["members"], itself["members"]):
     assert {k: a[k] for k in ("valid_error_pct", "test_error_pct", "valid_xent")} == \
         {k: b[k] for k in ("valid_error_pct", "test_error_pct", "valid_xent")}
@@ -192,6 +192,87 @@ def test_a_run_reads_the_stacks_an_earlier_run_pretrained(tmp_path, monkeypatch)
   r = E.train_and_evaluate(CFG, str(tmp_path / "again"), splits=_splits(), members=later,
                            write_images=False, pretrained_from=sources)
   assert calls == [1, 2] and r["seconds"]["pretrain"] > 0
+
+
+def test_a_stack_holds_every_shallower_stack_of_its_settings():
+  """The first k layers' identity: a 3-layer stack's first two are the 2-layer stack, a DBN-3's
+  first RBM a DBN-1's; a width, level or objective changed at layer k parts them from k up."""
+  key = lambda cfg, **kw: shared.layer_keys(E.config_record(CFG.replace(**kw), None,
+                                                            "regenerated", 4))[0]
+  three = key(CFG, hidden=(16, 8, 8), finetune_lr=0.3)
+  assert key(CFG) == three[:2] and key(CFG, hidden=(16,)) == three[:1]
+  assert shared.keys(E.config_record(CFG, None, "regenerated", 4)) == [three[1]]
+  wider = key(CFG, hidden=(16, 9, 8))
+  assert wider[0] == three[0] and not set(wider[1:]) & set(three)
+  levels = key(CFG, hidden=(16, 8, 8), layer_levels=(0.3, 0.3, 0.4))
+  assert levels[:2] == three[:2] and levels[2] != three[2]
+  dbn1, dbn3 = key(CFG, pretraining="rbm", hidden=(16,)), key(CFG, pretraining="rbm",
+                                                               hidden=(16, 8, 8))
+  assert dbn3[:1] == dbn1 and not set(dbn3) & set(three)
+  # A run with an emphasised member weights every member's loss: its unweighted members' stacks
+  # are not an unweighted run's.
+  plain = E.Members(seeds=[0], levels=[[0.3, 0.3]], pretrain_lr=[0.05], finetune_lr=[0.1])
+  both = E.Members(seeds=[0, 0], levels=[[0.3, 0.3]] * 2, pretrain_lr=[0.05] * 2,
+                   finetune_lr=[0.1] * 2, alpha=[1.0, 1.0], beta=[1.0, 0.5])
+  assert shared.keys(E.config_record(CFG, plain, "regenerated", 4)) == key(CFG)[1:]
+  assert shared.keys(E.config_record(CFG, both, "regenerated", 4))[0] != key(CFG)[1]
+
+
+def test_a_run_reads_the_first_layers_a_shallower_or_deeper_run_pretrained(tmp_path,
+                                                                          monkeypatch):
+  """A 3-layer run reads the two layers of a 2-layer run and pretrains only its third; a
+  1-layer run reads the first layer of the 3-layer one and only fine-tunes; a run stopped above
+  the layers it read resumes. Each ends as the model trained alone (layers to the bit on CPU)."""
+  deep = CFG.replace(hidden=(16, 8, 8), finetune_lr=0.3)
+  E.train_and_evaluate(CFG, str(tmp_path / "two"), splits=_splits(), write_images=False)
+  calls = _pretrained_members(monkeypatch)
+  three = E.train_and_evaluate(deep, str(tmp_path / "three"), splits=_splits(),
+                               write_images=False, pretrained_from=[str(tmp_path / "two")])
+  assert calls == [1]
+  assert three["pretrained_from"] == [{"workdir": str((tmp_path / "two").resolve()),
+                                       "member": None, "layers": 2}]
+  logged = [json.loads(l) for l in (tmp_path / "three" / "metrics.jsonl").read_text().splitlines()]
+  assert {r["layer"] for r in logged if r["phase"] == "pretrain"} == {3}
+  one = E.train_and_evaluate(CFG.replace(hidden=(16,)), str(tmp_path / "one"), splits=_splits(),
+                             write_images=False, pretrained_from=[str(tmp_path / "three")])
+  assert calls == [1] and one["seconds"]["pretrain"] == 0
+  assert one["pretrained_from"][0]["layers"] == 1
+  # Two members that differ in fine-tuning alone, stopped at the end of their second layer (the
+  # first read): the one stack they share resumes, and the record of the layer read stays.
+  members = E.Members(seeds=[0, 0], levels=[[0.3] * 3] * 2, pretrain_lr=[0.05] * 2,
+                      finetune_lr=[0.1, 0.3])
+
+  class Stop(Exception):
+    pass
+
+  def stop(event):
+    if event == "layer_end":
+      raise Stop
+
+  with pytest.raises(Stop):
+    E.train_and_evaluate(deep, str(tmp_path / "pair"), splits=_splits(), members=members,
+                         write_images=False, on_event=stop,
+                         pretrained_from=[str(tmp_path / "one")])
+  _, meta = ckpt_lib.read_latest(str(tmp_path / "pair" / "checkpoints"))
+  assert (meta["phase"], meta["n_done_layers"], meta["pretrained_members"]) == (
+      "pretrain", 2, [0])
+  pair = E.train_and_evaluate(deep, str(tmp_path / "pair"), splits=_splits(), members=members,
+                              write_images=False, pretrained_from=[str(tmp_path / "one")])
+  assert pair["resumed_from"]["phase"] == "pretrain"
+  assert [f["layers"] for f in pair["pretrained_from"]] == [1, 1]
+  if sharding.default_loop() != "map":
+    pytest.skip("bit-for-bit equality holds for the CPU's members loop")
+  for got, path, cfg in ((three, "three", deep), (one, "one", CFG.replace(hidden=(16,)))):
+    alone = E.train_and_evaluate(cfg, str(tmp_path / f"alone_{path}"), splits=_splits(),
+                                 write_images=False)
+    assert {k: got[k] for k in ("valid_error_pct", "test_error_pct", "valid_xent")} == \
+        {k: alone[k] for k in ("valid_error_pct", "test_error_pct", "valid_xent")}
+    mine, theirs = _layers(tmp_path / path), _layers(tmp_path / f"alone_{path}")
+    assert mine.keys() == theirs.keys()
+    for name, a in mine.items():
+      np.testing.assert_array_equal(a, theirs[name], err_msg=name)
+  for m, f in zip(pair["members"], [0.1, 0.3]):
+    _same_as_alone(m, E.train_and_evaluate(deep.replace(finetune_lr=f), None, splits=_splits()))
 
 
 @pytest.mark.slow

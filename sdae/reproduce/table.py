@@ -329,11 +329,11 @@ def _train_groups(grid: DatasetGrid, groups, subs, finished, load, source, overw
                   meshes: dict, earlier: list[str]) -> tuple[list[dict[str, Any]], float, float]:
   """Trains (or reads back) ``groups``: (their candidates, training seconds, total seconds).
 
-  ``earlier``: the cell's groups trained or read back before these (each is added once done). A
-  group whose every stack one of them pretrained (a search step that moves the fine-tuning rate
-  alone) reads those layers from its checkpoint instead of pretraining them
-  (``sdae.shared_pretraining``); with ``overwrite`` nothing was read back, so nothing of before
-  is reused."""
+  ``earlier``: the row's groups trained or read back before these, of every cell (each is added
+  once done). A group whose stacks, or their first layers, one of them pretrained (a search step
+  that moves the fine-tuning rate alone; a DBN-3 whose first RBM is a DBN-1's) reads those
+  layers from its checkpoint instead of pretraining them (``sdae.shared_pretraining``); with
+  ``overwrite`` nothing was read back, so nothing of before is reused."""
   candidates = []
   trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
   for group, sub, res in zip(groups, subs, finished):
@@ -397,11 +397,11 @@ def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workd
 
 
 def _network_row(grid: DatasetGrid, subs: list[str], finished: list, load, source,
-                 overwrite: bool, meshes: dict, root: str) -> dict[str, Any]:
+                 overwrite: bool, meshes: dict, root: str, earlier: list[str]) -> dict[str, Any]:
   """Trains (or reads back) a network method's groups, grows the grid past an edge pick
   (``grid.grow`` steps at most), and selects its model. ``load()`` gives the data (read only
-  when something is left to train)."""
-  earlier: list[str] = []
+  when something is left to train); ``earlier``: the row's groups before these (``_train_groups``),
+  added to."""
   candidates, trained_seconds, total_seconds = _train_groups(
       grid, grid.groups, subs, finished, load, source, overwrite, meshes, earlier)
   grown_names = []
@@ -594,12 +594,13 @@ def _reproduce(grids, workdir, meshes, overwrite, data_dir, write, on_row) -> li
     _check_same_source(ds, [f for _, fin in state for f in fin if f is not None], now, workdir,
                        version)
     loader = _Loader(splits, data_cfg)
+    earlier: list[str] = []  # the row's groups so far: their stacks may be read (``_train_groups``)
     for grid, (subs, fin) in zip(cells, state):
       if grid.svm is not None:
         row = _svm_row(grid, subs[0], fin[0], splits, source)
       else:
         row = _network_row(grid, subs, fin, loader, source, overwrite, meshes,
-                           os.path.join(workdir, grid.dataset, grid.method))
+                           os.path.join(workdir, grid.dataset, grid.method), earlier)
       rows.append(row)
       write(rows)
       if row["test_error_pct"] is not None:
