@@ -62,12 +62,13 @@ def pretrain_layer_flops(config, n_in: int, n_train: int) -> list[float]:
 def grid_flops(grids: Sequence[Any]) -> float:
   """The work of ``table.DatasetGrid`` s' networks (SVM grids count 0), at the published split
   sizes (or a group's ``n_train``), every epoch of every member; a stack that members differing
-  in fine-tuning alone share, or the first layers a deeper or shallower stack of the grids holds,
-  is pretrained once (``sdae.shared_pretraining``: the table reads a row's earlier groups)."""
+  in fine-tuning alone share is pretrained once, and the first layers that every member's stack
+  shares with an earlier group's are not pretrained again (``sdae.shared_pretraining``: the
+  table reads a row's earlier groups)."""
   # pylint: disable=g-import-not-at-top
   from sdae import experiment, shared_pretraining, sweep
   from sdae.data import registry
-  total, pretrained = 0.0, set()  # the layers' identities (with their data's) counted so far
+  total, pretrained = 0.0, set()  # the identities of the layers pretrained so far
   for grid in grids:
     if getattr(grid, "svm", None) is not None:
       continue
@@ -78,12 +79,13 @@ def grid_flops(grids: Sequence[Any]) -> float:
       f = model_flops(c, spec.dim or 0, spec.n_classes, n_train, spec.n_valid)
       per_layer = pretrain_layer_flops(c, spec.dim or 0, n_train)
       record = experiment.config_record(c, sweep.members_of(c, group.points), None)
-      for prefixes in shared_pretraining.layer_keys(record):
-        for key, flops in zip(prefixes, per_layer):
-          if key not in pretrained:
-            pretrained.add(key)
-            total += flops
-      total += len(group.points) * f["finetune"]
+      # As the driver does: the first layers every member's stack shares with an earlier group
+      # are read; the rest is pretrained once per distinct stack.
+      prefixes = shared_pretraining.layer_keys(record)
+      read = min((sum(k in pretrained for k in p) for p in prefixes), default=0)
+      stacks = shared_pretraining.distinct(shared_pretraining.keys(record))[0]
+      total += len(stacks) * sum(per_layer[read:]) + len(group.points) * f["finetune"]
+      pretrained.update(k for p in prefixes for k in p)
   return total
 
 

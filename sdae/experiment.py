@@ -274,9 +274,12 @@ def _share_stacks(run: Run, pretraining: Run, state: TrainState) -> None:
   state.done_layers = [run.place(jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[idx]), layer))
                        for layer in distributed.to_host(state.done_layers)]
   state.diverged = state.diverged[idx]
-  if state.pretrained_from is None:  # else the record of the first layers read stays
-    state.pretrained_from = [{"workdir": None, "member": int(state.pretrained_members[c])}
-                             for c in idx]
+  by = [int(state.pretrained_members[c]) for c in idx]  # the member that pretrained each stack
+  if state.pretrained_from is None:
+    state.pretrained_from = [{"workdir": None, "member": b} for b in by]
+  else:  # its first layers were read: the layers above came from the member that pretrained
+    state.pretrained_from = [f if b == i else {**f, "above": {"workdir": None, "member": b}}
+                             for i, (f, b) in enumerate(zip(state.pretrained_from, by))]
   state.pretrained_members = None
 
 
@@ -315,9 +318,9 @@ def _read_pretrained(run: Run, pretraining: Run, state: TrainState, cfg_dict: di
     state.phase, state.pretrained_members = "finetune", None
   runs = sorted({f["workdir"] for f in found})
   run.progress.message(
-      f"pretrained {_layers_text(1, n_read)} read from {len(runs)} finished "
-      f"run{'s' * (len(runs) > 1)} that pretrained the same {'stacks' if whole else 'layers'} "
-      f"({', '.join(runs)}): "
+      f"pretrained {_layers_text(1, n_read)} read from the checkpoint{'s' * (len(runs) > 1)} "
+      f"of {len(runs)} finished run{'s' * (len(runs) > 1)} holding the same "
+      f"{'stacks' if whole else 'layers'} ({', '.join(runs)}): "
       + ("fine-tuning only" if whole else
          f"pretraining {_layers_text(n_read + 1, len(run.objectives))} only"))
 

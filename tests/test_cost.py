@@ -61,4 +61,17 @@ def test_grid_work_is_every_member_every_epoch_each_stack_pretrained_once():
   sizes = [(784, 20), (20, 10), (10, 2)]
   fine = 4 * (cost.finetune_flops(n, sizes) + cost.forward_flops(nv, sizes))
   assert cost.grid_flops(grids) == pytest.approx(2 * pre + 3 * fine + fine, rel=1e-12)
+  # A later, deeper group whose members' first two layers are those stacks pretrains only its
+  # third layer, once per distinct stack; one whose member has no earlier first layer pretrains
+  # every layer of its stacks.
+  deeper = table.network_group(cfg.replace(hidden=(20, 10, 10)), (20, 10, 10), points)
+  sizes3 = [(784, 20), (20, 10), (10, 10), (10, 2)]
+  fine3 = 4 * (cost.finetune_flops(n, sizes3) + cost.forward_flops(nv, sizes3))
+  third = 3 * cost.da_flops(n, 10, 10)
+  assert cost.grid_flops(grids + [table.DatasetGrid("rectangles", (deeper,), method="sda4")]) \
+      == pytest.approx(2 * pre + 4 * fine + 2 * third + 3 * fine3, rel=1e-12)
+  other = table.network_group(cfg.replace(hidden=(20, 10, 10)), (20, 10, 10),
+                              points + [sweep.Point(0.2, 0, None, 0.1)])
+  assert cost.grid_flops(grids + [table.DatasetGrid("rectangles", (other,), method="sda4")]) \
+      == pytest.approx(2 * pre + 4 * fine + 3 * (pre + third) + 4 * fine3, rel=1e-12)
   assert cost.describe(2.5e15) == "2.5 PFLOP" and cost.describe(3.2e10) == "32 GFLOP"

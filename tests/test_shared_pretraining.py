@@ -259,7 +259,10 @@ def test_a_run_reads_the_first_layers_a_shallower_or_deeper_run_pretrained(tmp_p
   pair = E.train_and_evaluate(deep, str(tmp_path / "pair"), splits=_splits(), members=members,
                               write_images=False, pretrained_from=[str(tmp_path / "one")])
   assert pair["resumed_from"]["phase"] == "pretrain"
-  assert [f["layers"] for f in pair["pretrained_from"]] == [1, 1]
+  one_dir = str((tmp_path / "one").resolve())
+  assert pair["pretrained_from"] == [
+      {"workdir": one_dir, "member": None, "layers": 1},
+      {"workdir": one_dir, "member": None, "layers": 1, "above": {"workdir": None, "member": 0}}]
   if sharding.default_loop() != "map":
     pytest.skip("bit-for-bit equality holds for the CPU's members loop")
   for got, path, cfg in ((three, "three", deep), (one, "one", CFG.replace(hidden=(16,)))):
