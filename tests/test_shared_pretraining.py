@@ -55,6 +55,15 @@ def _alone(tmp_path, seed, flr) -> tuple[dict, dict]:
   return one, _layers(d)
 
 
+class Stop(Exception):
+  """A run killed at an event (``train_and_evaluate(on_event=...)``)."""
+
+
+def _stop_at_the_first_layer_end(event: str) -> None:
+  if event == "layer_end":
+    raise Stop
+
+
 def _same_as_alone(member: dict, one: dict) -> None:
   # A single model's results.json rounds what a member's row keeps as measured.
   assert (round(member["valid_error_pct"], 4), round(member["test_error_pct"], 4),
@@ -113,17 +122,9 @@ def test_a_run_stopped_while_pretraining_shared_stacks_resumes_to_the_same_resul
   members = E.Members(seeds=[0, 0], levels=[[0.3, 0.3]] * 2, pretrain_lr=[0.05] * 2,
                       finetune_lr=[0.1, 0.3])
   whole = E.train_and_evaluate(CFG, None, splits=_splits(), members=members)
-
-  class Stop(Exception):
-    pass
-
-  def stop_after_layer_one(event):
-    if event == "layer_end":
-      raise Stop
-
   with pytest.raises(Stop):
     E.train_and_evaluate(CFG, str(tmp_path), splits=_splits(), members=members,
-                         write_images=False, on_event=stop_after_layer_one)
+                         write_images=False, on_event=_stop_at_the_first_layer_end)
   _, meta = ckpt_lib.read_latest(str(tmp_path / "checkpoints"))
   assert (meta["phase"], meta["layer"], meta["pretrained_members"]) == ("pretrain", 1, [0])
   again = E.train_and_evaluate(CFG, str(tmp_path), splits=_splits(), members=members,
@@ -241,17 +242,9 @@ def test_a_run_reads_the_first_layers_a_shallower_or_deeper_run_pretrained(tmp_p
   # first read): the one stack they share resumes, and the record of the layer read stays.
   members = E.Members(seeds=[0, 0], levels=[[0.3] * 3] * 2, pretrain_lr=[0.05] * 2,
                       finetune_lr=[0.1, 0.3])
-
-  class Stop(Exception):
-    pass
-
-  def stop(event):
-    if event == "layer_end":
-      raise Stop
-
   with pytest.raises(Stop):
     E.train_and_evaluate(deep, str(tmp_path / "pair"), splits=_splits(), members=members,
-                         write_images=False, on_event=stop,
+                         write_images=False, on_event=_stop_at_the_first_layer_end,
                          pretrained_from=[str(tmp_path / "one")])
   _, meta = ckpt_lib.read_latest(str(tmp_path / "pair" / "checkpoints"))
   assert (meta["phase"], meta["n_done_layers"], meta["pretrained_members"]) == (
