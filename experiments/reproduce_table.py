@@ -43,6 +43,10 @@ flags.DEFINE_list("methods", ["svm_rbf", "dbn1", "sae3", "dbn3", "sda3"],
                   "five), and mlp3 (no pretraining).", **_d)
 flags.DEFINE_boolean("print_grid", False, "Print what would train (every group's settings and "
                      "points, the SVM's grid) and exit without training.", **_d)
+flags.DEFINE_string("prune", None, "Stop a network grid's losing models early: none, or "
+                    "median (Optuna's median rule: a model whose best validation error lags the "
+                    "median of the cell's finished models at the same fine-tuning epoch stops; "
+                    "sdae/pruning.py). Default: median at --budget=paper, none otherwise.", **_d)
 flags.DEFINE_integer("grid_seeds", 1, "Seeds per grid point (0..N-1), all candidates for "
                      "selection.", **_d)
 
@@ -80,6 +84,12 @@ def grids_from_flags():
   if FLAGS.grid_seeds is None or FLAGS.grid_seeds < 1:
     raise _cli.UsageError(f"--grid_seeds={FLAGS.grid_seeds} is invalid; accepted: a positive "
                           "integer")
+  if FLAGS.prune is not None:
+    from sdae import pruning
+    try:
+      pruning.check_rule(FLAGS.prune)
+    except ValueError as e:
+      raise _cli.UsageError(str(e)) from None
   _train_flags.require_workdir(FLAGS)
   if [d.strip().lower() for d in FLAGS.datasets] == ["all"]:
     names = list(table_lib.PAPER)
@@ -90,7 +100,8 @@ def grids_from_flags():
       if name not in names:
         names.append(name)
   overrides = _train_flags.overrides(FLAGS, exclude=_NOT_HERE)
-  grids = [table_configs.grid_for(n, FLAGS.budget, overrides, FLAGS.grid_seeds, method=m)
+  grids = [table_configs.grid_for(n, FLAGS.budget, overrides, FLAGS.grid_seeds, method=m,
+                                  prune=FLAGS.prune)
            for n in names for m in methods]
   # A minibatch larger than a set's training split is refused now, not after the sets before it
   # have trained (sizes of the published splits; tzanetakis' is the user's, checked when read).

@@ -39,6 +39,7 @@ from sdae import config as config_lib
 from sdae import distributed
 from sdae import finetune as ft
 from sdae import pretrain as pt
+from sdae import pruning as pruning_lib
 from sdae import shared_pretraining as shared
 from sdae import sharding
 from sdae.io import preemption
@@ -62,7 +63,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
                        members: Members | None = None, overwrite: bool = False,
                        write_images: bool = True, mesh: Any = None,
                        on_event: Callable[[str], None] | None = None,
-                       pretrained_from: Sequence[str] = ()) -> dict[str, Any]:
+                       pretrained_from: Sequence[str] = (),
+                       pruning: pruning_lib.Pruning | None = None) -> dict[str, Any]:
   """Pretrains, fine-tunes and evaluates; returns (and writes) the results.
 
   Args:
@@ -86,6 +88,8 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
       pretrained the stack of every member, or its first layers (``sdae.shared_pretraining``),
       a fresh run reads those layers from their checkpoints and pretrains only the layers
       above them, if any. Members that share a stack pretrain it once in any case.
+    pruning: how to stop losing members' fine-tuning early (``sdae.pruning``: a table cell's
+      rule and its earlier groups); None: no pruning.
 
   Returns:
     For one model, the results dict of DESIGN.md (``test_error_pct``, ``test_ci95_pct``, ...).
@@ -126,12 +130,15 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str | None, *,
             "once")
       _pretrain(pretraining, state)
       _share_stacks(run, pretraining, state)
-    _finetune(run, state)
+    _finetune(run, state, pruning)
     ev = _evaluate(run, state)
     results = _results(run, state, ev, cfg_dict, data_source, time.monotonic() - t_start,
                        data_version)
     if state.pretrained_from is not None:
       results["pretrained_from"] = state.pretrained_from
+    if pruning is not None and pruning.rule != "none":
+      results["pruning"] = {"rule": pruning.rule, "reference_runs": len(pruning.references),
+                            "n_pruned": sum(e is not None for e in state.pruned or ())}
     if run.checkpointer is not None:
       results["checkpoint_seconds"] = round(run.checkpointer.seconds_saving, 3)
       results["resumed_from"] = run.resumed_from
@@ -341,6 +348,7 @@ def _restore(run: Run, pretraining: Run, stacks) -> TrainState:
     state.phase = meta["phase"]
     state.pretrained_members = meta.get("pretrained_members")
     state.pretrained_from = meta.get("pretrained_from")
+    state.pruned = meta.get("pruned")
     if state.phase == "pretrain" and state.pretrained_members not in (
         None, None if stacks is None else list(stacks[0])):
       raise RunError(f"{run.checkpointer.directory}: its checkpoint pretrains members "
@@ -449,10 +457,14 @@ def _pretrain(run: Run, state: TrainState) -> None:
       f"pretraining done in {progress_lib.format_seconds(time.monotonic() - t_phase)}")
 
 
-def _finetune(run: Run, state: TrainState) -> None:
+def _finetune(run: Run, state: TrainState, pruning: pruning_lib.Pruning | None = None) -> None:
   """Supervised fine-tuning with early stopping (``sdae.finetune``), from wherever ``state``
-  stands; the best validation epoch's parameters are kept in ``state.early_stopping``."""
+  stands; the best validation epoch's parameters are kept in ``state.early_stopping``. With
+  ``pruning``, members that lose to the references are stopped too (``_prune``)."""
   c = run.config
+  pruner = pruning_lib.pruner(pruning, run.n_models(), c.finetune_epochs)
+  if pruner is not None and state.pruned is None:
+    state.pruned = [None] * run.n_models()
   (x_train, y_train), (x_valid, y_valid) = run.data["train"], run.data["valid"]
   errors = ft.compiled_error_count(run.module, True, mesh=run.mesh, loop=c.member_loop)
   update_es = jax.jit(run.each(
@@ -469,9 +481,13 @@ def _finetune(run: Run, state: TrainState) -> None:
   inv_n_valid = np.float32(1.0 / x_valid.shape[0])
   while not ft.should_stop(state.early_stopping, state.epoch, c.finetune_epochs):
     t0 = time.monotonic()
+    # The members still training (as update_early_stopping counts them): the others skip the
+    # epoch's work where members run one after another.
+    active = state.early_stopping["patience"] > jnp.int32(state.epoch)
+    stopped = ~distributed.to_host(active)
     state.params, state.opt_state, losses = epoch_fn(
         state.params, state.opt_state, x_train, y_train, run.hyper["seeds"],
-        jnp.int32(state.epoch))
+        jnp.int32(state.epoch), active)
     # A product, not a division: XLA:CPU divides approximately (1 ulp) in vectorised loops and
     # exactly in scalar ones, so `count / n` depended on how many members a device held.
     valid_err = errors(state.params, x_valid, y_valid).astype(jnp.float32) * inv_n_valid
@@ -480,22 +496,61 @@ def _finetune(run: Run, state: TrainState) -> None:
     losses, valid_err, best_valid = distributed.to_host(
         (losses, valid_err, state.early_stopping["best_valid"]))
     dt = time.monotonic() - t0
-    run.check_losses(state, losses, f"fine-tuning epoch {state.epoch + 1}", "finetune_lr")
+    # A stopped member trained no epoch (its losses NaN where it skipped the work): not a
+    # divergence; its loss is shown as NaN, and null in metrics.jsonl.
+    run.check_losses(state, np.where(stopped[:, None], np.float32(0), losses),
+                     f"fine-tuning epoch {state.epoch + 1}", "finetune_lr")
     state.epoch += 1
+    if pruner is not None and state.epoch < c.finetune_epochs:
+      _prune(run, state, pruner, best_valid)
     state.seconds["finetune"] += dt
-    loss, v = run.shown(losses.mean(-1)), run.shown(np.asarray(valid_err) * 100)
+    loss = run.shown(np.where(stopped, np.float32(np.nan), losses.mean(-1)))
+    v = run.shown(np.asarray(valid_err) * 100)
     # At most: early stopping may end the run before finetune_epochs.
     run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt,
                        at_most=c.patience < c.finetune_epochs,  # else it runs every epoch
                        examples_per_s=per_epoch / dt, loss=loss,
                        valid_error_pct=v, best_pct=run.shown(best_valid * 100))
-    run.metrics.write(phase="finetune", epoch=state.epoch, loss=loss,
+    run.metrics.write(phase="finetune", epoch=state.epoch, loss=_nulls(loss),
                       valid_error_pct=v, examples_per_s=per_epoch / dt, seconds=dt)
     run.emit("finetune_epoch_end")
     _stop_if_asked(run, state, base_step + state.epoch,
                    f"fine-tuning epoch {state.epoch}/{c.finetune_epochs}")
     _save(run, state, False, base_step + state.epoch)
   _save(run, state, True, base_step + state.epoch)
+
+
+def _prune(run: Run, state: TrainState, pruner: pruning_lib.MedianPruner,
+           best_valid: np.ndarray) -> None:
+  """Stops the members ``pruner`` prunes after the epoch just done (their patience set to it:
+  frozen as early stopping freezes them, best parameters kept) and records the epoch. Every
+  process decides alike, from gathered values."""
+  es = state.early_stopping
+  running = distributed.to_host(es["patience"]) > state.epoch
+  best_pct = np.asarray(best_valid, np.float32) * np.float32(100)  # as metrics.jsonl's values
+  stop = pruner.prune(state.epoch, best_pct, running & ~state.diverged)
+  if not stop.any():
+    return
+  es["patience"] = _stop_members(es["patience"], stop, jnp.int32(state.epoch))
+  for i in np.flatnonzero(stop):
+    state.pruned[int(i)] = state.epoch
+  run.progress.message(
+      f"pruned after fine-tuning epoch {state.epoch}: member"
+      f"{'s' * (int(stop.sum()) > 1)} {', '.join(str(int(i)) for i in np.flatnonzero(stop))} "
+      f"(best validation error above the median of {pruner.n_references} finished models "
+      "at this epoch)")
+
+
+@jax.jit
+def _stop_members(patience, stop, epoch):
+  return jnp.where(stop, epoch, patience)
+
+
+def _nulls(values):
+  """``values`` (a float or an array [M]) for metrics.jsonl: NaN as null, JSON's own."""
+  a = np.asarray(values, np.float64)
+  out = [None if np.isnan(x) else float(x) for x in a.reshape(-1)]
+  return out[0] if a.ndim == 0 else out
 
 
 def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
@@ -512,7 +567,7 @@ def _evaluate(run: Run, state: TrainState) -> dict[str, np.ndarray]:
        xent(best, x_valid, y_valid), es["patience"]))
   out = {"test_error": test_err / int(x_test.shape[0]), "valid_error": valid_best,
          "best_epoch": best_epoch + 1, "valid_xent": valid_xent * np.float32(1.0 / x_valid.shape[0]),
-         "n_test": int(x_test.shape[0])}
+         "n_test": int(x_test.shape[0]), "patience": patience}
   run.progress.end_phase(progress_lib.early_stopping_note(
       state.epoch, c.finetune_epochs, *map(run.shown, (out["best_epoch"], valid_best * 100,
                                                        patience)),
@@ -554,10 +609,12 @@ def _results(run: Run, state: TrainState, ev: dict, cfg_dict: dict, data_source:
        "valid_error_pct": None if dv else float(ve * 100),
        "test_error_pct": None if dv else float(te * 100),
        "test_ci95_pct": None if dv else ft.ci95_pct(float(te), n_test),
-       "best_epoch": int(be), "valid_xent": None if dv else float(vx), "diverged": bool(dv)}
-      for s, lv, pl, fl, al, bt, ve, te, be, vx, dv in zip(
+       "best_epoch": int(be), "valid_xent": None if dv else float(vx), "diverged": bool(dv),
+       "epochs_run": int(min(pa, state.epoch)), "pruned_at_epoch": pr}
+      for s, lv, pl, fl, al, bt, ve, te, be, vx, dv, pa, pr in zip(
           m.seeds, m.levels, m.pretrain_lr, m.finetune_lr, *m.emphasis(), ev["valid_error"],
-          ev["test_error"], ev["best_epoch"], ev["valid_xent"], state.diverged)]
+          ev["test_error"], ev["best_epoch"], ev["valid_xent"], state.diverged, ev["patience"],
+          state.pruned or [None] * len(m))]
   results["n_diverged"] = int(state.diverged.sum())
   return results
 

@@ -121,11 +121,32 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
                             batch_size: int, members: bool = False, *, loop: str | None = None,
                             mesh: Any = None) -> Callable:
   """Jitted ``finetune_epoch`` with donation; ``members``, ``loop`` and ``mesh`` as in
-  ``sdae.pretrain.compiled_pretrain_epoch``."""
+  ``sdae.pretrain.compiled_pretrain_epoch``.
+
+  With ``members`` it takes one more argument, ``active`` (bool [M]): a member that has stopped
+  (early stopping, pruning) is not trained where members run one after another (the ``map``
+  loop: its parameters and optimizer state come back unchanged, its losses NaN), so its epochs
+  cost nothing; under ``vmap`` it trains on, as before, and is ignored as before (the
+  early-stopping state keeps its best epoch's parameters). A single member always trains: its
+  program is the model's own."""
   fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size,
                          batch_sharding=sharding.minibatch_sharding(mesh, members))
   if members:
-    fn = sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh)
+    base = fn
+
+    def fn_all(params, opt_state, x, y, seed, epoch, active):
+      del active  # vmap would compute both branches of a cond: it trains every member
+      return base(params, opt_state, x, y, seed, epoch)
+
+    def fn_active(params, opt_state, x, y, seed, epoch, active):
+      def stopped(p, s):
+        return p, s, jnp.full((x.shape[0] // batch_size,), jnp.nan, jnp.float32)
+      return jax.lax.cond(active, lambda p, s: base(p, s, x, y, seed, epoch), stopped,
+                          params, opt_state)
+
+    fn_all.__name__ = fn_active.__name__ = "finetune_epoch"  # the program's name in logs
+    fn = sharding.over_members(fn_all, (0, 0, None, None, 0, None, 0), loop, mesh,
+                               map_fn=fn_active)
   return epoch_lib.jit_epoch(fn)
 
 

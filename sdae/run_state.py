@@ -161,6 +161,9 @@ class TrainState:
   # Where each member's pretrained layers came from when another run had trained them
   # ({"workdir", "member"} per member); None: this run pretrained them.
   pretrained_from: list | None = None
+  # The fine-tuning epoch (from 1) at which pruning stopped each member (None: not pruned), when
+  # the run prunes (``sdae.pruning``); None otherwise.
+  pruned: list | None = None
 
   def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:
     """(named trees, meta); the trees' names are the checkpoint format's."""
@@ -179,6 +182,8 @@ class TrainState:
       meta["pretrained_members"] = self.pretrained_members
     if self.pretrained_from is not None:
       meta["pretrained_from"] = self.pretrained_from
+    if self.pruned is not None:
+      meta["pruned"] = self.pruned
     return trees, meta
 
 

@@ -271,7 +271,7 @@ def each_member(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
 
 
 def over_members(fn: Callable, in_axes: Sequence[int | None], loop: str | None = None,
-                 mesh: Mesh | None = None) -> Callable:
+                 mesh: Mesh | None = None, *, map_fn: Callable | None = None) -> Callable:
   """``fn`` of one member -> function of M members (leading axis), split over ``mesh``.
 
   ``loop``: ``"vmap"``, ``"map"``, or None / ``"auto"`` (``default_loop``). With a non-trivial
@@ -280,6 +280,10 @@ def over_members(fn: Callable, in_axes: Sequence[int | None], loop: str | None =
   split the same way. One member (M = 1, known when the function is traced) runs
   ``one_member``, whatever the loop: a single model's own program. A data mesh
   (``is_data_mesh``) takes one member only, whose minibatches ``fn`` splits itself.
+
+  ``map_fn``: what the ``"map"`` loop runs per member instead of ``fn`` (same arguments and
+  outputs), e.g. ``fn`` under a ``lax.cond`` that skips a stopped member: there, one member after
+  another, a branch not taken costs nothing, where ``vmap`` would compute both.
   """
   loop = resolve_loop(loop, mesh)
   one = one_member(fn, in_axes)
@@ -291,7 +295,7 @@ def over_members(fn: Callable, in_axes: Sequence[int | None], loop: str | None =
   if loop == "vmap":
     inner = jax.vmap(fn, in_axes=tuple(in_axes))
   else:
-    inner = map_members(fn, in_axes)
+    inner = map_members(map_fn or fn, in_axes)
   if not is_trivial(mesh):
     axis = mesh.axis_names[0]
     in_specs = tuple(P(axis) if a == 0 else P() for a in in_axes)

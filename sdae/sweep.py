@@ -155,15 +155,16 @@ def member_rows(config: config_lib.TrainConfig, points: Sequence[Point],
 def train_members(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str | None,
                   *, splits: dict, data_source: str | None, overwrite: bool = False,
                   write_images: bool = True, mesh: Any = None,
-                  pretrained_from: Sequence[str] = ()) -> dict[str, Any]:
+                  pretrained_from: Sequence[str] = (), pruning=None) -> dict[str, Any]:
   """Trains ``points`` as one members run in ``workdir`` (the run's own folder: a sweep's
   ``workdir/members``, a table group's ``<dataset>/<method>/<group>``), resuming from its
   checkpoints; returns the driver's results (``member_rows`` makes the rows).
-  ``pretrained_from``: other runs' workdirs whose stacks it may reuse (``train_and_evaluate``)."""
+  ``pretrained_from``: other runs' workdirs whose stacks it may reuse; ``pruning``: a
+  ``sdae.pruning.Pruning`` (``train_and_evaluate``)."""
   return experiment.train_and_evaluate(config, workdir, splits=splits, data_source=data_source,
                                        members=members_of(config, points), overwrite=overwrite,
                                        write_images=write_images, mesh=mesh,
-                                       pretrained_from=pretrained_from)
+                                       pretrained_from=pretrained_from, pruning=pruning)
 
 
 def finished(config: config_lib.TrainConfig, points: Sequence[Point], workdir: str,

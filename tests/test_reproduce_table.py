@@ -118,6 +118,7 @@ def test_every_model_diverged_is_a_row_with_a_note(tmp_path, toy_data):
     (["--datasets=rect", "--pretrain_epochs=-1"], "--pretrain_epochs=-1"),
     (["--budget=quick"], "--datasets is required"),
     (["--datasets=rect", "--methods=sda3,svm"], "--methods has 'svm'; accepted: svm_rbf"),
+    (["--datasets=rect", "--prune=mean"], "--prune='mean' is invalid; accepted: none, median"),
 ])
 def test_bad_input_one_line_no_output(tmp_path, monkeypatch, capsys, argv, match):
   wd = tmp_path / "wd"

@@ -333,6 +333,56 @@ def test_members_equal_models_trained_one_by_one():
     assert m["best_epoch"] == one["finetune_best_epoch"]
 
 
+def test_members_that_stop_at_different_epochs_equal_models_alone(tmp_path):
+  """Members whose early stopping ends them at epochs 2, 6 and 12 each equal the model trained
+  alone; a stopped member trains no more (its loss is null in metrics.jsonl from then on: on
+  CPU its epochs are skipped, not computed and thrown away)."""
+  cfg = TINY.replace(finetune_epochs=12, patience=2, patience_increase=1.5)
+  flrs = [0.02, 0.3, 3.0]
+  splits = toy_splits(signal=0.08)
+  members = E.Members(seeds=[0] * 3, levels=[[0.2, 0.2]] * 3, pretrain_lr=[0.05] * 3,
+                      finetune_lr=flrs)
+  many = E.train_and_evaluate(cfg, str(tmp_path), splits=splits, members=members,
+                              write_images=False)
+  ran = []
+  for m, f in zip(many["members"], flrs):
+    one = E.train_and_evaluate(cfg.replace(finetune_lr=f), None, splits=splits)
+    # The same count of errors (a member's rate is float32 x 100, a model's rounded to 4 places).
+    assert m["test_error_pct"] == pytest.approx(one["test_error_pct"], abs=1e-4)
+    assert m["valid_error_pct"] == pytest.approx(one["valid_error_pct"], abs=1e-4)
+    assert m["best_epoch"] == one["finetune_best_epoch"]
+    ran.append(one["finetune_epochs_run"])
+  assert len(set(ran)) == 3 and max(ran) == 12, ran  # the case this test is about
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  losses = [r["loss"] for r in rows if r["phase"] == "finetune"]
+  for i, n in enumerate(ran):
+    assert all(isinstance(epoch[i], float) for epoch in losses[:n]), (i, n)
+    assert all(epoch[i] is None for epoch in losses[n:]), (i, n)
+
+
+def test_a_stopped_member_skips_its_fine_tuning_epoch():
+  """The members' fine-tuning epoch on CPU's loop: an inactive member comes back unchanged with
+  NaN losses; an active one equals the model's own program."""
+  module = ft.classifier((8,), 2)
+  tx = pt.make_optimizer("sgd")
+  x, y = (jnp.asarray(a) for a in toy_splits()["train"])
+  one = ft.init_classifier(module, jnp.int32(0), 36)
+  params = jax.tree.map(lambda a: jnp.stack([a, a + 0.5]), one)
+  opt = jax.vmap(lambda p: pt.init_opt_state(tx, p, 0.1))(params)
+  before = jax.tree.map(np.asarray, params)
+  got_p, got_o, losses = ft.compiled_finetune_epoch(module, tx, 10, True, loop="map")(
+      params, opt, x, y, jnp.asarray([0, 0]), jnp.int32(0), jnp.asarray([True, False]))
+  alone_p, _, alone_losses = ft.compiled_finetune_epoch(module, tx, 10)(
+      jax.tree.map(jnp.copy, one), pt.init_opt_state(tx, one, 0.1), x, y, jnp.int32(0),
+      jnp.int32(0))
+  for a, b, p0 in zip(jax.tree.leaves(got_p), jax.tree.leaves(alone_p), jax.tree.leaves(before)):
+    np.testing.assert_array_equal(a[0], b)
+    np.testing.assert_array_equal(a[1], p0[1])
+  np.testing.assert_array_equal(losses[0], alone_losses)
+  assert losses.shape == (2, 30) and np.isnan(np.asarray(losses[1])).all()
+  assert float(got_o.hyperparams["learning_rate"][1]) == pytest.approx(0.1)
+
+
 def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
   """The accelerators' loop (member_loop="vmap": batched products over the members, forced
   here on CPU) against each member alone, through pretraining, fine-tuning, early stopping and
@@ -343,9 +393,9 @@ def test_vmapped_members_equal_models_trained_one_by_one(monkeypatch):
                       pretrain_lr=[0.05] * 3, finetune_lr=[0.1] * 3)
   loops, over_members = [], sharding.over_members
 
-  def spy(fn, in_axes, loop=None, mesh=None):
+  def spy(fn, in_axes, loop=None, mesh=None, **kw):
     loops.append(loop)
-    return over_members(fn, in_axes, loop, mesh)
+    return over_members(fn, in_axes, loop, mesh, **kw)
 
   sharding.clear_program_caches()  # an earlier test may have built these vmap programs already
   with monkeypatch.context() as m:

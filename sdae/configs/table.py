@@ -110,6 +110,13 @@ SMALL_FINETUNE_LR_FACTORS = (1.0, 3.0)
 AUTOENCODER_INITS = ("glorot", "fan_in")
 
 
+# Pruning of losing models' fine-tuning (``sdae.pruning``), by budget: the paper budget's grids
+# (tens of models a cell, most of them losers) stop a model whose validation error lags the
+# median of the cell's finished ones; the cpu budget's measured cells trained every model to its
+# own early stopping, and keep doing so unless ``--prune=median`` is given.
+PRUNE = {"paper": "median"}
+
+
 def is_small(dataset: str) -> bool:
   from sdae.data import registry as data_registry  # pylint: disable=g-import-not-at-top
   n_train = data_registry.spec(dataset).n_train
@@ -165,11 +172,13 @@ def _method_grid(method: str, dataset: str, budget: str, base, hiddens, levels, 
 
 
 def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
-             seeds: int = 1, method: str = "sda3") -> table_lib.DatasetGrid:
+             seeds: int = 1, method: str = "sda3",
+             prune: str | None = None) -> table_lib.DatasetGrid:
   """The grid of ``method`` on ``dataset`` (canonical name) under ``budget``; ``overrides``
   (train flags given on the command line) apply to every grid point; ``overrides["hidden"]``
   replaces the sizes. ``overrides["data_version"]`` applies to the sets that have a regenerated
-  source (a table of several rows may include mnist, which has none)."""
+  source (a table of several rows may include mnist, which has none). ``prune``: the network
+  groups' pruning rule (``sdae.pruning``; None: the budget's, ``PRUNE``)."""
   overrides = dict(overrides or {})
   from sdae.data import regenerate  # pylint: disable=g-import-not-at-top
   if "data_version" in overrides and not regenerate.accepted(dataset):
@@ -201,7 +210,8 @@ def grid_for(dataset: str, budget: str, overrides: dict[str, Any] | None = None,
   probe = _probe(method, dataset, budget)
   grow.check_probe(probe)
   return table_lib.DatasetGrid(dataset, tuple(groups), method,
-                               grow=_grow_steps(method, dataset, budget), probe=probe)
+                               grow=_grow_steps(method, dataset, budget), probe=probe,
+                               prune=PRUNE.get(budget, "none") if prune is None else prune)
 
 
 def _probe(method: str, dataset: str, budget: str) -> tuple[tuple[str, float], ...]:

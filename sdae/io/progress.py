@@ -60,7 +60,8 @@ def format_value(v: Any, pct: bool = False) -> str:
     return one(float(a[0]))
   if a.size <= 4:
     return " ".join(one(float(x)) for x in a)
-  return f"{one(float(a.min()))}..{one(float(a.max()))} ({a.size} models)"
+  shown = a[~np.isnan(a)] if not np.isnan(a).all() else a  # NaN: a model stopped or diverged
+  return f"{one(float(shown.min()))}..{one(float(shown.max()))} ({a.size} models)"
 
 
 class _Phase:

@@ -29,6 +29,7 @@ from sdae import cost
 from sdae import distributed
 from sdae import objectives as objectives_lib
 from sdae import experiment
+from sdae import pruning as pruning_lib
 from sdae import sweep as sweep_lib
 from sdae.io import runlock
 from sdae.reproduce import paper
@@ -204,6 +205,9 @@ class DatasetGrid:
   # Axes the grid keeps at one value, probed around the pick by a factor once it sits on no edge
   # ((axis, factor) pairs, ``sdae.reproduce.grow.probes``); each probe step counts in ``grow``.
   probe: tuple[tuple[str, float], ...] = ()
+  # How its groups prune losing members' fine-tuning (``sdae.pruning.RULES``): each group
+  # against the cell's groups trained before it.
+  prune: str = "none"
 
   def data_config(self) -> config_lib.TrainConfig:
     return self.config if self.config is not None else self.groups[0].config
@@ -315,9 +319,11 @@ def _candidates(group: Group, res: dict[str, Any]) -> list[dict[str, Any]]:
            "pretrain_epochs": c.pretrain_epochs, "finetune_epochs": c.finetune_epochs,
            "batch_size": c.batch_size, "finetune_batch_size": c.ft_batch_size(),
            "corruption": c.corruption, "best_epoch": r["best_epoch"], "group": group.name,
+           "pruned_at_epoch": m.get("pruned_at_epoch"),
            **{k: r[k] for k in ("valid_error_pct", "valid_xent", "diverged", "test_error_pct",
                                 "test_ci95_pct")}}
-          for r in sweep_lib.member_rows(c, group.points, res, round_xent=False)]
+          for r, m in zip(sweep_lib.member_rows(c, group.points, res, round_xent=False),
+                          res["members"])]
 
 
 #: The axes a network method's grid may search (each one that takes several values is checked
@@ -326,14 +332,16 @@ NETWORK_AXES = ("level", "hidden", "pretrain_lr", "pretrain_epochs", "finetune_l
 
 
 def _train_groups(grid: DatasetGrid, groups, subs, finished, load, source, overwrite: bool,
-                  meshes: dict, earlier: list[str]) -> tuple[list[dict[str, Any]], float, float]:
+                  meshes: dict, earlier: list[str],
+                  cell: list[str]) -> tuple[list[dict[str, Any]], float, float]:
   """Trains (or reads back) ``groups``: (their candidates, training seconds, total seconds).
 
   ``earlier``: the row's groups trained or read back before these, of every cell (each is added
   once done). A group whose stacks, or their first layers, one of them pretrained (a search step
   that moves the fine-tuning rate alone; a DBN-3 whose first RBM is a DBN-1's) reads those
   layers from its checkpoint instead of pretraining them (``sdae.shared_pretraining``); with
-  ``overwrite`` nothing was read back, so nothing of before is reused."""
+  ``overwrite`` nothing was read back, so nothing of before is reused. ``cell``: this cell's
+  groups before these (added to alike), the references of ``grid.prune`` (``sdae.pruning``)."""
   candidates = []
   trained_seconds = total_seconds = 0.0  # as recorded by each group's run (read back too)
   for group, sub, res in zip(groups, subs, finished):
@@ -346,22 +354,26 @@ def _train_groups(grid: DatasetGrid, groups, subs, finished, load, source, overw
       mesh = meshes[n] if n in meshes else sweep_lib.members_mesh(n)
       res = sweep_lib.train_members(group.config, group.points, sub, splits=load(),
                                     data_source=source, overwrite=overwrite, mesh=mesh,
-                                    pretrained_from=list(earlier))
+                                    pretrained_from=list(earlier),
+                                    pruning=pruning_lib.Pruning(grid.prune, tuple(cell)))
     trained_seconds += float(res["seconds"].get("training", res["seconds"]["total"]))
     # A resumed group's total is its last session's only: its training over every session,
     # when larger, is nearer what the group cost.
     total_seconds += max(float(res["seconds"]["total"]), float(res["seconds"].get("training", 0)))
     candidates.extend(_candidates(group, res))
     earlier.append(sub)
+    cell.append(sub)
   return candidates, trained_seconds, total_seconds
 
 
 def _chosen(best: dict[str, Any]) -> dict[str, Any]:
   return {k: v for k, v in best.items()
-          if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged")}
+          if k not in ("valid_error_pct", "test_error_pct", "test_ci95_pct", "diverged",
+                       "pruned_at_epoch")}
 
 
-def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workdir_of, earlier):
+def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workdir_of, earlier,
+           cell):
   """Grows the grid past its edge picks (``sdae.reproduce.grow``): up to ``grid.grow`` steps,
   each training one model per edge axis of the model chosen so far or, when it sits on no edge,
   the probes of ``grid.probe``. Returns (the new
@@ -388,7 +400,7 @@ def _grown(grid: DatasetGrid, candidates, load, source, overwrite, meshes, workd
     subs = [workdir_of(g) for g in added]
     fin = [sweep_lib.finished(g.config, g.points, sub, overwrite) for g, sub in zip(added, subs)]
     cands, t, tt = _train_groups(grid, added, subs, fin, load, source, overwrite, meshes,
-                                 earlier)
+                                 earlier, cell)
     new += cands
     trained, total = trained + t, total + tt
     groups.update((g.name, g) for g in added)
@@ -402,12 +414,13 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, load, sourc
   (``grid.grow`` steps at most), and selects its model. ``load()`` gives the data (read only
   when something is left to train); ``earlier``: the row's groups before these (``_train_groups``),
   added to."""
+  cell: list[str] = []
   candidates, trained_seconds, total_seconds = _train_groups(
-      grid, grid.groups, subs, finished, load, source, overwrite, meshes, earlier)
+      grid, grid.groups, subs, finished, load, source, overwrite, meshes, earlier, cell)
   grown_names = []
   if grid.grow:
     new, t, tt, grown_names = _grown(grid, candidates, load, source, overwrite, meshes,
-                                     lambda g: os.path.join(root, g.name), earlier)
+                                     lambda g: os.path.join(root, g.name), earlier, cell)
     candidates += new
     trained_seconds, total_seconds = trained_seconds + t, total_seconds + tt
   version = _data_version(source, load.loaded(), finished)
@@ -417,10 +430,14 @@ def _network_row(grid: DatasetGrid, subs: list[str], finished: list, load, sourc
            "grid": [{k: c[k] for k in ("level", "hidden", "pretrain_lr", "pretrain_epochs",
                                        "finetune_lr", "seed",
                                        "valid_error_pct", "valid_xent", "test_error_pct",
-                                       "test_ci95_pct", "diverged", "group")}
+                                       "test_ci95_pct", "diverged", "group",
+                                       "pruned_at_epoch")}
                     for c in candidates]}
   if grown_names:
     extra["grown"] = grown_names
+  if grid.prune != "none":
+    extra["prune"] = grid.prune
+    extra["n_pruned"] = sum(c["pruned_at_epoch"] is not None for c in candidates)
   note = (f"{diverged} of {len(candidates)} models diverged (non-finite loss) and were not "
           "candidates" if diverged else None)
   if diverged == len(candidates):

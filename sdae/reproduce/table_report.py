@@ -37,11 +37,13 @@ def fmt_chosen(chosen: dict[str, Any]) -> str:
 
 
 def _trials(row) -> str:
-  """``N``, or ``N (+k grown)`` where k of the N models grew the grid past an edge pick."""
+  """``N``, with ``(+k grown)`` where k of the N models grew the grid past an edge pick and
+  ``(p pruned)`` where p stopped fine-tuning early (``sdae.pruning``)."""
   n = row.get("trials", row.get("n_models", "-"))
   grown = set(row.get("grown") or ())
   k = sum(g.get("group") in grown for g in row.get("grid") or ()) if grown else 0
-  return f"{n} (+{k} grown)" if k else str(n)
+  out = f"{n} (+{k} grown)" if k else str(n)
+  return out + (f" ({row['n_pruned']} pruned)" if row.get("n_pruned") else "")
 
 
 def _minutes(seconds: float | None) -> str:
@@ -148,6 +150,11 @@ def render_markdown(rows: Sequence[dict[str, Any]], title: str = "") -> str:
               "edge value the pick had taken on an axis, one axis at a time, or, once the pick "
               "sat on no edge, at its value divided and multiplied by a factor on an axis the "
               "grid kept fixed (sdae.reproduce.grow)."]
+  if any(r.get("n_pruned") for r in rows):
+    lines += ["", "Trials \"(p pruned)\": p models stopped fine-tuning once their best "
+              "validation error lay above the median of the cell's finished models at the same "
+              "epoch (Optuna's median rule, sdae.pruning); each keeps its best epoch and stays a "
+              "candidate, chosen on validation error like the others."]
   edges = [r for r in rows if r.get("on_edge")]
   if edges:
     lines += ["", f"On edge: {len(edges)} of {len(rows)} choices took the first or last value "
