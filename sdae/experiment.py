@@ -476,7 +476,7 @@ def _finetune(run: Run, state: TrainState, pruning: pruning_lib.Pruning | None =
   batch = c.ft_batch_size()
   epoch_fn = ft.compiled_finetune_epoch(run.module, run.tx, batch, True, mesh=run.mesh,
                                         loop=c.member_loop)
-  per_epoch = (x_train.shape[0] // batch) * batch * run.n_models()
+  per_member = (x_train.shape[0] // batch) * batch  # examples a training member sees an epoch
   base_step = len(run.objectives) * c.pretrain_epochs
   inv_n_valid = np.float32(1.0 / x_valid.shape[0])
   while not ft.should_stop(state.early_stopping, state.epoch, c.finetune_epochs):
@@ -487,7 +487,7 @@ def _finetune(run: Run, state: TrainState, pruning: pruning_lib.Pruning | None =
     stopped = ~distributed.to_host(active)
     state.params, state.opt_state, losses = epoch_fn(
         state.params, state.opt_state, x_train, y_train, run.hyper["seeds"],
-        jnp.int32(state.epoch), active)
+        jnp.int32(state.epoch), active, not stopped.any())
     # A product, not a division: XLA:CPU divides approximately (1 ulp) in vectorised loops and
     # exactly in scalar ones, so `count / n` depended on how many members a device held.
     valid_err = errors(state.params, x_valid, y_valid).astype(jnp.float32) * inv_n_valid
@@ -506,13 +506,14 @@ def _finetune(run: Run, state: TrainState, pruning: pruning_lib.Pruning | None =
     state.seconds["finetune"] += dt
     loss = run.shown(np.where(stopped, np.float32(np.nan), losses.mean(-1)))
     v = run.shown(np.asarray(valid_err) * 100)
+    per_s = per_member * int((~stopped).sum()) / dt
     # At most: early stopping may end the run before finetune_epochs.
     run.progress.epoch("finetune", state.epoch, c.finetune_epochs, seconds=dt,
                        at_most=c.patience < c.finetune_epochs,  # else it runs every epoch
-                       examples_per_s=per_epoch / dt, loss=loss,
+                       examples_per_s=per_s, loss=loss,
                        valid_error_pct=v, best_pct=run.shown(best_valid * 100))
     run.metrics.write(phase="finetune", epoch=state.epoch, loss=_nulls(loss),
-                      valid_error_pct=v, examples_per_s=per_epoch / dt, seconds=dt)
+                      valid_error_pct=v, examples_per_s=per_s, seconds=dt)
     run.emit("finetune_epoch_end")
     _stop_if_asked(run, state, base_step + state.epoch,
                    f"fine-tuning epoch {state.epoch}/{c.finetune_epochs}")
@@ -534,11 +535,14 @@ def _prune(run: Run, state: TrainState, pruner: pruning_lib.MedianPruner,
   es["patience"] = _stop_members(es["patience"], stop, jnp.int32(state.epoch))
   for i in np.flatnonzero(stop):
     state.pruned[int(i)] = state.epoch
+  m = run.members
+  which = "; ".join(f"{int(i)} (seed {m.seeds[i]}, level {m.levels[i][0]:g}, learning rates "
+                    f"{m.pretrain_lr[i]:g} / {m.finetune_lr[i]:g}: best {best_pct[i]:.2f}%)"
+                    for i in np.flatnonzero(stop))
   run.progress.message(
-      f"pruned after fine-tuning epoch {state.epoch}: member"
-      f"{'s' * (int(stop.sum()) > 1)} {', '.join(str(int(i)) for i in np.flatnonzero(stop))} "
-      f"(best validation error above the median of {pruner.n_references} finished models "
-      "at this epoch)")
+      f"pruned after fine-tuning epoch {state.epoch}: member{'s' * (int(stop.sum()) > 1)} "
+      f"{which}: above the median, at this epoch, of the cell's {pruner.n_references} "
+      "finished models")
 
 
 @jax.jit

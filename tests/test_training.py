@@ -361,8 +361,8 @@ def test_members_that_stop_at_different_epochs_equal_models_alone(tmp_path):
 
 
 def test_a_stopped_member_skips_its_fine_tuning_epoch():
-  """The members' fine-tuning epoch on CPU's loop: an inactive member comes back unchanged with
-  NaN losses; an active one equals the model's own program."""
+  """The members' fine-tuning epoch on CPU's loop once some member has stopped: an inactive
+  member comes back unchanged with NaN losses; an active one equals the model's own program."""
   module = ft.classifier((8,), 2)
   tx = pt.make_optimizer("sgd")
   x, y = (jnp.asarray(a) for a in toy_splits()["train"])
@@ -371,7 +371,7 @@ def test_a_stopped_member_skips_its_fine_tuning_epoch():
   opt = jax.vmap(lambda p: pt.init_opt_state(tx, p, 0.1))(params)
   before = jax.tree.map(np.asarray, params)
   got_p, got_o, losses = ft.compiled_finetune_epoch(module, tx, 10, True, loop="map")(
-      params, opt, x, y, jnp.asarray([0, 0]), jnp.int32(0), jnp.asarray([True, False]))
+      params, opt, x, y, jnp.asarray([0, 0]), jnp.int32(0), jnp.asarray([True, False]), False)
   alone_p, _, alone_losses = ft.compiled_finetune_epoch(module, tx, 10)(
       jax.tree.map(jnp.copy, one), pt.init_opt_state(tx, one, 0.1), x, y, jnp.int32(0),
       jnp.int32(0))
