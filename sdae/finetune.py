@@ -124,21 +124,22 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
   ``sdae.pretrain.compiled_pretrain_epoch``.
 
   With ``members`` it takes two more arguments: ``active`` (bool [M], on the devices) and
-  ``every_active`` (a host bool: all of ``active`` is True). While every member trains, the epoch is the
-  members' plain program. Once some have stopped (early stopping, pruning), another program
-  runs: where members run one after another (the ``map`` loop) a stopped member is skipped
-  under a ``lax.cond`` (its parameters and optimizer state come back unchanged, its losses
-  NaN), so its epochs cost nothing; under ``vmap`` it trains on, as before, and is ignored as
-  before (the early-stopping state keeps its best epoch's parameters). The cond is not in the
-  plain program because it costs the active members ~15% on CPU (measured, 4 members of an
-  SdA-3 on rect's shapes). A single member always trains: its program is the model's own."""
+  ``every_active`` (a host bool: all of ``active`` is True). While every member trains, the
+  epoch is the members' plain program. Once some have stopped (early stopping, pruning),
+  another program runs: where members run one after another (the ``map`` loop) a stopped
+  member is skipped under a ``lax.cond`` (its parameters and optimizer state come back
+  unchanged, its losses NaN), so its epochs cost nothing; under ``vmap`` it trains on, as
+  before, and is ignored as before (the early-stopping state keeps its best epoch's
+  parameters). The cond stays out of the plain program: it costs the active members 13-16% on
+  CPU (4 members of an SdA-3 on rect's shapes). A single member always trains: its program is
+  the model's own."""
   fn = functools.partial(finetune_epoch, module=module, tx=tx, batch_size=batch_size,
                          batch_sharding=sharding.minibatch_sharding(mesh, members))
   if not members:
     return epoch_lib.jit_epoch(fn)
   base = fn
 
-  def some_active(params, opt_state, x, y, seed, epoch, active):
+  def train_all(params, opt_state, x, y, seed, epoch, active):
     del active  # vmap would compute both branches of a cond: it trains every member
     return base(params, opt_state, x, y, seed, epoch)
 
@@ -148,10 +149,10 @@ def compiled_finetune_epoch(module: model_lib.SdAClassifier, tx: optax.GradientT
     return jax.lax.cond(active, lambda p, s: base(p, s, x, y, seed, epoch), stopped,
                         params, opt_state)
 
-  some_active.__name__ = skip_stopped.__name__ = "finetune_epoch"  # the program's name in logs
+  train_all.__name__ = skip_stopped.__name__ = "finetune_epoch"  # the program's name in logs
   every = epoch_lib.jit_epoch(sharding.over_members(fn, (0, 0, None, None, 0, None), loop, mesh))
   some = epoch_lib.jit_epoch(sharding.over_members(
-      some_active, (0, 0, None, None, 0, None, 0), loop, mesh, map_fn=skip_stopped))
+      train_all, (0, 0, None, None, 0, None, 0), loop, mesh, map_fn=skip_stopped))
 
   def epoch_of_members(params, opt_state, x, y, seed, epoch, active, every_active: bool):
     if every_active:
