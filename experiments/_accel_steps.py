@@ -21,6 +21,8 @@ import statistics
 import time
 from typing import Any, Callable
 
+from sdae.io import files
+
 # The MNIST preset on the 2-core CPU (BUILD_NOTES.md, "the preset run"): test error and its 95%
 # interval, the reference for "the same error as CPU".
 CPU_MNIST_REFERENCE = {"test_error_pct": 1.45, "test_ci95_pct": 0.23, "valid_error_pct": 1.44,
@@ -44,21 +46,6 @@ class Options:
 
 
 # --- reading a run's metrics.jsonl (also for a run stopped by its time limit) ------------------
-
-
-def read_metrics(path: str) -> list[dict]:
-  """The rows of a ``metrics.jsonl``; a line cut by a kill is skipped."""
-  rows = []
-  try:
-    with open(path) as f:
-      for line in f:
-        try:
-          rows.append(json.loads(line))
-        except ValueError:
-          continue
-  except OSError:
-    pass
-  return rows
 
 
 def _phase(rows: list[dict]) -> dict[str, Any]:
@@ -88,7 +75,7 @@ def _phase(rows: list[dict]) -> dict[str, Any]:
 
 def epoch_summary(path: str) -> dict[str, Any]:
   """``{"pretrain": ..., "finetune": ...}`` (``_phase``) from a run's ``metrics.jsonl``."""
-  rows = read_metrics(path)
+  rows = files.read_metrics(path)
   out = {}
   for phase in ("pretrain", "finetune"):
     sel = [r for r in rows if r.get("phase") == phase and "seconds" in r]

@@ -25,12 +25,13 @@ finished.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from typing import Sequence
 
 import numpy as np
+
+from sdae.io import files
 
 RULES = ("none", "median")
 #: Finished reference models before any member is pruned (Optuna's default).
@@ -63,26 +64,12 @@ def reference_curves(workdirs: Sequence[str]) -> list[dict[int, float]]:
   results.json are skipped."""
   curves = []
   for w in workdirs:
-    try:
-      with open(os.path.join(w, "results.json"), encoding="utf-8") as f:
-        res = json.load(f)
-    except (OSError, ValueError):
-      continue
-    members = res.get("members")
+    res = files.read_json(os.path.join(w, "results.json"), if_damaged="not a pruning reference")
+    members = res.get("members") if isinstance(res, dict) else None
     if not isinstance(members, list):
       continue
-    rows = []
-    try:
-      with open(os.path.join(w, "metrics.jsonl"), encoding="utf-8") as f:
-        for line in f:
-          try:
-            row = json.loads(line)
-          except ValueError:
-            continue
-          if row.get("phase") == "finetune" and isinstance(row.get("valid_error_pct"), list):
-            rows.append(row)
-    except OSError:
-      continue
+    rows = [r for r in files.read_metrics(os.path.join(w, "metrics.jsonl"))
+            if r.get("phase") == "finetune" and isinstance(r.get("valid_error_pct"), list)]
     for i, m in enumerate(members):
       if m.get("diverged") or m.get("pruned_at_epoch") is not None:
         continue

@@ -5,7 +5,8 @@ temporary file in the destination folder and renamed into place, so a reader nev
 file and a killed run leaves the previous version. ``tempfile.mkstemp`` creates its file with
 mode 0600 whatever the umask; the file is given the mode ``open()`` would have given it
 (0666 minus the umask: 0644 under the usual 022) before the rename, so collaborators in the
-group read the outputs as they read any other file the user writes.
+group read the outputs as they read any other file the user writes. Reading back is as
+forgiving: a damaged JSON file or a line of ``metrics.jsonl`` cut by a kill is passed over.
 """
 
 from __future__ import annotations
@@ -75,6 +76,22 @@ def write_text(path: str, text: str) -> None:
 def write_json(path: str, obj: Any, sort_keys: bool = False) -> None:
   """Writes ``obj`` as indented JSON (one trailing newline) to ``path`` atomically."""
   write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def read_metrics(path: str) -> list[dict]:
+  """The rows of a run's ``metrics.jsonl`` (``[]`` when it is missing); a line cut by a kill is
+  skipped."""
+  rows = []
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      for line in f:
+        try:
+          rows.append(json.loads(line))
+        except ValueError:
+          continue
+  except OSError:
+    pass
+  return rows
 
 
 def read_json(path: str, *, if_damaged: str) -> Any | None:
