@@ -33,7 +33,7 @@ GENERATED = MNIST_DERIVED + ("rectangles", "rectangles_images", "convex", "natur
 VERSIONS: dict[str, tuple[int, ...]] = {
     **{name: (3,) for name in MNIST_DERIVED},
     "mnist_bg_img": (3, 4), "mnist_bg_img_rot": (3, 4),  # v4: calibrated background threshold
-    "rectangles": (3,), "rectangles_images": (3, 4), "convex": (3, 4),
+    "rectangles": (3,), "rectangles_images": (3, 4), "convex": (3, 4, 6),
     "natural_patches": (1,),
 }
 #: The version that workdirs and cache entries written before versions were recorded used.
