@@ -132,9 +132,9 @@ def test_entry_point_sets_the_published_files_beside_the_regenerated_set(tmp_pat
   assert by["all/pixel_zero_or_one"]["ours_minus_against"] == pytest.approx(55 / 784)
   assert by["all/pixel_zero_or_one"]["published"] == 1.0
   md = (work / "data_report_convex.md").read_text()
-  assert ("| convex: measure | published | original | regenerated v4 | "
-          "regenerated v4 - original |") in md
-  assert "| regenerated v4 - original |" in md  # the histograms' difference row
+  assert ("| convex: measure | published | original | regenerated v6 | "
+          "regenerated v6 - original |") in md
+  assert "| regenerated v6 - original |" in md  # the histograms' difference row
   assert "| convex: measure | published | original |" in capsys.readouterr().out
   assert (work / "preview_convex_original.png").stat().st_size > 5000
   assert sorted(p.name for p in d.iterdir()) == ["convex.zip"]  # nothing written there
