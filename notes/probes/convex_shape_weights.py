@@ -1,19 +1,23 @@
 """Probe, not library code: solves convex version 6's acceptance weights.
 
-Version 6 keeps a candidate non-convex union with probability
-``min(1, 4 u[pieces] v[solidity bin])`` so that the class's piece counts and solidity histogram follow the published ones
-(``convex.PIECES_PUBLISHED``, ``SOLIDITY_PUBLISHED``), while the area matching still follows
-the convex class. The weights are solved on figures of the generated shapes, never on an
-error rate:
+Version 6 keeps a convex set with probability ``a[area octile] b[solidity bin]`` so that the
+class's solidity follows the published quantiles while its areas stay version 4's, and a
+candidate non-convex union with probability ``min(1, 4 u[pieces] v[solidity bin])`` so that
+the class's piece counts and solidity follow the published ones (``convex.*_PUBLISHED``),
+while the area matching still follows the convex class. The weights are solved on figures of
+the generated shapes, never on an error rate:
 
-1. iterative proportional fitting on a pool of version 4's candidate unions: the result of
-   area matching is, per area bin, the pool's shapes reweighted by ``u * v``. These are the
-   weights in convex.py (round 0 below).
-2. optional fixed-point rounds on the generator itself (``generate(..., version=6)`` with the
+1. the convex class: iterative proportional fitting on a pool of version 4's cut sets, over
+   (area octile, solidity bin);
+2. the non-convex class: iterative proportional fitting on a pool of candidate unions (11-pixel
+   components): the result of area matching is, per area bin, the pool's shapes reweighted
+   by ``u * v``. These are the weights in convex.py (round 0 below), within ~2.5 points of
+   every published share on 10000 sets (the full set: notes/data.md).
+3. optional fixed-point rounds on the generator itself (``generate(..., version=6)`` with the
    current weights, its non-convex marginals measured on 10000 sets, each weight scaled by
-   published / measured). Round 0 already lands within ~0.8 points of every published
-   figure, and four more rounds only moved the figures within the sample's noise (+-0.5
-   points), so the pool fit was kept.
+   published / measured). On a first draft (10-pixel components, version 4's convex class)
+   four rounds only moved the figures within the sample's noise (+-0.5 points), so the pool
+   fit is kept.
 
 Run from the repository root (prints round 0's figures and weights, then each round's;
 ~10 s a round plus ~15 s for the pool):
